@@ -1,0 +1,138 @@
+# Makefile - build, test, bench, sanitizer and fuzz targets for lossd.
+#
+#   make                      build/lossd, the libraries and the tests
+#   make test                 every Check suite, fuzz replays, integration
+#   make bench                benchmarks (build/lossd-bench and friends)
+#   make run                  start the server on :8080
+#   make SANITIZER=address,undefined test   instrumented, in build-address-undefined/
+#   make deps                 install missing Debian 12 packages (root)
+
+CC       ?= cc
+OPT      ?= -O2 -g
+WARN     := -Wall -Wextra
+# No fused multiply-add anywhere: every SIMD path must round the same way.
+FPFLAGS  := -ffp-contract=off -fno-fast-math
+PKGS     := libmicrohttpd libuv libcjson zlib
+TEST_PKGS := check
+
+comma := ,
+ifdef SANITIZER
+BUILD    ?= build-$(subst $(comma),-,$(SANITIZER))
+SANFLAGS := -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+BUILD    ?= build
+SANFLAGS :=
+endif
+
+ARCH := $(shell uname -m)
+
+CPPFLAGS += -Icore -Iproto -Iserver -D_GNU_SOURCE
+CFLAGS   += -std=c11 $(OPT) $(WARN) $(FPFLAGS) $(SANFLAGS) -pthread -MMD -MP
+LDFLAGS  += $(SANFLAGS) -pthread
+
+PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_LIBS  = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
+
+CORE_SRC   := $(wildcard core/*.c)
+PROTO_SRC  := $(wildcard proto/*.c)
+SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
+TEST_SRC   := $(wildcard tests/check_*.c)
+TESTLIB_SRC := $(filter-out tests/check_%.c,$(wildcard tests/*.c))
+FUZZ_SRC   := $(filter-out tests/fuzz/replay.c,$(wildcard tests/fuzz/fuzz_*.c))
+BENCH_SRC  := $(wildcard bench/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+
+CORE_LIB   := $(BUILD)/libcore.a
+PROTO_LIB  := $(BUILD)/libproto.a
+SERVER_LIB := $(BUILD)/libserver.a
+LOSSD      := $(BUILD)/lossd
+TESTS      := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/tests/fuzz/%-replay,$(FUZZ_SRC))
+BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+# Per-file instruction sets: only the kernel files get them, never the
+# whole build, so one binary runs on every x86-64 CPU.
+ifeq ($(ARCH),x86_64)
+$(BUILD)/core/kernel_avx2.o:   XFLAGS := -mavx2 -mf16c
+$(BUILD)/core/kernel_avx512.o: XFLAGS := -mavx512f -mavx2 -mf16c
+endif
+
+.PHONY: all deps run test unit fuzz-replay integration bench clean help
+all: $(LOSSD) $(TESTS) $(FUZZ_REPLAY) $(BENCHES)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(XFLAGS) -c $< -o $@
+
+$(CORE_LIB): $(call obj,$(CORE_SRC))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(PROTO_LIB): $(call obj,$(PROTO_SRC))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(SERVER_LIB): $(call obj,$(SERVER_SRC))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+LIBS := $(SERVER_LIB) $(PROTO_LIB) $(CORE_LIB)
+
+$(LOSSD): $(call obj,server/main.c) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(BUILD)/tests/check_%: $(call obj,tests/check_%.c) $(call obj,$(TESTLIB_SRC)) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS) -lm
+
+$(BUILD)/tests/fuzz/%-replay: $(call obj,tests/fuzz/%.c) $(call obj,tests/fuzz/replay.c) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(BUILD)/bench/%: $(call obj,bench/%.c) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+# The kernel benchmark keeps the name the docs use.
+$(BUILD)/lossd-bench: $(BUILD)/bench/kernel_bench
+	cp $< $@
+
+DEB_PKGS := gcc make pkg-config libc6-dev libmicrohttpd-dev libcjson-dev \
+            libuv1-dev zlib1g-dev check curl
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "make deps: missing Debian packages:$$missing (run as root)"; exit 1; fi; \
+	  echo "make deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+run: deps
+	$(MAKE) $(LOSSD)
+	exec ./$(LOSSD)
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit fuzz-replay integration
+
+unit: $(TESTS)
+	@set -e; for t in $(TESTS); do echo "== $$t"; CK_FORK=yes $$t; done
+
+fuzz-replay: $(FUZZ_REPLAY)
+	@set -e; for f in $(FUZZ_REPLAY); do \
+	  name=$$(basename $$f -replay); name=$${name#fuzz_}; \
+	  echo "== $$f tests/fuzz/corpus/$$name"; $$f tests/fuzz/corpus/$$name; done
+
+integration: $(LOSSD)
+	@set -e; for s in $(wildcard tests/integration_*.sh); do \
+	  echo "== $$s"; LOSSD=./$(LOSSD) bash $$s; done
+
+bench: $(BUILD)/lossd-bench $(BENCHES) $(LOSSD)
+	./$(BUILD)/lossd-bench
+	@set -e; for s in $(wildcard bench/*.sh); do echo "== $$s"; BUILD=$(BUILD) bash $$s; done
+
+clean:
+	rm -rf build build-*
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
