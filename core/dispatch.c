@@ -1,0 +1,135 @@
+/* dispatch.c - picks the row kernel once from CPU features or LOSSD_SIMD. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel.h"
+#include "mml.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#define MML_X86 1
+#endif
+
+static const char *const simd_names[MML_SIMD_COUNT] = {
+    "scalar", "sse2", "avx2", "avx512", "neon"
+};
+
+static const mml_rows_fn simd_kernels[MML_SIMD_COUNT] = {
+    [MML_SIMD_SCALAR] = mml_rows_scalar,
+#ifdef MML_X86
+    [MML_SIMD_SSE2] = mml_rows_sse2,
+    [MML_SIMD_AVX2] = mml_rows_avx2,
+    [MML_SIMD_AVX512] = mml_rows_avx512,
+#endif
+};
+
+/* -1 until chosen; then an mml_simd value. */
+static _Atomic int active = -1;
+
+#ifdef MML_X86
+static uint64_t xgetbv0(void)
+{
+    uint32_t eax, edx;
+    __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+    return ((uint64_t)edx << 32) | eax;
+}
+
+/* The CPU must have the instructions and the OS must save the registers
+ * (XCR0): YMM state for AVX2, opmask + ZMM state for AVX-512. */
+static int x86_supports(mml_simd path)
+{
+    unsigned a, b, c, d;
+    if (path == MML_SIMD_SSE2)
+        return 1;                                   /* x86-64 baseline */
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return 0;
+    int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
+    if (!osxsave || !avx || !f16c)
+        return 0;
+    uint64_t xcr0 = xgetbv0();
+    if (__get_cpuid_max(0, NULL) < 7)
+        return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    int avx2 = (b >> 5) & 1, avx512f = (b >> 16) & 1;
+    if (path == MML_SIMD_AVX2)
+        return avx2 && (xcr0 & 0x6) == 0x6;
+    if (path == MML_SIMD_AVX512)
+        return avx512f && avx2 && (xcr0 & 0xe6) == 0xe6;
+    return 0;
+}
+#endif
+
+int mml_simd_supported(mml_simd path)
+{
+    if (path == MML_SIMD_SCALAR)
+        return 1;
+    if ((unsigned)path >= MML_SIMD_COUNT || !simd_kernels[path])
+        return 0;
+#ifdef MML_X86
+    return x86_supports(path);
+#else
+    return 0;
+#endif
+}
+
+const char *mml_simd_name(mml_simd path)
+{
+    return (unsigned)path < MML_SIMD_COUNT ? simd_names[path] : "unknown";
+}
+
+static mml_simd best_path(void)
+{
+    for (int p = MML_SIMD_COUNT - 1; p > MML_SIMD_SCALAR; p--)
+        if (mml_simd_supported((mml_simd)p))
+            return (mml_simd)p;
+    return MML_SIMD_SCALAR;
+}
+
+int mml_set_simd(mml_simd path)
+{
+    if (!mml_simd_supported(path))
+        return MML_ESIMD;
+    atomic_store(&active, (int)path);
+    return 0;
+}
+
+int mml_init(mml_error *err)
+{
+    const char *want = getenv("LOSSD_SIMD");
+    if (!want || !*want) {
+        int expected = -1;
+        atomic_compare_exchange_strong(&active, &expected, (int)best_path());
+        return 0;
+    }
+    for (int p = 0; p < MML_SIMD_COUNT; p++) {
+        if (strcmp(want, simd_names[p]) != 0)
+            continue;
+        if (mml_set_simd((mml_simd)p) < 0)
+            return mml_error_set(err, MML_ESIMD, "LOSSD_SIMD",
+                                 "LOSSD_SIMD=%s is not supported by this CPU or build", want);
+        return 0;
+    }
+    return mml_error_set(err, MML_ESIMD, "LOSSD_SIMD",
+                         "LOSSD_SIMD=%s is unknown (scalar, sse2, avx2, avx512, neon)", want);
+}
+
+mml_simd mml_simd_active(void)
+{
+    int p = atomic_load(&active);
+    if (p < 0) {
+        mml_init(NULL);      /* a bad LOSSD_SIMD falls back to the best path here */
+        p = atomic_load(&active);
+        if (p < 0) {
+            int expected = -1;
+            atomic_compare_exchange_strong(&active, &expected, (int)best_path());
+            p = atomic_load(&active);
+        }
+    }
+    return (mml_simd)p;
+}
+
+mml_rows_fn mml_rows_active(void)
+{
+    return simd_kernels[mml_simd_active()];
+}

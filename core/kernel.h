@@ -1,0 +1,101 @@
+/* kernel.h - internal: the row kernel every SIMD path implements, and the
+ * summation order they all share.
+ *
+ * The order, fixed once for every path (SPEC 1, "Determinism"):
+ *
+ *   - A row's terms are computed in float64 whatever the input dtype
+ *     (float16 and float32 widen exactly), as
+ *         z = ((double)margin - x[y]) + x[j],  h = z or z*z,  h *= w[y],
+ *     with no fused multiply-add (-ffp-contract=off everywhere).
+ *   - Term j goes to lane j % 8. A term that is skipped (j == y, z > 0
+ *     false, NaN) adds +0.0 to its lane, which changes no bit: a lane sum
+ *     starts at +0.0 and round-to-nearest never makes it -0.0.
+ *   - float16/float32 lanes are plain float64 sums. float64 lanes keep a
+ *     TwoSum error term (Knuth), so each lane is an unevaluated double-double.
+ *   - Lanes are combined by mml_lanes_combine() below: k with k+4, then k
+ *     with k+2, then 0 with 1. SIMD code stores its lanes and calls it.
+ *   - The row value is that sum divided by C, in float64.
+ *
+ * Why this is accurate: for float32 inputs every term is exact or within
+ * 2^-53 of the float64 formula (the float32 cancellation in
+ * (margin - x[y]) + x[j] disappears in float64), and a float64 sum of up
+ * to 2^20 terms errs by at most ~2^-33 relative for non-negative terms,
+ * far below a float32 ulp (2^-24). For float64 inputs the terms equal the
+ * reference formula's exactly, and compensated lanes make the row sum as
+ * accurate as if computed in twice the precision and rounded once, so the
+ * result is within about 1 ulp before the final division. Rows are then
+ * added in the fixed tree of mml.c, also double-double.
+ */
+#ifndef LOSSD_KERNEL_H
+#define LOSSD_KERNEL_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "mml.h"
+
+#define MML_LANES 8
+
+/* Row values (loss of row r, before reduction, as float64) for rows
+ * [a, b) of req, written to vals[0 .. b - a). */
+typedef void (*mml_rows_fn)(const mml_request *req, uint64_t a, uint64_t b,
+                            double *vals);
+
+void mml_rows_scalar(const mml_request *req, uint64_t a, uint64_t b, double *vals);
+void mml_rows_sse2(const mml_request *req, uint64_t a, uint64_t b, double *vals);
+void mml_rows_avx2(const mml_request *req, uint64_t a, uint64_t b, double *vals);
+void mml_rows_avx512(const mml_request *req, uint64_t a, uint64_t b, double *vals);
+
+/* The kernel chosen by dispatch.c (chosen on first use if mml_init() was
+ * not called). */
+mml_rows_fn mml_rows_active(void);
+
+/* Double-double addition: (hi, lo) += (bhi, blo). A non-finite hi is
+ * carried as is (its error term would be NaN). */
+static inline void mml_dd_add(double *hi, double *lo, double bhi, double blo)
+{
+    double t = *hi + bhi;
+    if (!isfinite(t)) {
+        *hi = t;
+        *lo = 0.0;
+        return;
+    }
+    double bp = t - *hi;
+    double e = (*hi - (t - bp)) + (bhi - bp);   /* TwoSum: t + e == hi + bhi */
+    double l = (*lo + blo) + e;
+    double s = t + l;                          /* Fast2Sum, |t| >= |l| */
+    *lo = l - (s - t);
+    *hi = s;
+}
+
+/* Sum of the eight lanes (s[k] + c[k]) in the fixed order above. c may be
+ * NULL for plain lanes. */
+static inline double mml_lanes_combine(const double s[MML_LANES],
+                                       const double c[MML_LANES])
+{
+    double hi[MML_LANES], lo[MML_LANES];
+    for (int k = 0; k < MML_LANES; k++) {
+        hi[k] = s[k];
+        lo[k] = c ? c[k] : 0.0;
+    }
+    if (!c) {
+        for (int k = 0; k < 4; k++)
+            hi[k] = hi[k] + hi[k + 4];
+        for (int k = 0; k < 2; k++)
+            hi[k] = hi[k] + hi[k + 2];
+        return hi[0] + hi[1];
+    }
+    for (int k = 0; k < 4; k++)
+        mml_dd_add(&hi[k], &lo[k], hi[k + 4], lo[k + 4]);
+    for (int k = 0; k < 2; k++)
+        mml_dd_add(&hi[k], &lo[k], hi[k + 2], lo[k + 2]);
+    mml_dd_add(&hi[0], &lo[0], hi[1], lo[1]);
+    return isfinite(hi[0]) ? hi[0] + lo[0] : hi[0];
+}
+
+/* Lane masks shared by the SIMD paths: keep[k] drops lane k (the target
+ * column), valid[r] keeps lanes below r (a row's tail). */
+extern const uint64_t mml_lane_keep[MML_LANES][MML_LANES];
+extern const uint64_t mml_lane_valid[MML_LANES + 1][MML_LANES];
+
+#endif

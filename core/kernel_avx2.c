@@ -1,0 +1,135 @@
+/* kernel_avx2.c - AVX2 (+F16C) row kernel: the eight lanes are two ymm registers. */
+#include "kernel.h"
+
+#if defined(__x86_64__) && defined(__AVX2__)
+#include <immintrin.h>
+#include <string.h>
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* Eight elements as float64 in two registers: lanes 0-3 and 4-7. */
+ALWAYS_INLINE void load8(const char *x, int dtype, __m256d v[2])
+{
+    if (dtype == MML_F64) {
+        v[0] = _mm256_loadu_pd((const double *)x);
+        v[1] = _mm256_loadu_pd((const double *)x + 4);
+    } else if (dtype == MML_F32) {
+        v[0] = _mm256_cvtps_pd(_mm_loadu_ps((const float *)x));
+        v[1] = _mm256_cvtps_pd(_mm_loadu_ps((const float *)x + 4));
+    } else {
+        __m256 f = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x));   /* F16C */
+        v[0] = _mm256_cvtps_pd(_mm256_castps256_ps128(f));
+        v[1] = _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1));
+    }
+}
+
+typedef struct { __m256d s[2], e[2]; } acc8;
+
+/* keep: per-lane all-ones to count the lane, zero to skip it. */
+ALWAYS_INLINE void add_terms(acc8 *a, const __m256d v[2], __m256d vm, __m256d vw,
+                             const __m256d keep[2], int dtype, int p, int weighted)
+{
+    for (int k = 0; k < 2; k++) {
+        __m256d z = _mm256_add_pd(vm, v[k]);                 /* z = (margin - x[y]) + x[j] */
+        __m256d h = p == 2 ? _mm256_mul_pd(z, z) : z;        /* h = z or z*z */
+        if (weighted)
+            h = _mm256_mul_pd(h, vw);                        /* h *= w[y] */
+        __m256d m = _mm256_and_pd(_mm256_cmp_pd(z, _mm256_setzero_pd(), _CMP_GT_OQ), keep[k]);
+        __m256d t = _mm256_and_pd(h, m);                     /* term = z > 0 ? h : 0 */
+        if (dtype != MML_F64) {
+            a->s[k] = _mm256_add_pd(a->s[k], t);
+            continue;
+        }
+        __m256d sum = _mm256_add_pd(a->s[k], t);             /* TwoSum(s, term) */
+        __m256d bp = _mm256_sub_pd(sum, a->s[k]);
+        __m256d err = _mm256_add_pd(_mm256_sub_pd(a->s[k], _mm256_sub_pd(sum, bp)),
+                                    _mm256_sub_pd(t, bp));
+        a->e[k] = _mm256_add_pd(a->e[k], err);
+        a->s[k] = sum;
+    }
+}
+
+ALWAYS_INLINE void load_mask(const uint64_t bits[MML_LANES], __m256d m[2])
+{
+    m[0] = _mm256_castsi256_pd(_mm256_loadu_si256((const __m256i *)bits));
+    m[1] = _mm256_castsi256_pd(_mm256_loadu_si256((const __m256i *)(bits + 4)));
+}
+
+ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *end,
+                               int dtype, int p, int weighted)
+{
+    const size_t es = mml_dtype_size(dtype);
+    const uint64_t c = req->c, y = (uint64_t)req->target[r];
+    const char *x = (const char *)req->input + r * c * es;
+    const double w = weighted ? mml_load(dtype, req->weight, y) : 1.0;
+    const __m256d vm = _mm256_set1_pd((double)req->margin - mml_load(dtype, x, y));
+    const __m256d vw = _mm256_set1_pd(w);
+    const uint64_t jy = y & ~(uint64_t)7;
+    __m256d all[2], ky[2], v[2];
+    acc8 a;
+    uint64_t j = 0;
+
+    load_mask(mml_lane_valid[MML_LANES], all);
+    load_mask(mml_lane_keep[y & 7], ky);
+    for (int k = 0; k < 2; k++)
+        a.s[k] = a.e[k] = _mm256_setzero_pd();
+    for (; j + 8 <= c; j += 8) {
+        load8(x + j * es, dtype, v);
+        add_terms(&a, v, vm, vw, j == jy ? ky : all, dtype, p, weighted);
+    }
+    if (j < c) {
+        const char *src = x + j * es;                 /* tail, as in kernel_avx512.c */
+        char tmp[64] = { 0 };
+        if (src + 8 * es > end) {
+            memcpy(tmp, src, (c - j) * es);
+            src = tmp;
+        }
+        __m256d keep[2];
+        load_mask(mml_lane_valid[c - j], keep);
+        if (j == jy)
+            for (int k = 0; k < 2; k++)
+                keep[k] = _mm256_and_pd(keep[k], ky[k]);
+        load8(src, dtype, v);
+        add_terms(&a, v, vm, vw, keep, dtype, p, weighted);
+    }
+    double s[MML_LANES], e[MML_LANES];
+    for (int k = 0; k < 2; k++) {
+        _mm256_storeu_pd(s + 4 * k, a.s[k]);
+        _mm256_storeu_pd(e + 4 * k, a.e[k]);
+    }
+    return mml_lanes_combine(s, dtype == MML_F64 ? e : NULL) / (double)c;
+}
+
+ALWAYS_INLINE void rows(const mml_request *req, uint64_t a, uint64_t b, double *vals,
+                        int dtype, int p, int weighted)
+{
+    const char *end = (const char *)req->input + req->n * req->c * mml_dtype_size(dtype);
+    for (uint64_t r = a; r < b; r++)
+        vals[r - a] = row_value(req, r, end, dtype, p, weighted);
+}
+
+#define ROWS(dt, pp, wt) \
+    static void rows_##dt##_##pp##_##wt(const mml_request *q, uint64_t a, uint64_t b, double *v) \
+    { rows(q, a, b, v, MML_##dt, pp, wt); }
+#define ROWS_P(dt) ROWS(dt, 1, 0) ROWS(dt, 1, 1) ROWS(dt, 2, 0) ROWS(dt, 2, 1)
+ROWS_P(F16)
+ROWS_P(F32)
+ROWS_P(F64)
+
+static const mml_rows_fn table[3][2][2] = {
+    { { rows_F16_1_0, rows_F16_1_1 }, { rows_F16_2_0, rows_F16_2_1 } },
+    { { rows_F32_1_0, rows_F32_1_1 }, { rows_F32_2_0, rows_F32_2_1 } },
+    { { rows_F64_1_0, rows_F64_1_1 }, { rows_F64_2_0, rows_F64_2_1 } },
+};
+
+void mml_rows_avx2(const mml_request *req, uint64_t a, uint64_t b, double *vals)
+{
+    table[req->dtype - 1][req->p - 1][req->weight != NULL](req, a, b, vals);
+}
+
+#else
+void mml_rows_avx2(const mml_request *req, uint64_t a, uint64_t b, double *vals)
+{
+    mml_rows_scalar(req, a, b, vals);
+}
+#endif

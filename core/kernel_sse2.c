@@ -1,0 +1,135 @@
+/* kernel_sse2.c - SSE2 row kernel: the eight lanes are four xmm registers. */
+#include "kernel.h"
+
+#if defined(__x86_64__) && defined(__SSE2__)
+#include <emmintrin.h>
+#include <string.h>
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* Eight elements as float64 in four registers (lanes 2k, 2k+1). float16
+ * has no SSE2 conversion: it is widened by the exact scalar code. */
+ALWAYS_INLINE void load8(const char *x, int dtype, __m128d v[4])
+{
+    if (dtype == MML_F64) {
+        for (int k = 0; k < 4; k++)
+            v[k] = _mm_loadu_pd((const double *)x + 2 * k);
+    } else if (dtype == MML_F32) {
+        for (int k = 0; k < 4; k++)
+            v[k] = _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(x + 8 * k))));
+    } else {
+        uint16_t h[8];
+        memcpy(h, x, sizeof h);
+        for (int k = 0; k < 4; k++)
+            v[k] = _mm_set_pd(mml_half_to_float(h[2 * k + 1]), mml_half_to_float(h[2 * k]));
+    }
+}
+
+typedef struct { __m128d s[4], e[4]; } acc8;
+
+ALWAYS_INLINE void add_terms(acc8 *a, const __m128d v[4], __m128d vm, __m128d vw,
+                             const __m128d keep[4], int dtype, int p, int weighted)
+{
+    for (int k = 0; k < 4; k++) {
+        __m128d z = _mm_add_pd(vm, v[k]);                    /* z = (margin - x[y]) + x[j] */
+        __m128d h = p == 2 ? _mm_mul_pd(z, z) : z;           /* h = z or z*z */
+        if (weighted)
+            h = _mm_mul_pd(h, vw);                           /* h *= w[y] */
+        __m128d m = _mm_and_pd(_mm_cmpgt_pd(z, _mm_setzero_pd()), keep[k]);
+        __m128d t = _mm_and_pd(h, m);                        /* term = z > 0 ? h : 0 */
+        if (dtype != MML_F64) {
+            a->s[k] = _mm_add_pd(a->s[k], t);
+            continue;
+        }
+        __m128d sum = _mm_add_pd(a->s[k], t);                /* TwoSum(s, term) */
+        __m128d bp = _mm_sub_pd(sum, a->s[k]);
+        __m128d err = _mm_add_pd(_mm_sub_pd(a->s[k], _mm_sub_pd(sum, bp)), _mm_sub_pd(t, bp));
+        a->e[k] = _mm_add_pd(a->e[k], err);
+        a->s[k] = sum;
+    }
+}
+
+ALWAYS_INLINE void load_mask(const uint64_t bits[MML_LANES], __m128d m[4])
+{
+    for (int k = 0; k < 4; k++)
+        m[k] = _mm_castsi128_pd(_mm_loadu_si128((const __m128i *)(bits + 2 * k)));
+}
+
+ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *end,
+                               int dtype, int p, int weighted)
+{
+    const size_t es = mml_dtype_size(dtype);
+    const uint64_t c = req->c, y = (uint64_t)req->target[r];
+    const char *x = (const char *)req->input + r * c * es;
+    const double w = weighted ? mml_load(dtype, req->weight, y) : 1.0;
+    const __m128d vm = _mm_set1_pd((double)req->margin - mml_load(dtype, x, y));
+    const __m128d vw = _mm_set1_pd(w);
+    const uint64_t jy = y & ~(uint64_t)7;
+    __m128d all[4], ky[4], v[4];
+    acc8 a;
+    uint64_t j = 0;
+
+    load_mask(mml_lane_valid[MML_LANES], all);
+    load_mask(mml_lane_keep[y & 7], ky);
+    for (int k = 0; k < 4; k++)
+        a.s[k] = a.e[k] = _mm_setzero_pd();
+    for (; j + 8 <= c; j += 8) {
+        load8(x + j * es, dtype, v);
+        add_terms(&a, v, vm, vw, j == jy ? ky : all, dtype, p, weighted);
+    }
+    if (j < c) {
+        const char *src = x + j * es;                 /* tail, as in kernel_avx512.c */
+        char tmp[64] = { 0 };
+        if (src + 8 * es > end) {
+            memcpy(tmp, src, (c - j) * es);
+            src = tmp;
+        }
+        __m128d keep[4];
+        load_mask(mml_lane_valid[c - j], keep);
+        if (j == jy)
+            for (int k = 0; k < 4; k++)
+                keep[k] = _mm_and_pd(keep[k], ky[k]);
+        load8(src, dtype, v);
+        add_terms(&a, v, vm, vw, keep, dtype, p, weighted);
+    }
+    double s[MML_LANES], e[MML_LANES];
+    for (int k = 0; k < 4; k++) {
+        _mm_storeu_pd(s + 2 * k, a.s[k]);
+        _mm_storeu_pd(e + 2 * k, a.e[k]);
+    }
+    return mml_lanes_combine(s, dtype == MML_F64 ? e : NULL) / (double)c;
+}
+
+ALWAYS_INLINE void rows(const mml_request *req, uint64_t a, uint64_t b, double *vals,
+                        int dtype, int p, int weighted)
+{
+    const char *end = (const char *)req->input + req->n * req->c * mml_dtype_size(dtype);
+    for (uint64_t r = a; r < b; r++)
+        vals[r - a] = row_value(req, r, end, dtype, p, weighted);
+}
+
+#define ROWS(dt, pp, wt) \
+    static void rows_##dt##_##pp##_##wt(const mml_request *q, uint64_t a, uint64_t b, double *v) \
+    { rows(q, a, b, v, MML_##dt, pp, wt); }
+#define ROWS_P(dt) ROWS(dt, 1, 0) ROWS(dt, 1, 1) ROWS(dt, 2, 0) ROWS(dt, 2, 1)
+ROWS_P(F16)
+ROWS_P(F32)
+ROWS_P(F64)
+
+static const mml_rows_fn table[3][2][2] = {
+    { { rows_F16_1_0, rows_F16_1_1 }, { rows_F16_2_0, rows_F16_2_1 } },
+    { { rows_F32_1_0, rows_F32_1_1 }, { rows_F32_2_0, rows_F32_2_1 } },
+    { { rows_F64_1_0, rows_F64_1_1 }, { rows_F64_2_0, rows_F64_2_1 } },
+};
+
+void mml_rows_sse2(const mml_request *req, uint64_t a, uint64_t b, double *vals)
+{
+    table[req->dtype - 1][req->p - 1][req->weight != NULL](req, a, b, vals);
+}
+
+#else
+void mml_rows_sse2(const mml_request *req, uint64_t a, uint64_t b, double *vals)
+{
+    mml_rows_scalar(req, a, b, vals);
+}
+#endif

@@ -1,0 +1,509 @@
+/* check_core.c - Check suite for core/: golden cases, SIMD paths, blocks, validation. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "golden.h"
+#include "mml.h"
+
+static golden_case *cases;
+static size_t ncases;
+
+static void golden_setup(void)
+{
+    cases = golden_load(GOLDEN_PATH, &ncases);
+    ck_assert_msg(cases && ncases > 1000, "cannot read %s", GOLDEN_PATH);
+}
+
+static void golden_teardown(void)
+{
+    golden_free(cases, ncases);
+}
+
+/* A request over freshly converted buffers; free with req_free. */
+static mml_request make_request(const golden_case *g)
+{
+    size_t es = mml_dtype_size(g->dtype);
+    mml_request r = {
+        .dtype = g->dtype, .p = g->p, .margin = g->margin, .reduction = g->reduction,
+        .n = g->n, .c = g->c, .target = g->target,
+    };
+    void *in = malloc(g->n * g->c * es + 1);
+    for (uint64_t i = 0; i < g->n * g->c; i++)
+        mml_store(g->dtype, in, i, g->input[i]);
+    r.input = in;
+    if (g->weight) {
+        void *w = malloc(g->c * es);
+        for (uint64_t i = 0; i < g->c; i++)
+            mml_store(g->dtype, w, i, g->weight[i]);
+        r.weight = w;
+    }
+    return r;
+}
+
+static void req_free(mml_request *r)
+{
+    free((void *)r->input);
+    free((void *)r->weight);
+}
+
+static double torch_tolerance(int dtype)
+{
+    /* PyTorch's own error: float32 up to 2e-5 relative, float16 computes
+     * in half precision (~1e-3), float64 up to a few hundred ulp. */
+    return dtype == MML_F16 ? 4e-3 : dtype == MML_F32 ? 5e-5 : 1e-12;
+}
+
+START_TEST(test_golden_exact)
+{
+    if (!mml_simd_supported((mml_simd)_i))
+        return;                         /* this CPU lacks the path */
+    ck_assert_int_eq(mml_set_simd((mml_simd)_i), 0);
+    int checked = 0;
+    for (size_t k = 0; k < ncases; k++) {
+        const golden_case *g = &cases[k];
+        mml_request r = make_request(g);
+        uint64_t nout = mml_out_count(&r);
+        ck_assert_uint_eq(nout, g->n_out);
+        char out[8 * 4096];
+        mml_compute(&r, out);
+        for (uint64_t i = 0; i < nout; i++) {
+            double got = mml_load(g->dtype, out, i);
+            double ulps = golden_ulps(g->dtype, got, g->exact[i]);
+            ck_assert_msg(ulps <= golden_max_ulps(g->dtype),
+                          "%s [%llu]: got %.17g, exact %.17g (%g ulp) on %s", g->name,
+                          (unsigned long long)i, got, g->exact[i], ulps,
+                          mml_simd_name(mml_simd_active()));
+            if (g->torch && isfinite(g->torch[i])) {
+                double tol = torch_tolerance(g->dtype) * fmax(1.0, fabs(g->torch[i]));
+                ck_assert_msg(fabs(got - g->torch[i]) <= tol, "%s [%llu]: got %.17g, torch %.17g",
+                              g->name, (unsigned long long)i, got, g->torch[i]);
+            } else if (g->torch) {
+                ck_assert_msg(golden_ulps(g->dtype, got, g->torch[i]) == 0,
+                              "%s: got %g, torch %g", g->name, got, g->torch[i]);
+            }
+            checked++;
+        }
+        req_free(&r);
+    }
+    ck_assert_int_gt(checked, 1400);
+}
+END_TEST
+
+/* ---- hand-worked examples --------------------------------------------- */
+
+START_TEST(test_seed_example)
+{
+    /* ones(3,3), target [1,2,1], weight ones: every z = 1 - 1 + 1 = 1 for
+     * the two non-target columns, so each row is 2/3 and the mean 2/3. */
+    float in[9] = { 1, 1, 1, 1, 1, 1, 1, 1, 1 }, w[3] = { 1, 1, 1 }, out;
+    int64_t t[3] = { 1, 2, 1 };
+    mml_request r = { MML_F32, 1, 1, MML_MEAN, 3, 3, in, t, w };
+    mml_compute(&r, &out);
+    ck_assert_float_eq(out, 2.0f / 3.0f);
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.7g", out);
+    ck_assert_str_eq(buf, "0.6666667");
+}
+END_TEST
+
+START_TEST(test_hand_p2_weight_none)
+{
+    /* row 0: x = [0.1, 0.2, 0.4, 0.8], y = 3: z = 1 - 0.8 + {0.1,0.2,0.4}
+     * = {0.3, 0.4, 0.6}; p = 2: 0.09 + 0.16 + 0.36 = 0.61, * w[3] = 2,
+     * / C = 4 -> 0.305. row 1: x = [0.3, 0.9, 0.1, 0.2], y = 1: z = {0.4,
+     * 0.2, 0.3}: 0.16 + 0.04 + 0.09 = 0.29, * w[1] = 0.5, / 4 = 0.03625. */
+    double in[8] = { 0.1, 0.2, 0.4, 0.8, 0.3, 0.9, 0.1, 0.2 }, w[4] = { 1, 0.5, 1, 2 }, out[2];
+    int64_t t[2] = { 3, 1 };
+    mml_request r = { MML_F64, 2, 1, MML_NONE, 2, 4, in, t, w };
+    mml_compute(&r, out);
+    ck_assert_double_eq_tol(out[0], 0.305, 1e-15);
+    ck_assert_double_eq_tol(out[1], 0.03625, 1e-15);
+    r.reduction = MML_SUM;
+    mml_compute(&r, out);
+    ck_assert_double_eq_tol(out[0], 0.34125, 1e-15);
+}
+END_TEST
+
+START_TEST(test_edge_cases)
+{
+    double out[3];
+    int64_t t[3] = { 0, 0, 0 };
+    /* N = 0: none -> nothing, sum -> 0, mean -> NaN. */
+    mml_request r = { MML_F64, 1, 1, MML_SUM, 0, 4, NULL, t, NULL };
+    mml_compute(&r, out);
+    ck_assert_double_eq(out[0], 0.0);
+    r.reduction = MML_MEAN;
+    mml_compute(&r, out);
+    ck_assert(isnan(out[0]));
+
+    /* NaN term contributes nothing; +inf gives inf; margin <= 0 legal. */
+    double in[3 * 3] = { 0, NAN, 0.5, 0, INFINITY, 0.25, 5, 1, 2 };
+    r = (mml_request){ MML_F64, 1, 0, MML_NONE, 3, 3, in, t, NULL };
+    mml_compute(&r, out);
+    ck_assert_double_eq(out[0], 0.5 / 3);          /* z = 0 + NaN skipped, 0 + 0.5 */
+    ck_assert(isinf(out[1]) && out[1] > 0);
+    ck_assert_double_eq(out[2], 0.0);              /* z = -4, -3: nothing counts */
+
+    /* A zero weight times an infinite term is NaN. */
+    double w[3] = { 0, 1, 1 };
+    r.weight = w;
+    mml_compute(&r, out);
+    ck_assert(isnan(out[1]));
+    ck_assert_double_eq(out[0], 0.0);              /* finite terms * 0 */
+
+    /* The target column is skipped exactly: a huge value there adds
+     * nothing, even one that would overflow when added and subtracted. */
+    double big[2] = { 1e308, -1e308 };
+    int64_t t1[1] = { 0 };
+    r = (mml_request){ MML_F64, 1, -1, MML_NONE, 1, 2, big, t1, NULL };
+    mml_compute(&r, out);
+    ck_assert_double_eq(out[0], 0.0);
+}
+END_TEST
+
+/* ---- half precision ----------------------------------------------------- */
+
+START_TEST(test_half_conversions)
+{
+    /* Every half value survives half -> float -> half. */
+    for (uint32_t h = 0; h < 0x10000; h++) {
+        float f = mml_half_to_float((uint16_t)h);
+        if (isnan(f))
+            continue;
+        ck_assert_msg(mml_double_to_half(f) == h, "0x%04x -> %g -> 0x%04x", h, f,
+                      mml_double_to_half(f));
+    }
+    ck_assert_uint_eq(mml_double_to_half(65504.0), 0x7bff);
+    ck_assert_uint_eq(mml_double_to_half(65519.99), 0x7bff);
+    ck_assert_uint_eq(mml_double_to_half(65520.0), 0x7c00);        /* ties to inf */
+    ck_assert_uint_eq(mml_double_to_half(-INFINITY), 0xfc00);
+    ck_assert_uint_eq(mml_double_to_half(0x1p-24), 0x0001);         /* smallest subnormal */
+    ck_assert_uint_eq(mml_double_to_half(0x1p-25), 0x0000);         /* tie to even: 0 */
+    ck_assert_uint_eq(mml_double_to_half(0x1.8p-24), 0x0002);       /* tie to even: 2 */
+    ck_assert_uint_eq(mml_double_to_half(1.0 + 0x1p-11), 0x3c00);   /* tie to even */
+    ck_assert_uint_eq(mml_double_to_half(1.0 + 0x1.8p-10), 0x3c02);
+    ck_assert_uint_eq(mml_double_to_half(1.0 + 0x1p-11 + 0x1p-40), 0x3c01);  /* no double rounding */
+    ck_assert_uint_eq(mml_double_to_half(-0.0), 0x8000);
+    ck_assert(isnan(mml_half_to_float(mml_double_to_half(NAN))));
+    ck_assert_float_eq(mml_half_to_float(0x3555), 0.333251953125f);
+}
+END_TEST
+
+/* ---- SIMD paths and blocks ---------------------------------------------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static double rnd_value(void)
+{
+    uint64_t k = rnd() % 100;
+    if (k == 0)
+        return NAN;
+    if (k == 1)
+        return (rnd() & 1) ? INFINITY : -INFINITY;
+    double u = (double)(rnd() >> 11) * 0x1p-53;
+    return k < 10 ? (u - 0.5) * 200 : (u - 0.5) * 4;  /* some large values */
+}
+
+/* A random request on a buffer offset by `skew` bytes (unaligned rows). */
+static mml_request random_request(uint64_t n, uint64_t c, int dtype, char *buf, size_t skew,
+                                  int64_t *target, char *weight)
+{
+    mml_request r = { dtype, 1 + (int)(rnd() & 1), (int)(rnd() % 5) - 2, (int)(rnd() % 3), n, c,
+                      buf + skew, target, NULL };
+    for (uint64_t i = 0; i < n * c; i++)
+        mml_store(dtype, buf + skew, i, rnd_value());
+    for (uint64_t i = 0; i < n; i++)
+        target[i] = (int64_t)(rnd() % c);
+    if (rnd() & 1) {
+        for (uint64_t i = 0; i < c; i++)
+            mml_store(dtype, weight, i, (double)(rnd() % 1000) / 250.0);
+        r.weight = weight;
+    }
+    return r;
+}
+
+static void run_split(const mml_request *r, void *out, uint64_t *cuts, int ncuts)
+{
+    mml_partial all, part;
+    mml_partial_init(&all);
+    uint64_t a = 0;
+    for (int k = 0; k <= ncuts; k++) {
+        uint64_t b = k < ncuts ? cuts[k] : r->n;
+        mml_partial_init(&part);
+        mml_rows(r, a, b, out, &part);
+        mml_partial_merge(&all, &part);
+        a = b;
+    }
+    if (r->reduction != MML_NONE)
+        mml_finish(r, &all, out);
+}
+
+static void check_paths_on(uint64_t n, uint64_t c, int dtype)
+{
+    size_t es = mml_dtype_size(dtype);
+    char *buf = malloc(n * c * es + 16), *w = malloc(c * es);
+    int64_t *t = malloc((n + 1) * sizeof *t);
+    char *ref = malloc(n * es + 8), *got = malloc(n * es + 8);
+    mml_request r = random_request(n, c, dtype, buf, rnd() % 16, t, w);
+    size_t bytes = mml_out_count(&r) * es;
+
+    ck_assert_int_eq(mml_set_simd(MML_SIMD_SCALAR), 0);
+    mml_compute(&r, ref);
+    for (int p = MML_SIMD_SSE2; p < MML_SIMD_COUNT; p++) {
+        if (!mml_simd_supported((mml_simd)p))
+            continue;
+        ck_assert_int_eq(mml_set_simd((mml_simd)p), 0);
+        memset(got, 0xa5, n * es + 8);
+        mml_compute(&r, got);
+        ck_assert_msg(memcmp(ref, got, bytes) == 0, "%s differs from scalar: N=%llu C=%llu %s p=%d %s",
+                      mml_simd_name((mml_simd)p), (unsigned long long)n, (unsigned long long)c,
+                      mml_dtype_name(dtype), r.p, mml_reduction_name(r.reduction));
+        /* Random splits into blocks give the same bits. */
+        uint64_t cuts[6];
+        int ncuts = n ? (int)(rnd() % 6) : 0;
+        for (int k = 0; k < ncuts; k++)
+            cuts[k] = rnd() % (n + 1);
+        for (int k = 1; k < ncuts; k++)        /* sort: blocks in row order */
+            for (int m = k; m > 0 && cuts[m - 1] > cuts[m]; m--) {
+                uint64_t tmp = cuts[m];
+                cuts[m] = cuts[m - 1];
+                cuts[m - 1] = tmp;
+            }
+        memset(got, 0x5a, n * es + 8);
+        run_split(&r, got, cuts, ncuts);
+        ck_assert_msg(memcmp(ref, got, bytes) == 0, "split into %d blocks differs: N=%llu C=%llu",
+                      ncuts + 1, (unsigned long long)n, (unsigned long long)c);
+    }
+    mml_set_simd(MML_SIMD_SCALAR);
+    free(buf);
+    free(w);
+    free(t);
+    free(ref);
+    free(got);
+}
+
+START_TEST(test_paths_small)
+{
+    int dtype = MML_F16 + _i;
+    for (uint64_t c = 1; c <= 70; c++)
+        for (uint64_t n = 0; n <= 9; n++)
+            check_paths_on(n, c, dtype);
+}
+END_TEST
+
+START_TEST(test_paths_large)
+{
+    int dtype = MML_F16 + _i;
+    uint64_t shapes[][2] = { { 3, 1000 }, { 2, 4099 }, { 1, 32001 }, { 1000, 7 }, { 5000, 3 } };
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+        for (int rep = 0; rep < 3; rep++)
+            check_paths_on(shapes[k][0], shapes[k][1], dtype);
+}
+END_TEST
+
+START_TEST(test_partial_many_rows)
+{
+    /* Deep trees: splits of 70000 rows merge to the one-block result. */
+    for (int rep = 0; rep < 4; rep++)
+        check_paths_on(70000 + rnd() % 100, 2, MML_F64);
+}
+END_TEST
+
+START_TEST(test_simd_override)
+{
+    setenv("LOSSD_SIMD", "bogus", 1);
+    mml_error err;
+    ck_assert_int_eq(mml_init(&err), MML_ESIMD);
+    ck_assert_ptr_nonnull(strstr(err.message, "bogus"));
+    setenv("LOSSD_SIMD", "scalar", 1);
+    ck_assert_int_eq(mml_init(&err), 0);
+    ck_assert_int_eq(mml_simd_active(), MML_SIMD_SCALAR);
+    ck_assert_int_eq(mml_set_simd(MML_SIMD_NEON), mml_simd_supported(MML_SIMD_NEON) ? 0 : MML_ESIMD);
+    unsetenv("LOSSD_SIMD");
+    ck_assert_str_eq(mml_simd_name(MML_SIMD_AVX2), "avx2");
+}
+END_TEST
+
+/* ---- validation: one test per row of the SPEC 2 table ----------------- */
+
+static mml_desc valid_desc(void)
+{
+    mml_desc d;
+    mml_desc_init(&d);
+    d.input_rank = 2;
+    d.n = 3;
+    d.c = 4;
+    d.target_rank = 1;
+    d.target_len = 3;
+    return d;
+}
+
+static void expect_error(const mml_desc *d, int code, const char *field, const char *needle)
+{
+    mml_error err;
+    memset(&err, 0, sizeof err);
+    int rc = mml_validate(d, &err);
+    ck_assert_msg(rc == code, "expected %s, got %s (%s)", mml_err_name(code), mml_err_name(rc),
+                  err.message);
+    ck_assert_int_eq(err.code, code);
+    ck_assert_str_eq(err.field, field);
+    ck_assert_msg(strstr(err.message, needle), "message '%s' lacks '%s'", err.message, needle);
+}
+
+START_TEST(test_validate_ok)
+{
+    mml_desc d = valid_desc();
+    mml_error err;
+    ck_assert_int_eq(mml_validate(&d, &err), 0);
+    d.has_weight = 1;
+    d.weight_dtype = MML_F32;
+    d.weight_rank = 1;
+    d.weight_len = 4;
+    ck_assert_int_eq(mml_validate(&d, &err), 0);
+    d.n = d.target_len = 0;                          /* empty batch */
+    ck_assert_int_eq(mml_validate(&d, &err), 0);
+}
+END_TEST
+
+START_TEST(test_validate_table)
+{
+    mml_desc d = valid_desc();
+    d.p = 3;
+    expect_error(&d, MML_EVALUE, "p", "p must be 1 or 2, got 3");
+    d = valid_desc();
+    d.margin = (int64_t)INT32_MAX + 1;
+    expect_error(&d, MML_EVALUE, "margin", "32-bit");
+    d = valid_desc();
+    d.reduction = -1;
+    expect_error(&d, MML_EVALUE, "reduction", "none, mean, sum");
+    d = valid_desc();
+    d.dtype = 0;
+    expect_error(&d, MML_ETYPE, "dtype", "float16, float32 or float64");
+    d = valid_desc();
+    d.has_weight = 1;
+    d.weight_dtype = MML_F64;
+    d.weight_rank = 1;
+    d.weight_len = 4;
+    expect_error(&d, MML_ETYPE, "weight", "weight dtype float64");
+    d = valid_desc();
+    d.target_int64 = 0;
+    expect_error(&d, MML_ETYPE, "target", "int64");
+    d = valid_desc();
+    d.input_rank = 3;
+    expect_error(&d, MML_EVALUE, "input", "rank 3");
+    d = valid_desc();
+    d.target_rank = 2;
+    expect_error(&d, MML_EVALUE, "target", "rank 2");
+    d = valid_desc();
+    d.has_weight = 1;
+    d.weight_dtype = MML_F32;
+    d.weight_rank = 0;
+    expect_error(&d, MML_EVALUE, "weight", "rank 0");
+    d = valid_desc();
+    d.target_len = 2;
+    expect_error(&d, MML_EVALUE, "target", "input.shape[0] = 3 does not match target.shape[0] = 2");
+    d = valid_desc();
+    d.has_weight = 1;
+    d.weight_dtype = MML_F32;
+    d.weight_rank = 1;
+    d.weight_len = 5;
+    expect_error(&d, MML_EVALUE, "weight", "input.shape[1] = 4 does not match weight.shape[0] = 5");
+    d = valid_desc();
+    d.c = 0;
+    expect_error(&d, MML_EVALUE, "input", "C");
+    d = valid_desc();
+    d.n = d.target_len = UINT64_MAX / 2;
+    expect_error(&d, MML_ETOOBIG, "input", "too large");
+}
+END_TEST
+
+START_TEST(test_validate_type_before_value)
+{
+    mml_desc d = valid_desc();
+    d.p = 7;
+    d.dtype = 0;
+    expect_error(&d, MML_ETYPE, "dtype", "float16");
+}
+END_TEST
+
+START_TEST(test_validate_targets)
+{
+    int64_t t[4] = { 0, 3, 4, -1 };
+    mml_error err;
+    ck_assert_int_eq(mml_validate_targets(t, 2, 4, &err), 0);
+    ck_assert_int_eq(mml_validate_targets(t, 4, 4, &err), MML_EVALUE);
+    ck_assert_str_eq(err.field, "target");
+    ck_assert_str_eq(err.message, "target[2] = 4 is out of range [0, 4)");
+    t[2] = 1;
+    ck_assert_int_eq(mml_validate_targets(t, 4, 4, &err), MML_EVALUE);
+    ck_assert_str_eq(err.message, "target[3] = -1 is out of range [0, 4)");
+}
+END_TEST
+
+START_TEST(test_request_bytes)
+{
+    uint64_t b;
+    ck_assert_int_eq(mml_request_bytes(MML_F32, 3, 4, 1, &b), 0);
+    ck_assert_uint_eq(b, 3 * 4 * 4 + 3 * 8 + 4 * 4);
+    ck_assert_int_eq(mml_request_bytes(MML_F64, 1ull << 32, 1ull << 32, 0, &b), MML_ETOOBIG);
+    ck_assert_int_eq(mml_request_bytes(MML_F16, 1ull << 62, 1, 0, &b), MML_ETOOBIG);
+    ck_assert_int_eq(mml_request_bytes(MML_F16, 1, UINT64_MAX / 2, 1, &b), MML_ETOOBIG);
+    ck_assert_int_eq(mml_request_bytes(0, 1, 1, 0, &b), MML_ETOOBIG);
+    ck_assert_str_eq(mml_err_name(MML_ETYPE), "TypeError");
+    ck_assert_int_eq(mml_err_status(MML_ETOOBIG), 413);
+}
+END_TEST
+
+static Suite *core_suite(void)
+{
+    Suite *s = suite_create("core");
+    TCase *tc = tcase_create("golden");
+    tcase_add_unchecked_fixture(tc, golden_setup, golden_teardown);
+    tcase_add_loop_test(tc, test_golden_exact, 0, MML_SIMD_COUNT);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("hand");
+    tcase_add_test(tc, test_seed_example);
+    tcase_add_test(tc, test_hand_p2_weight_none);
+    tcase_add_test(tc, test_edge_cases);
+    tcase_add_test(tc, test_half_conversions);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("simd");
+    tcase_add_loop_test(tc, test_paths_small, 0, 3);
+    tcase_add_loop_test(tc, test_paths_large, 0, 3);
+    tcase_add_test(tc, test_partial_many_rows);
+    tcase_add_test(tc, test_simd_override);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("validate");
+    tcase_add_test(tc, test_validate_ok);
+    tcase_add_test(tc, test_validate_table);
+    tcase_add_test(tc, test_validate_type_before_value);
+    tcase_add_test(tc, test_validate_targets);
+    tcase_add_test(tc, test_request_bytes);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(core_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
