@@ -1,0 +1,31 @@
+/* accesslog.h - one access-log line per request on stderr, plain or JSON. */
+#ifndef LOSSD_ACCESSLOG_H
+#define LOSSD_ACCESSLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+typedef struct access_entry {
+    const char *method;
+    const char *path;
+    int status;              /* 0 when no response was sent */
+    uint64_t bytes_in;       /* request body */
+    uint64_t bytes_out;      /* response body */
+    double seconds;
+    const char *request_id;
+} access_entry;
+
+/* Format e as one line ending in '\n' into buf (size bytes, at least 64);
+ * fields too long are cut, never the line's shape. Returns its length. */
+size_t accesslog_format(config_log_format fmt, const access_entry *e, char *buf,
+                        size_t size);
+
+/* Write e to fd 2 with a single write(). */
+void accesslog_write(config_log_format fmt, const access_entry *e);
+
+/* A start-up or shutdown message in the same format ("event" line). */
+void accesslog_event(config_log_format fmt, const char *message);
+
+#endif

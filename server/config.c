@@ -1,0 +1,288 @@
+/* config.c - lossd start-up configuration: defaults, LOSSD_* environment, flags. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef enum opt_kind {
+    OPT_LISTEN,
+    OPT_UINT,      /* unsigned field */
+    OPT_U64,       /* uint64_t field */
+    OPT_LOGFMT
+} opt_kind;
+
+/* One row per setting: the flag, its environment twin, and where the
+ * value goes. --help is generated from this table too. */
+typedef struct opt_def {
+    const char *flag;
+    const char *env;
+    const char *metavar;
+    opt_kind kind;
+    size_t offset;
+    uint64_t lo, hi;
+    const char *help;
+} opt_def;
+
+#define FIELD(f) offsetof(config, f)
+
+static const opt_def OPTIONS[] = {
+    {"--listen", "LOSSD_LISTEN", "ADDR:PORT", OPT_LISTEN, 0, 0, 0,
+     "address to listen on; [::]:PORT for IPv6, port 0 picks a free one (default 0.0.0.0:8080)"},
+    {"--threads", "LOSSD_THREADS", "N", OPT_UINT, FIELD(threads), 1, 1024,
+     "worker threads of the loss pool, 1..1024 (default: number of CPUs)"},
+    {"--max-body", "LOSSD_MAX_BODY", "BYTES", OPT_U64, FIELD(max_body), 1, UINT64_C(1) << 40,
+     "largest accepted request body in bytes (default 67108864)"},
+    {"--queue-depth", "LOSSD_QUEUE_DEPTH", "N", OPT_UINT, FIELD(queue_depth), 1, 1000000,
+     "jobs queued or running before requests get 503 (default 1024)"},
+    {"--timeout", "LOSSD_TIMEOUT", "SECONDS", OPT_UINT, FIELD(timeout), 1, 86400,
+     "idle or slow connection timeout (default 30)"},
+    {"--drain-timeout", "LOSSD_DRAIN_TIMEOUT", "SECONDS", OPT_UINT, FIELD(drain_timeout), 0, 86400,
+     "time allowed for in-flight requests at SIGTERM/SIGINT (default 20)"},
+    {"--log-format", "LOSSD_LOG_FORMAT", "plain|json", OPT_LOGFMT, 0, 0, 0,
+     "access log format on stderr (default plain)"},
+};
+
+#define N_OPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* CPUs this process may run on (respects taskset/cpusets), at least 1. */
+static unsigned cpu_count(void)
+{
+    cpu_set_t set;
+    long n = 0;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        n = CPU_COUNT(&set);
+    if (n <= 0)
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n <= 0)
+        n = 1;
+    return n > 1024 ? 1024 : (unsigned)n;
+}
+
+/* Strict decimal: digits only, no sign, no blanks, no overflow. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (*s == '\0')
+        return -1;
+    for (; *s; s++) {
+        if (!isdigit((unsigned char)*s))
+            return -1;
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+static int set_number(config *cfg, const opt_def *o, const char *src,
+                      const char *value, char *err, size_t errlen)
+{
+    uint64_t v;
+    if (parse_u64(value, &v) < 0 || v < o->lo || v > o->hi)
+        return fail(err, errlen, "%s: invalid value '%s' (expected an integer in %llu..%llu)",
+                    src, value, (unsigned long long)o->lo, (unsigned long long)o->hi);
+    if (o->kind == OPT_U64)
+        *(uint64_t *)((char *)cfg + o->offset) = v;
+    else
+        *(unsigned *)((char *)cfg + o->offset) = (unsigned)v;
+    return 0;
+}
+
+static int set_option(config *cfg, const opt_def *o, const char *src,
+                      const char *value, char *err, size_t errlen)
+{
+    char sub[160];
+    switch (o->kind) {
+    case OPT_LISTEN:
+        if (config_parse_listen(cfg, value, sub, sizeof sub) < 0)
+            return fail(err, errlen, "%s: %s", src, sub);
+        return 0;
+    case OPT_LOGFMT:
+        if (strcmp(value, "plain") == 0)
+            cfg->log_format = LOG_PLAIN;
+        else if (strcmp(value, "json") == 0)
+            cfg->log_format = LOG_JSON;
+        else
+            return fail(err, errlen, "%s: invalid value '%s' (expected plain or json)", src, value);
+        return 0;
+    case OPT_UINT:
+    case OPT_U64:
+        return set_number(cfg, o, src, value, err, errlen);
+    }
+    return fail(err, errlen, "%s: unhandled option kind", src);
+}
+
+static int parse_port(const char *s, unsigned *port)
+{
+    uint64_t v;
+    if (parse_u64(s, &v) < 0 || v > 65535)
+        return -1;
+    *port = (unsigned)v;
+    return 0;
+}
+
+int config_parse_listen(config *cfg, const char *value, char *err, size_t errlen)
+{
+    char host[64];
+    const char *port_s;
+    unsigned port;
+    size_t hlen;
+
+    if (value[0] == '[') {
+        const char *close = strchr(value, ']');
+        if (close == NULL || close[1] != ':')
+            return fail(err, errlen, "invalid address '%s' (expected [IPV6]:PORT)", value);
+        hlen = (size_t)(close - value - 1);
+        port_s = close + 2;
+        if (hlen >= sizeof host)
+            return fail(err, errlen, "invalid address '%s'", value);
+        memcpy(host, value + 1, hlen);
+    } else {
+        const char *colon = strrchr(value, ':');
+        if (colon == NULL)
+            return fail(err, errlen, "invalid address '%s' (expected ADDR:PORT)", value);
+        hlen = (size_t)(colon - value);
+        port_s = colon + 1;
+        if (hlen >= sizeof host || memchr(value, ':', hlen) != NULL)
+            return fail(err, errlen, "invalid address '%s' (write IPv6 as [ADDR]:PORT)", value);
+        memcpy(host, value, hlen);
+    }
+    host[hlen] = '\0';
+    if (parse_port(port_s, &port) < 0)
+        return fail(err, errlen, "invalid port in '%s' (expected 0..65535)", value);
+
+    memset(&cfg->addr, 0, sizeof cfg->addr);
+    if (value[0] == '[') {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&cfg->addr;
+        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
+            return fail(err, errlen, "invalid IPv6 address '%s'", host);
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        cfg->addr_len = sizeof *a6;
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)&cfg->addr;
+        const char *h = host;
+        if (h[0] == '\0')
+            h = "0.0.0.0";
+        else if (strcmp(h, "localhost") == 0)
+            h = "127.0.0.1";
+        if (inet_pton(AF_INET, h, &a4->sin_addr) != 1)
+            return fail(err, errlen, "invalid IPv4 address '%s'", host);
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        cfg->addr_len = sizeof *a4;
+    }
+    cfg->port = port;
+    snprintf(cfg->listen, sizeof cfg->listen, "%s", value);
+    return 0;
+}
+
+static void set_defaults(config *cfg)
+{
+    char unused[8];
+    memset(cfg, 0, sizeof *cfg);
+    cfg->action = CONFIG_RUN;
+    cfg->threads = cpu_count();
+    cfg->max_body = UINT64_C(67108864);
+    cfg->queue_depth = 1024;
+    cfg->timeout = 30;
+    cfg->drain_timeout = 20;
+    cfg->log_format = LOG_PLAIN;
+    (void)config_parse_listen(cfg, "0.0.0.0:8080", unused, sizeof unused);
+}
+
+static const opt_def *find_flag(const char *arg, size_t len)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (strlen(OPTIONS[i].flag) == len && strncmp(OPTIONS[i].flag, arg, len) == 0)
+            return &OPTIONS[i];
+    return NULL;
+}
+
+static int parse_env(config *cfg, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const char *v = getenv(OPTIONS[i].env);
+        if (v != NULL && set_option(cfg, &OPTIONS[i], OPTIONS[i].env, v, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Flags as "--flag value" or "--flag=value". */
+static int parse_args(config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            cfg->action = CONFIG_HELP;
+            return 0;
+        }
+        if (strcmp(arg, "--version") == 0) {
+            cfg->action = CONFIG_VERSION;
+            return 0;
+        }
+        const char *eq = strchr(arg, '=');
+        size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+        const opt_def *o = find_flag(arg, len);
+        if (o == NULL)
+            return fail(err, errlen, "unknown argument '%s' (see --help)", arg);
+        const char *value = eq ? eq + 1 : NULL;
+        if (value == NULL) {
+            if (i + 1 >= argc)
+                return fail(err, errlen, "%s needs a value (%s)", o->flag, o->metavar);
+            value = argv[++i];
+        }
+        if (set_option(cfg, o, o->flag, value, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int config_parse(config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+    set_defaults(cfg);
+    if (parse_env(cfg, err, errlen) < 0)
+        return -1;
+    return parse_args(cfg, argc, argv, err, errlen);
+}
+
+void config_usage(FILE *out, const char *prog)
+{
+    fprintf(out, "Usage: %s [OPTION]...\n"
+                 "lossd %s - HTTP service computing multi_margin_loss.\n\n"
+                 "Options (each has an environment twin; flags override it):\n",
+            prog, LOSSD_VERSION);
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "%s %s", OPTIONS[i].flag, OPTIONS[i].metavar);
+        fprintf(out, "  %-28s %s\n  %-28s [env %s]\n", left, OPTIONS[i].help, "",
+                OPTIONS[i].env);
+    }
+    fprintf(out, "  %-28s %s\n  %-28s %s\n\n", "--help", "show this help and exit",
+            "--version", "print the version and exit");
+    fprintf(out, "Environment: LOSSD_SIMD=scalar|sse2|avx2|avx512 forces a kernel path.\n"
+                 "Exit status: 0 after a clean stop, 1 if the drain timeout passed with\n"
+                 "requests still running, 2 for a bad configuration.\n");
+}

@@ -1,0 +1,53 @@
+/* config.h - lossd start-up configuration: flags with environment twins (SPEC 5). */
+#ifndef LOSSD_CONFIG_H
+#define LOSSD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#ifndef LOSSD_VERSION
+#define LOSSD_VERSION "0.1.0"
+#endif
+
+typedef enum config_log_format {
+    LOG_PLAIN = 0,
+    LOG_JSON = 1
+} config_log_format;
+
+/* What main() should do after parsing. */
+typedef enum config_action {
+    CONFIG_RUN = 0,
+    CONFIG_HELP,
+    CONFIG_VERSION
+} config_action;
+
+typedef struct config {
+    config_action action;
+    char listen[128];                 /* as given, e.g. "0.0.0.0:8080" */
+    struct sockaddr_storage addr;     /* parsed listen address, port included */
+    socklen_t addr_len;
+    unsigned port;
+    unsigned threads;                 /* libuv pool size, 1..1024 */
+    uint64_t max_body;                /* bytes */
+    unsigned queue_depth;             /* queued + running jobs */
+    unsigned timeout;                 /* idle connection timeout, seconds */
+    unsigned drain_timeout;           /* seconds allowed for a graceful stop */
+    config_log_format log_format;
+} config;
+
+/* Fill *cfg from the defaults, then the LOSSD_* environment, then argv
+ * (flags win over the environment). Returns 0, or -1 with a one-line
+ * message for the user in err (errlen bytes) on a bad flag or value. */
+int config_parse(config *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Parse "ADDR:PORT" or "[V6ADDR]:PORT" (numeric addresses, "localhost",
+ * or an empty ADDR for 0.0.0.0) into cfg->addr/addr_len/port. Returns 0
+ * or -1 with err filled. */
+int config_parse_listen(config *cfg, const char *value, char *err, size_t errlen);
+
+/* The --help text. */
+void config_usage(FILE *out, const char *prog);
+
+#endif

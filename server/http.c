@@ -1,0 +1,595 @@
+/* http.c - the libmicrohttpd front end of lossd, driven by the libuv loop.
+ *
+ * Threading: libmicrohttpd runs in "external polling" mode with epoll,
+ * driven by the libuv loop (uv_poll_t on MHD's epoll fd, a uv_timer_t for
+ * MHD_get_timeout). One thread, the loop thread, runs every MHD callback
+ * and every libuv callback. We chose this over MHD's internal polling
+ * thread because uv_queue_work() and the after-work callbacks belong to
+ * the loop thread: with an internal MHD thread each request would need a
+ * locked hand-off queue and a uv_async_t in both directions. Here the
+ * handler queues the job directly, the job comes back on the same thread,
+ * and MHD_resume_connection() wakes MHD through its ITC, which sits in
+ * the epoll set we poll. The loss itself runs on the libuv pool.
+ *
+ * A request goes through three handler phases (STYLE 8): the first call
+ * routes it and allocates its state (rejecting 404/405/413/415/503 before
+ * any body is read), body calls feed the decoder chosen from the
+ * Content-Type, and the final call computes it inline (small requests)
+ * or suspends the connection until its job is done. NOTIFY_COMPLETED
+ * logs, counts and frees the state. */
+#include "http.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "accesslog.h"
+#include "json.h"
+#include "mml.h"
+#include "reqid.h"
+#include "route.h"
+
+/* A body that failed (decode error, over --max-body) is still read and
+ * dropped so the client gets its 4xx; past this much over the limit the
+ * connection is closed instead. */
+#define DISCARD_SLACK (UINT64_C(1) << 20)
+
+/* Per-connection memory: request line, headers and read buffer. */
+#define CONN_MEMORY_LIMIT ((size_t)256 * 1024)
+
+struct http_server {
+    uv_loop_t *loop;
+    const config *cfg;
+    job_pool *jobs;
+    metrics *metrics;
+    struct MHD_Daemon *daemon;
+    uv_poll_t poll;
+    uv_timer_t timer;
+    int handles_open;
+    unsigned port;
+    unsigned inflight;
+    int draining;
+};
+
+typedef enum req_phase {
+    PHASE_BODY = 0,     /* reading the body */
+    PHASE_QUEUED,       /* suspended, its job on the pool */
+    PHASE_READY,        /* job done, resumed, response not queued yet */
+    PHASE_ANSWERED      /* response queued */
+} req_phase;
+
+typedef struct http_req {
+    http_server *srv;
+    struct MHD_Connection *conn;
+    int route;                      /* index in route_table, -1 for none */
+    char method[16];
+    char path[200];
+    char id[REQID_MAX + 1];
+    uint64_t start_ns;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    int status;                     /* queued response status, 0 before */
+    req_phase phase;
+    const decoder_ops *ops;
+    decoder *dec;
+    int err_code;                   /* first failure, 0 while all is well */
+    mml_error err;
+    payload p;
+    uint64_t elements;
+    char *body;                     /* encoded result, malloc'd */
+    size_t body_len;
+    int job_status;
+} http_req;
+
+static const char JSON_TYPE[] = "application/json";
+static const char METRICS_TYPE[] = "text/plain; version=0.0.4; charset=utf-8";
+
+/* ---- responses ---- */
+
+/* Queue status with body (malloc'd, taken over; NULL for empty). The
+ * headers every response carries are added here. */
+static enum MHD_Result respond(http_req *r, unsigned status, char *body, size_t len,
+                               const char *type, const char *allow)
+{
+    if (body == NULL)
+        len = 0;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, body ? body : (char *)"",
+                                        body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
+    if (allow != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    if (status == 503)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (r->srv->draining)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_YES) {
+        r->status = (int)status;
+        r->bytes_out = len;
+        r->phase = PHASE_ANSWERED;
+    }
+    return ret;
+}
+
+static enum MHD_Result respond_error(http_req *r, unsigned status, const char *type,
+                                     const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* {"error": {...}} with a printf-style message. */
+static enum MHD_Result respond_error(http_req *r, unsigned status, const char *type,
+                                     const char *field, const char *fmt, ...)
+{
+    char message[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    size_t len = 0;
+    char *body = json_encode_error(type, message, field, &len);
+    if (body == NULL)
+        len = 0;
+    return respond(r, status, body, len, JSON_TYPE, NULL);
+}
+
+/* The error of a failed decode or job, with its type and status. */
+static enum MHD_Result respond_mml_error(http_req *r, int code, const mml_error *err)
+{
+    return respond_error(r, (unsigned)mml_err_status(code), mml_err_name(code),
+                         err->field[0] ? err->field : NULL, "%s", err->message);
+}
+
+/* A JSON body from a constant string. */
+static enum MHD_Result respond_copy(http_req *r, unsigned status, const char *text)
+{
+    char *body = strdup(text);
+    if (body == NULL)
+        return MHD_NO;
+    return respond(r, status, body, strlen(body), JSON_TYPE, NULL);
+}
+
+static enum MHD_Result respond_json(http_req *r, unsigned status, cJSON *obj)
+{
+    char *text = obj ? cJSON_PrintUnformatted(obj) : NULL;
+    cJSON_Delete(obj);
+    if (text == NULL)
+        return respond_error(r, 500, "InternalError", NULL, "out of memory");
+    return respond(r, status, text, strlen(text), JSON_TYPE, NULL);
+}
+
+/* ---- GET routes ---- */
+
+static cJSON *info_object(const http_server *s)
+{
+    const config *cfg = s->cfg;
+    cJSON *o = cJSON_CreateObject();
+    cJSON *limits = cJSON_CreateObject();
+    if (o == NULL || limits == NULL) {
+        cJSON_Delete(o);
+        cJSON_Delete(limits);
+        return NULL;
+    }
+    cJSON_AddStringToObject(o, "name", "lossd");
+    cJSON_AddStringToObject(o, "version", LOSSD_VERSION);
+    cJSON_AddStringToObject(o, "simd", mml_simd_name(mml_simd_active()));
+    cJSON_AddNumberToObject(o, "threads", cfg->threads);
+    cJSON_AddNumberToObject(limits, "max_body", (double)cfg->max_body);
+    cJSON_AddNumberToObject(limits, "queue_depth", cfg->queue_depth);
+    cJSON_AddNumberToObject(limits, "timeout", cfg->timeout);
+    cJSON_AddNumberToObject(limits, "drain_timeout", cfg->drain_timeout);
+    cJSON_AddNumberToObject(limits, "split_elements", JOB_SPLIT_ELEMS);
+    cJSON_AddItemToObject(o, "limits", limits);
+    return o;
+}
+
+static enum MHD_Result serve_get(http_req *r, route_id id)
+{
+    http_server *s = r->srv;
+    switch (id) {
+    case ROUTE_HEALTHZ:
+        return respond_copy(r, 200, "{\"status\":\"ok\"}");
+    case ROUTE_READYZ:
+        if (s->draining)
+            return respond_copy(r, 503, "{\"status\":\"draining\"}");
+        return respond_copy(r, 200, "{\"status\":\"ready\"}");
+    case ROUTE_METRICS: {
+        metrics_gauges g = {job_pool_active(s->jobs), s->inflight};
+        size_t len = 0;
+        char *text = metrics_render(s->metrics, &g, &len);
+        if (text == NULL)
+            return respond_error(r, 500, "InternalError", NULL, "out of memory");
+        return respond(r, 200, text, len, METRICS_TYPE, NULL);
+    }
+    case ROUTE_INFO:
+        return respond_json(r, 200, info_object(s));
+    default:
+        return respond_error(r, 500, "InternalError", NULL, "route %d has no GET handler",
+                             (int)id);
+    }
+}
+
+/* ---- scoring ---- */
+
+static void on_timer(uv_timer_t *t);
+
+/* Pool thread: the JSON result body (SPEC 3.2). */
+static int encode_json(void *ctx, const mml_request *req, const void *out)
+{
+    http_req *r = ctx;
+    r->body = json_encode_result(req, out, &r->body_len);
+    return r->body ? 0 : MML_ENOMEM;
+}
+
+/* Loop thread: the job is over; wake the connection up so the handler
+ * runs its final phase again and queues the response. */
+static void job_finished(void *ctx, int status)
+{
+    http_req *r = ctx;
+    r->job_status = status;
+    r->phase = PHASE_READY;
+    MHD_resume_connection(r->conn);
+    /* Run MHD on the next loop turn rather than waiting for the ITC. */
+    uv_timer_start(&r->srv->timer, on_timer, 0, 0);
+}
+
+static const job_ops json_result_ops = {encode_json, job_finished};
+
+/* How the result is written back. The binary frame (SPEC 4, Accept:
+ * application/octet-stream) plugs in here. */
+static const job_ops *select_responder(http_req *r)
+{
+    (void)r;
+    return &json_result_ops;
+}
+
+static enum MHD_Result answer_result(http_req *r)
+{
+    if (r->job_status != 0) {
+        mml_error err;
+        mml_error_set(&err, r->job_status, "", "the loss could not be computed: %s",
+                      mml_err_name(r->job_status));
+        return respond_mml_error(r, r->job_status, &err);
+    }
+    char *body = r->body;
+    r->body = NULL;
+    metrics_add_scored(r->srv->metrics, r->elements);
+    return respond(r, 200, body, r->body_len, JSON_TYPE, NULL);
+}
+
+/* Last handler call of a scoring request with the whole body read. */
+static enum MHD_Result finish_score(http_req *r)
+{
+    http_server *s = r->srv;
+    if (r->err_code == 0) {
+        r->err_code = r->ops->finish(r->dec, &r->p, &r->err);
+    }
+    r->ops->destroy(r->dec);
+    r->dec = NULL;
+    if (r->err_code != 0)
+        return respond_mml_error(r, r->err_code, &r->err);
+
+    const mml_request *req = &r->p.req;
+    r->elements = req->n * req->c;
+    const job_ops *ops = select_responder(r);
+    if (!job_wants_pool(req)) {
+        r->job_status = job_run_inline(&r->p, ops, r);
+        payload_free(&r->p);
+        return answer_result(r);
+    }
+    int rc = job_submit(s->jobs, &r->p, ops, r);
+    if (rc == -EBUSY)
+        return respond_error(r, 503, "Overloaded", NULL,
+                             "the job queue is full (%u jobs); retry later",
+                             s->cfg->queue_depth);
+    if (rc < 0)
+        return respond_error(r, 500, "InternalError", NULL, "out of memory");
+    r->phase = PHASE_QUEUED;
+    MHD_suspend_connection(r->conn);
+    return MHD_YES;
+}
+
+/* Body bytes of a scoring request: feed the decoder until something
+ * fails, then only count and drop them. 0 to go on, -1 to close. */
+static int feed_body(http_req *r, const char *data, size_t len)
+{
+    const config *cfg = r->srv->cfg;
+    r->bytes_in += len;
+    metrics_add_received(r->srv->metrics, len);
+    if (r->err_code == 0 && r->bytes_in > cfg->max_body) {
+        r->err_code = mml_error_set(&r->err, MML_ETOOBIG, "",
+                                    "request body exceeds the limit of %" PRIu64 " bytes",
+                                    cfg->max_body);
+    } else if (r->err_code == 0) {
+        r->err_code = r->ops->feed(r->dec, data, len, &r->err);
+    }
+    if (r->err_code != 0 && r->dec != NULL) {
+        r->ops->destroy(r->dec);      /* give the tensors back early */
+        r->dec = NULL;
+    }
+    return r->bytes_in > cfg->max_body + DISCARD_SLACK ? -1 : 0;
+}
+
+static uint64_t parse_content_length(const char *s, int *ok)
+{
+    uint64_t v = 0;
+    *ok = s != NULL && *s != '\0';
+    for (; *ok && *s; s++) {
+        if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
+            *ok = 0;
+        else
+            v = v * 10 + (uint64_t)(*s - '0');
+    }
+    return v;
+}
+
+/* First call of a scoring request: everything decidable from the headers. */
+static enum MHD_Result begin_score(http_req *r, const route *rt)
+{
+    http_server *s = r->srv;
+    struct MHD_Connection *c = r->conn;
+    if (s->draining)
+        return respond_error(r, 503, "Overloaded", NULL, "the server is shutting down");
+    if (job_pool_full(s->jobs))
+        return respond_error(r, 503, "Overloaded", NULL,
+                             "the job queue is full (%u jobs); retry later",
+                             s->cfg->queue_depth);
+    const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                  MHD_HTTP_HEADER_CONTENT_ENCODING);
+    if (enc != NULL && strcasecmp(enc, "identity") != 0)
+        return respond_error(r, 415, "UnsupportedMediaType", NULL,
+                             "Content-Encoding '%.64s' is not supported (send identity)", enc);
+    const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_CONTENT_TYPE);
+    r->ops = route_decoder(rt, type);
+    if (r->ops == NULL)
+        return respond_error(r, 415, "UnsupportedMediaType", NULL,
+                             "Content-Type '%.64s' is not supported (send %s)", type,
+                             rt->media[0].type);
+    int ok;
+    uint64_t declared = parse_content_length(
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH), &ok);
+    if (ok && declared > s->cfg->max_body)
+        return respond_error(r, 413, "PayloadTooLarge", NULL,
+                             "Content-Length %" PRIu64 " exceeds the limit of %" PRIu64
+                             " bytes", declared, s->cfg->max_body);
+    r->dec = r->ops->create(s->cfg->max_body);
+    if (r->dec == NULL)
+        return respond_error(r, 500, "InternalError", NULL, "out of memory");
+    return MHD_YES;
+}
+
+/* ---- the handler ---- */
+
+static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const char *url,
+                             const char *method, void **req_cls)
+{
+    http_req *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return MHD_NO;
+    *req_cls = r;
+    s->inflight++;
+    r->srv = s;
+    r->conn = conn;
+    r->start_ns = uv_hrtime();
+    snprintf(r->method, sizeof r->method, "%s", method);
+    snprintf(r->path, sizeof r->path, "%s", url);
+    reqid_assign(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"), r->id);
+
+    int status;
+    char allow[32];
+    r->route = route_match(method, url, &status, allow, sizeof allow);
+    if (status == 404)
+        return respond_error(r, 404, "NotFound", NULL, "no route for %.16s %.160s", method,
+                             url);
+    if (status == 405) {
+        size_t len = 0;
+        char msg[256];
+        snprintf(msg, sizeof msg, "%.16s is not allowed on %.160s (allowed: %s)", method,
+                 url, allow);
+        char *body = json_encode_error("MethodNotAllowed", msg, NULL, &len);
+        return respond(r, 405, body, body ? len : 0, JSON_TYPE, allow);
+    }
+    const route *rt = &route_table[r->route];
+    if (rt->media != NULL)
+        return begin_score(r, rt);
+    return serve_get(r, rt->id);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls)
+{
+    (void)version;
+    http_req *r = *req_cls;
+    if (r == NULL)
+        return begin(cls, conn, url, method, req_cls);
+    if (*upload_data_size != 0) {
+        int rc = feed_body(r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return rc < 0 ? MHD_NO : MHD_YES;
+    }
+    switch (r->phase) {
+    case PHASE_BODY:
+        return finish_score(r);
+    case PHASE_READY:
+        return answer_result(r);
+    case PHASE_QUEUED:
+    case PHASE_ANSWERED:
+        break;
+    }
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    http_server *s = cls;
+    http_req *r = *req_cls;
+    if (r == NULL)
+        return;
+    *req_cls = NULL;
+    double seconds = (double)(uv_hrtime() - r->start_ns) / 1e9;
+    access_entry e = {r->method, r->path, r->status, r->bytes_in, r->bytes_out,
+                      seconds, r->id};
+    accesslog_write(s->cfg->log_format, &e);
+    if (r->status != 0)
+        metrics_request(s->metrics, r->route < 0 ? route_count : (size_t)r->route,
+                        r->status, seconds);
+    if (r->ops != NULL)
+        r->ops->destroy(r->dec);
+    payload_free(&r->p);
+    free(r->body);
+    free(r);
+    s->inflight--;
+}
+
+/* ---- the loop glue ---- */
+
+static void run_mhd(http_server *s)
+{
+    MHD_UNSIGNED_LONG_LONG ms;
+    MHD_run(s->daemon);
+    if (MHD_get_timeout(s->daemon, &ms) == MHD_YES)
+        uv_timer_start(&s->timer, on_timer, (uint64_t)ms, 0);
+    else
+        uv_timer_stop(&s->timer);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    run_mhd(t->data);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    (void)status;
+    (void)events;
+    run_mhd(p->data);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    http_server *s = cls;
+    char msg[400];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    char line[420];
+    snprintf(line, sizeof line, "libmicrohttpd: %s", msg);
+    accesslog_event(s->cfg->log_format, line);
+}
+
+static struct MHD_Daemon *start_daemon(http_server *s)
+{
+    const config *cfg = s->cfg;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (cfg->addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    return MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, s,
+                            MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&cfg->addr,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->timeout,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY_LIMIT,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                            MHD_OPTION_END);
+}
+
+http_server *http_server_create(uv_loop_t *loop, const config *cfg, job_pool *jobs,
+                                metrics *m, char *err, size_t errlen)
+{
+    http_server *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->loop = loop;
+    s->cfg = cfg;
+    s->jobs = jobs;
+    s->metrics = m;
+    errno = 0;
+    s->daemon = start_daemon(s);
+    if (s->daemon == NULL) {
+        snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen,
+                 errno ? strerror(errno) : "libmicrohttpd failed to start");
+        goto fail_daemon;
+    }
+    const union MHD_DaemonInfo *port = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *efd = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    if (port == NULL || efd == NULL) {
+        snprintf(err, errlen, "libmicrohttpd gives no port or epoll fd");
+        goto fail_info;
+    }
+    s->port = port->port;
+    if (uv_poll_init(loop, &s->poll, efd->epoll_fd) != 0) {
+        snprintf(err, errlen, "cannot poll the libmicrohttpd epoll fd");
+        goto fail_info;
+    }
+    uv_timer_init(loop, &s->timer);
+    s->poll.data = s;
+    s->timer.data = s;
+    s->handles_open = 2;
+    uv_poll_start(&s->poll, UV_READABLE, on_poll);
+    uv_timer_start(&s->timer, on_timer, 0, 0);
+    return s;
+
+fail_info:
+    MHD_stop_daemon(s->daemon);
+fail_daemon:
+    free(s);
+    return NULL;
+}
+
+unsigned http_server_port(const http_server *s)
+{
+    return s->port;
+}
+
+unsigned http_server_inflight(const http_server *s)
+{
+    return s->inflight;
+}
+
+void http_server_drain(http_server *s)
+{
+    if (s->draining)
+        return;
+    s->draining = 1;
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    /* External polling: nobody else uses the socket, close it now so new
+     * connections are refused rather than left in the backlog. */
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    http_server *s = h->data;
+    if (--s->handles_open == 0)
+        free(s);
+}
+
+void http_server_destroy(http_server *s)
+{
+    if (s == NULL)
+        return;
+    /* Stop polling the epoll fd before MHD closes it. */
+    uv_close((uv_handle_t *)&s->poll, on_handle_closed);
+    uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+    MHD_stop_daemon(s->daemon);
+    s->daemon = NULL;
+}

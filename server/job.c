@@ -1,0 +1,235 @@
+/* job.c - loss jobs on the libuv thread pool: bounded queue, row blocks, ordered merge. */
+#include "job.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Below this many input elements a request is computed on the loop
+ * thread. Measured on a 2-core x86-64 (AVX2), wrk -c32 -t2 against
+ * POST /v1/multi_margin_loss with N=32, C=10, 3 x 10 s median:
+ * see JOB_INLINE_MEASUREMENT in the report of bench/http_bench.sh; the
+ * pool hop (uv_queue_work, a futex wake, the async back, suspend and
+ * resume of the connection) costs ~10-20 us, while 8192 float32 elements
+ * take ~3-5 us, so smaller requests are not worth the hop. */
+#define JOB_INLINE_ELEMS 8192u
+
+typedef struct job job;
+
+typedef struct job_block {
+    uv_work_t work;                 /* container_of gets back to the block */
+    job *owner;
+    uint64_t a, b;                  /* rows [a, b) */
+    mml_partial part;
+} job_block;
+
+struct job {
+    job_pool *pool;
+    payload p;
+    void *out;
+    const job_ops *ops;
+    void *ctx;
+    int status;
+    unsigned nblocks;
+    unsigned pending;               /* blocks not yet back on the loop */
+    uv_work_t finish;               /* merge + encode after a split */
+    job_block block[];
+};
+
+struct job_pool {
+    uv_loop_t *loop;
+    unsigned threads;
+    unsigned depth;
+    unsigned active;
+};
+
+#define container_of(ptr, type, member) \
+    ((type *)((char *)(ptr) - offsetof(type, member)))
+
+job_pool *job_pool_create(uv_loop_t *loop, unsigned threads, unsigned depth)
+{
+    assert(threads >= 1 && depth >= 1);
+    job_pool *pool = calloc(1, sizeof *pool);
+    if (pool == NULL)
+        return NULL;
+    pool->loop = loop;
+    pool->threads = threads;
+    pool->depth = depth;
+    return pool;
+}
+
+void job_pool_destroy(job_pool *pool)
+{
+    if (pool == NULL)
+        return;
+    assert(pool->active == 0);
+    free(pool);
+}
+
+unsigned job_pool_active(const job_pool *pool)
+{
+    return pool->active;
+}
+
+int job_pool_full(const job_pool *pool)
+{
+    return pool->active >= pool->depth;
+}
+
+static uint64_t elements(const mml_request *req)
+{
+    /* Saturating n * c: the decoder bounded both by the body size. */
+    if (req->c != 0 && req->n > UINT64_MAX / req->c)
+        return UINT64_MAX;
+    return req->n * req->c;
+}
+
+int job_wants_pool(const mml_request *req)
+{
+    return elements(req) >= JOB_INLINE_ELEMS;
+}
+
+static size_t out_bytes(const mml_request *req)
+{
+    size_t bytes = (size_t)mml_out_count(req) * mml_dtype_size(req->dtype);
+    return bytes ? bytes : 8;
+}
+
+/* Reduce the block partials in row order and encode. Runs on one
+ * thread; the blocks are complete. */
+static int finish(const mml_request *req, job_block *block, unsigned nblocks,
+                  void *out, const job_ops *ops, void *ctx)
+{
+    if (req->reduction != MML_NONE) {
+        for (unsigned i = 1; i < nblocks; i++)
+            mml_partial_merge(&block[0].part, &block[i].part);
+        mml_finish(req, &block[0].part, out);
+    }
+    return ops->encode(ctx, req, out);
+}
+
+int job_run_inline(const payload *p, const job_ops *ops, void *ctx)
+{
+    int status = MML_ENOMEM;
+    void *out = payload_mem_alloc(out_bytes(&p->req));
+    job_block *block = malloc(sizeof *block);
+    if (out == NULL || block == NULL)
+        goto fail_alloc;
+    mml_partial_init(&block->part);
+    mml_rows(&p->req, 0, p->req.n, out, &block->part);
+    status = finish(&p->req, block, 1, out, ops, ctx);
+fail_alloc:
+    free(block);
+    payload_mem_free(out);
+    return status;
+}
+
+static void block_work(uv_work_t *w)
+{
+    job_block *blk = container_of(w, job_block, work);
+    job *j = blk->owner;
+    mml_rows(&j->p.req, blk->a, blk->b, j->out, &blk->part);
+    if (j->nblocks == 1)
+        j->status = finish(&j->p.req, j->block, 1, j->out, j->ops, j->ctx);
+}
+
+static void finish_work(uv_work_t *w)
+{
+    job *j = container_of(w, job, finish);
+    j->status = finish(&j->p.req, j->block, j->nblocks, j->out, j->ops, j->ctx);
+}
+
+static void job_free(job *j)
+{
+    payload_free(&j->p);
+    payload_mem_free(j->out);
+    free(j);
+}
+
+static void job_done(job *j)
+{
+    j->pool->active--;
+    j->ops->done(j->ctx, j->status);
+    job_free(j);
+}
+
+static void finish_after(uv_work_t *w, int status)
+{
+    job *j = container_of(w, job, finish);
+    if (status != 0)
+        j->status = MML_ENOMEM;
+    job_done(j);
+}
+
+static void block_after(uv_work_t *w, int status)
+{
+    job_block *blk = container_of(w, job_block, work);
+    job *j = blk->owner;
+    if (status != 0)
+        j->status = MML_ENOMEM;
+    if (--j->pending > 0)
+        return;
+    if (j->nblocks == 1 || j->status != 0 ||
+        uv_queue_work(j->pool->loop, &j->finish, finish_work, finish_after) != 0) {
+        if (j->nblocks > 1 && j->status == 0)
+            j->status = MML_ENOMEM;
+        job_done(j);
+    }
+}
+
+/* Rows per block: the rows split evenly over the pool threads when the
+ * request is big, one block otherwise. Any split gives the same bits. */
+static unsigned block_count(const job_pool *pool, const mml_request *req)
+{
+    if (elements(req) <= JOB_SPLIT_ELEMS || req->n < 2)
+        return 1;
+    return req->n < pool->threads ? (unsigned)req->n : pool->threads;
+}
+
+int job_submit(job_pool *pool, payload *p, const job_ops *ops, void *ctx)
+{
+    if (job_pool_full(pool))
+        return -EBUSY;
+    unsigned nblocks = block_count(pool, &p->req);
+    job *j = calloc(1, sizeof *j + nblocks * sizeof j->block[0]);
+    if (j == NULL)
+        return -ENOMEM;
+    j->out = payload_mem_alloc(out_bytes(&p->req));
+    if (j->out == NULL) {
+        free(j);
+        return -ENOMEM;
+    }
+    j->pool = pool;
+    j->p = *p;
+    memset(p, 0, sizeof *p);
+    j->ops = ops;
+    j->ctx = ctx;
+    j->nblocks = nblocks;
+    pool->active++;
+    uint64_t n = j->p.req.n;
+    for (unsigned i = 0; i < nblocks; i++) {
+        job_block *blk = &j->block[i];
+        blk->owner = j;
+        blk->a = n * i / nblocks;
+        blk->b = n * (i + 1) / nblocks;
+        mml_partial_init(&blk->part);
+    }
+    j->pending = nblocks;
+    for (unsigned i = 0; i < nblocks; i++) {
+        if (uv_queue_work(pool->loop, &j->block[i].work, block_work, block_after) == 0)
+            continue;
+        /* Only fails while the loop is closing. */
+        if (i == 0) {
+            pool->active--;
+            *p = j->p;
+            payload_mem_free(j->out);
+            free(j);
+            return -ENOMEM;
+        }
+        j->status = MML_ENOMEM;         /* the queued blocks still report back */
+        j->pending -= nblocks - i;
+        break;
+    }
+    return 0;
+}

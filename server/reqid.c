@@ -1,0 +1,58 @@
+/* reqid.c - X-Request-Id validation and generation. */
+#include "reqid.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+static pthread_once_t prefix_once = PTHREAD_ONCE_INIT;
+static uint64_t prefix;
+static atomic_uint_fast64_t counter;
+
+/* Random prefix from the kernel; falls back to time and pid mixed by
+ * splitmix64 if getrandom is unavailable. */
+static void prefix_init(void)
+{
+    if (getrandom(&prefix, sizeof prefix, GRND_NONBLOCK) != (ssize_t)sizeof prefix) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t z = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)getpid();
+        z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+        prefix = z ^ (z >> 31);
+    }
+}
+
+int reqid_is_sane(const char *id)
+{
+    if (id == NULL || id[0] == '\0')
+        return 0;
+    size_t i = 0;
+    for (; id[i] != '\0'; i++) {
+        unsigned char ch = (unsigned char)id[i];
+        if (i >= REQID_MAX || ch < 0x21 || ch > 0x7e)
+            return 0;
+    }
+    return 1;
+}
+
+void reqid_generate(char *out)
+{
+    pthread_once(&prefix_once, prefix_init);
+    uint64_t n = atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed) + 1;
+    snprintf(out, REQID_MAX + 1, "%016llx-%012llx", (unsigned long long)prefix,
+             (unsigned long long)n);
+}
+
+void reqid_assign(const char *client_id, char *out)
+{
+    if (reqid_is_sane(client_id))
+        memcpy(out, client_id, strlen(client_id) + 1);
+    else
+        reqid_generate(out);
+}
