@@ -1,0 +1,512 @@
+/* check_frame.c - Check suite for the binary frame decoder and encoder (proto/frame.c). */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+#include "golden.h"
+
+/* A frame under construction. */
+typedef struct buf {
+    uint8_t *data;
+    size_t len;
+} buf;
+
+static void put(buf *b, const void *p, size_t n)
+{
+    b->data = realloc(b->data, b->len + n + 1);
+    ck_assert_ptr_nonnull(b->data);
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+static void put_le(buf *b, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++) {
+        uint8_t x = (uint8_t)(v >> (8 * i));
+        put(b, &x, 1);
+    }
+}
+
+static void put_values(buf *b, int dtype, const double *v, uint64_t count)
+{
+    char one[8];
+    for (uint64_t i = 0; i < count; i++) {
+        mml_store(dtype, one, 0, v[i]);
+        put(b, one, mml_dtype_size(dtype));
+    }
+}
+
+static void put_header(buf *b, int dtype, int p, int reduction, int flags,
+                       int32_t margin, uint64_t n, uint64_t c)
+{
+    put(b, "MML1", 4);
+    uint8_t h[8] = {1, (uint8_t)dtype, (uint8_t)p, (uint8_t)reduction,
+                    (uint8_t)flags, 0, 0, 0};
+    put(b, h, 8);
+    put_le(b, (uint32_t)margin, 4);
+    put_le(b, n, 8);
+    put_le(b, c, 8);
+}
+
+static buf golden_frame(const golden_case *g)
+{
+    buf b = {0};
+    put_header(&b, g->dtype, g->p, g->reduction, g->weight ? 1 : 0, g->margin,
+               g->n, g->c);
+    put_values(&b, g->dtype, g->input, g->n * g->c);
+    for (uint64_t i = 0; i < g->n; i++)
+        put_le(&b, (uint64_t)g->target[i], 8);
+    if (g->weight)
+        put_values(&b, g->dtype, g->weight, g->c);
+    return b;
+}
+
+/* A small valid frame: float32, N=2, C=4, optional weight. */
+static buf small_frame(int weight)
+{
+    static const double in[] = {0.1, 0.2, 0.4, 0.8, 0.3, 0.9, 0.1, 0.2};
+    static const double w[] = {1, 2, 3, 4};
+    buf b = {0};
+    put_header(&b, MML_F32, 1, MML_MEAN, weight, 1, 2, 4);
+    put_values(&b, MML_F32, in, 8);
+    put_le(&b, 3, 8);
+    put_le(&b, 1, 8);
+    if (weight)
+        put_values(&b, MML_F32, w, 4);
+    return b;
+}
+
+/* Decode data fed in pieces of at most chunk bytes (0 = all at once),
+ * with an optional extra split point. */
+static int decode(const uint8_t *data, size_t len, size_t split, size_t chunk,
+                  uint64_t max_body, payload *pl, mml_error *err)
+{
+    decoder *d = frame_decoder_ops.create(max_body);
+    ck_assert_ptr_nonnull(d);
+    memset(pl, 0, sizeof(*pl));
+    int rc = 0;
+    size_t pos = 0;
+    while (rc == 0 && pos < len) {
+        size_t end = chunk ? pos + chunk : len;
+        if (pos < split && split < end)
+            end = split;
+        if (end > len)
+            end = len;
+        rc = frame_decoder_ops.feed(d, (const char *)data + pos, end - pos, err);
+        pos = end;
+    }
+    if (rc == 0)
+        rc = frame_decoder_ops.finish(d, pl, err);
+    frame_decoder_ops.destroy(d);
+    return rc;
+}
+
+static void check_result(const golden_case *g, const payload *pl)
+{
+    char out[8 * 2048];
+    ck_assert_uint_le(mml_out_count(&pl->req) * 8, sizeof(out));
+    ck_assert_uint_eq(mml_out_count(&pl->req), g->n_out);
+    mml_compute(&pl->req, out);
+    for (size_t i = 0; i < g->n_out; i++) {
+        double got = mml_load(g->dtype, out, i);
+        double ulps = golden_ulps(g->dtype, got, g->exact[i]);
+        ck_assert_msg(ulps <= golden_max_ulps(g->dtype),
+                      "%s: out[%zu] = %.17g, exact %.17g (%g ulp)", g->name, i,
+                      got, g->exact[i], ulps);
+    }
+}
+
+START_TEST(test_golden)
+{
+    size_t count;
+    golden_case *cases = golden_load(GOLDEN_PATH, &count);
+    ck_assert_ptr_nonnull(cases);
+    ck_assert_uint_gt(count, 1000);
+    for (size_t k = 0; k < count; k++) {
+        const golden_case *g = &cases[k];
+        buf b = golden_frame(g);
+        payload pl;
+        mml_error err = {0};
+        int rc = decode(b.data, b.len, 0, 0, UINT64_MAX, &pl, &err);
+        ck_assert_msg(rc == 0, "%s: rc %d %s", g->name, rc, err.message);
+        ck_assert_int_eq(pl.req.dtype, g->dtype);
+        ck_assert_int_eq(pl.req.p, g->p);
+        ck_assert_int_eq(pl.req.margin, g->margin);
+        ck_assert_int_eq(pl.req.reduction, g->reduction);
+        ck_assert_uint_eq(pl.req.n, g->n);
+        ck_assert_uint_eq(pl.req.c, g->c);
+        ck_assert(g->weight ? pl.req.weight != NULL : pl.req.weight == NULL);
+        if (pl.input)
+            ck_assert_uint_eq((uintptr_t)pl.input % PAYLOAD_ALIGN, 0);
+        check_result(g, &pl);
+        payload_free(&pl);
+        free(b.data);
+    }
+    golden_free(cases, count);
+}
+END_TEST
+
+/* Every split of a small frame into two feeds, and byte by byte. */
+START_TEST(test_golden_splits)
+{
+    size_t count, tried = 0;
+    golden_case *cases = golden_load(GOLDEN_PATH, &count);
+    ck_assert_ptr_nonnull(cases);
+    for (size_t k = 0; k < count; k += 7) {
+        const golden_case *g = &cases[k];
+        buf b = golden_frame(g);
+        if (b.len > 400) {
+            free(b.data);
+            continue;
+        }
+        tried++;
+        for (size_t split = 0; split <= b.len; split++) {
+            payload pl;
+            mml_error err = {0};
+            int rc = decode(b.data, b.len, split, 0, b.len, &pl, &err);
+            ck_assert_msg(rc == 0, "%s split %zu: %s", g->name, split, err.message);
+            check_result(g, &pl);
+            payload_free(&pl);
+        }
+        payload pl;
+        mml_error err = {0};
+        ck_assert_int_eq(decode(b.data, b.len, 0, 1, b.len, &pl, &err), 0);
+        check_result(g, &pl);
+        payload_free(&pl);
+        free(b.data);
+    }
+    ck_assert_uint_gt(tried, 20);
+    golden_free(cases, count);
+}
+END_TEST
+
+START_TEST(test_values_exact)
+{
+    buf b = small_frame(1);
+    payload pl;
+    mml_error err = {0};
+    ck_assert_int_eq(decode(b.data, b.len, 0, 0, 1 << 20, &pl, &err), 0);
+    ck_assert_float_eq(((float *)pl.input)[3], 0.8f);
+    ck_assert_int_eq(pl.target[0], 3);
+    ck_assert_int_eq(pl.target[1], 1);
+    ck_assert_float_eq(((float *)pl.weight)[2], 3.0f);
+    ck_assert_ptr_eq(pl.req.input, pl.input);
+    ck_assert_ptr_eq(pl.req.target, pl.target);
+    ck_assert_ptr_eq(pl.req.weight, pl.weight);
+    ck_assert_uint_eq((uintptr_t)pl.target % PAYLOAD_ALIGN, 0);
+    ck_assert_uint_eq((uintptr_t)pl.weight % PAYLOAD_ALIGN, 0);
+    payload_free(&pl);
+    free(b.data);
+}
+END_TEST
+
+START_TEST(test_empty_batch)
+{
+    buf b = {0};
+    put_header(&b, MML_F64, 2, MML_SUM, 0, -3, 0, 5);
+    payload pl;
+    mml_error err = {0};
+    ck_assert_int_eq(decode(b.data, b.len, 0, 0, 32, &pl, &err), 0);
+    ck_assert_uint_eq(pl.req.n, 0);
+    ck_assert_uint_eq(pl.req.c, 5);
+    ck_assert_int_eq(pl.req.margin, -3);
+    ck_assert_ptr_null(pl.input);
+    double out;
+    mml_compute(&pl.req, &out);
+    ck_assert_double_eq(out, 0.0);
+    payload_free(&pl);
+    free(b.data);
+}
+END_TEST
+
+/* Patch byte off of a valid frame to v and expect rc naming field. */
+static void expect_patch(size_t off, uint8_t v, int want, const char *field)
+{
+    buf b = small_frame(0);
+    b.data[off] = v;
+    payload pl;
+    mml_error err = {0};
+    int rc = decode(b.data, b.len, 0, 0, 1 << 20, &pl, &err);
+    ck_assert_msg(rc == want, "byte %zu = %u: rc %d, want %d (%s)", off, v, rc,
+                  want, err.message);
+    ck_assert_str_eq(err.field, field);
+    ck_assert_ptr_null(pl.input);
+    free(b.data);
+}
+
+START_TEST(test_bad_header_fields)
+{
+    expect_patch(0, 'X', MML_EBADREQ, "magic");
+    expect_patch(3, '2', MML_EBADREQ, "magic");
+    expect_patch(4, 2, MML_EBADREQ, "version");
+    expect_patch(4, 0, MML_EBADREQ, "version");
+    expect_patch(5, 0, MML_ETYPE, "dtype");
+    expect_patch(5, 4, MML_ETYPE, "dtype");
+    expect_patch(6, 0, MML_EVALUE, "p");
+    expect_patch(6, 3, MML_EVALUE, "p");
+    expect_patch(7, 3, MML_EVALUE, "reduction");
+    expect_patch(8, 2, MML_EBADREQ, "flags");
+    expect_patch(8, 0x81, MML_EBADREQ, "flags");
+    expect_patch(9, 1, MML_EBADREQ, "reserved");
+    expect_patch(11, 0x80, MML_EBADREQ, "reserved");
+}
+END_TEST
+
+START_TEST(test_c_zero)
+{
+    buf b = {0};
+    put_header(&b, MML_F32, 1, MML_MEAN, 0, 1, 0, 0);
+    payload pl;
+    mml_error err = {0};
+    ck_assert_int_eq(decode(b.data, b.len, 0, 0, 1 << 20, &pl, &err), MML_EVALUE);
+    ck_assert_str_eq(err.field, "C");
+    free(b.data);
+}
+END_TEST
+
+START_TEST(test_negative_margin_extremes)
+{
+    buf b = {0};
+    put_header(&b, MML_F32, 1, MML_NONE, 0, INT32_MIN, 0, 1);
+    payload pl;
+    mml_error err = {0};
+    ck_assert_int_eq(decode(b.data, b.len, 0, 0, 1 << 20, &pl, &err), 0);
+    ck_assert_int_eq(pl.req.margin, INT32_MIN);
+    payload_free(&pl);
+    free(b.data);
+}
+END_TEST
+
+START_TEST(test_truncated)
+{
+    buf b = small_frame(1);
+    for (size_t len = 0; len < b.len; len++) {
+        payload pl;
+        mml_error err = {0};
+        int rc = decode(b.data, len, 0, 0, 1 << 20, &pl, &err);
+        ck_assert_msg(rc == MML_EBADREQ, "len %zu: rc %d", len, rc);
+        ck_assert_msg(strstr(err.message, "truncated") != NULL, "%s", err.message);
+    }
+    free(b.data);
+}
+END_TEST
+
+START_TEST(test_too_long)
+{
+    buf b = small_frame(0);
+    put(&b, "\0", 1);
+    payload pl;
+    mml_error err = {0};
+    ck_assert_int_eq(decode(b.data, b.len, 0, 0, 1 << 20, &pl, &err), MML_EBADREQ);
+    ck_assert_ptr_nonnull(strstr(err.message, "longer"));
+    /* The extra byte in its own feed is refused too. */
+    ck_assert_int_eq(decode(b.data, b.len, b.len - 1, 0, 1 << 20, &pl, &err),
+                     MML_EBADREQ);
+    free(b.data);
+}
+END_TEST
+
+/* Weight flag without weight bytes: truncated; weight bytes without the
+ * flag: too long. */
+START_TEST(test_weight_flag_mismatch)
+{
+    buf b = small_frame(1);
+    b.data[8] = 0;
+    payload pl;
+    mml_error err = {0};
+    ck_assert_int_eq(decode(b.data, b.len, 0, 0, 1 << 20, &pl, &err), MML_EBADREQ);
+    free(b.data);
+    b = small_frame(0);
+    b.data[8] = 1;
+    ck_assert_int_eq(decode(b.data, b.len, 0, 0, 1 << 20, &pl, &err), MML_EBADREQ);
+    ck_assert_ptr_nonnull(strstr(err.message, "truncated"));
+    free(b.data);
+}
+END_TEST
+
+static void expect_too_big(uint64_t n, uint64_t c, int dtype, uint64_t max_body)
+{
+    buf b = {0};
+    put_header(&b, dtype, 1, MML_MEAN, 1, 1, n, c);
+    payload pl;
+    mml_error err = {0};
+    decoder *d = frame_decoder_ops.create(max_body);
+    int rc = frame_decoder_ops.feed(d, (const char *)b.data, b.len, &err);
+    ck_assert_msg(rc == MML_ETOOBIG, "N=%llu C=%llu: rc %d (%s)",
+                  (unsigned long long)n, (unsigned long long)c, rc, err.message);
+    ck_assert_int_eq(mml_err_status(rc), 413);
+    ck_assert_uint_eq(frame_decoder_expected_bytes(d), 0);
+    /* Sticky: finish reports the same failure. */
+    ck_assert_int_eq(frame_decoder_ops.finish(d, &pl, &err), MML_ETOOBIG);
+    frame_decoder_ops.destroy(d);
+    free(b.data);
+}
+
+START_TEST(test_too_big)
+{
+    expect_too_big((uint64_t)1 << 63, 1, MML_F32, UINT64_MAX);
+    expect_too_big((uint64_t)1 << 62, 4, MML_F64, UINT64_MAX);
+    expect_too_big(1, UINT64_MAX, MML_F16, UINT64_MAX);
+    expect_too_big(UINT64_MAX / 16, 1, MML_F64, UINT64_MAX);
+    expect_too_big(1000, 1000, MML_F32, 1 << 20);
+    /* Exactly the limit passes the header check. */
+    buf b = small_frame(0);
+    decoder *d = frame_decoder_ops.create(b.len);
+    mml_error err = {0};
+    ck_assert_int_eq(frame_decoder_ops.feed(d, (const char *)b.data, 32, &err), 0);
+    ck_assert_uint_eq(frame_decoder_expected_bytes(d), b.len);
+    frame_decoder_ops.destroy(d);
+    expect_too_big(2, 4, MML_F32, b.len - 1);
+    free(b.data);
+}
+END_TEST
+
+START_TEST(test_content_length)
+{
+    buf b = small_frame(1);
+    mml_error err = {0};
+    payload pl;
+    decoder *d = frame_decoder_ops.create(1 << 20);
+    frame_decoder_set_length(d, b.len + 1);
+    ck_assert_int_eq(frame_decoder_ops.feed(d, (const char *)b.data, 31, &err), 0);
+    ck_assert_uint_eq(frame_decoder_expected_bytes(d), 0);
+    ck_assert_int_eq(frame_decoder_ops.feed(d, (const char *)b.data + 31, 1, &err),
+                     MML_EBADREQ);
+    ck_assert_ptr_nonnull(strstr(err.message, "Content-Length"));
+    frame_decoder_ops.destroy(d);
+
+    d = frame_decoder_ops.create(1 << 20);
+    frame_decoder_set_length(d, b.len);
+    ck_assert_int_eq(frame_decoder_ops.feed(d, (const char *)b.data, b.len, &err), 0);
+    ck_assert_int_eq(frame_decoder_ops.finish(d, &pl, &err), 0);
+    frame_decoder_ops.destroy(d);
+    payload_free(&pl);
+    free(b.data);
+}
+END_TEST
+
+START_TEST(test_target_out_of_range)
+{
+    static const double in[16] = {0};
+    static const int64_t bad[][2] = {{0, 4}, {1, -1}, {3, INT64_MIN}};
+    for (size_t k = 0; k < 3; k++) {
+        buf b = {0};
+        put_header(&b, MML_F32, 1, MML_NONE, 0, 1, 4, 4);
+        put_values(&b, MML_F32, in, 16);
+        for (int64_t i = 0; i < 4; i++)
+            put_le(&b, (uint64_t)(i == bad[k][0] ? bad[k][1] : 0), 8);
+        payload pl;
+        mml_error err = {0};
+        int rc = decode(b.data, b.len, 0, 0, 1 << 20, &pl, &err);
+        ck_assert_msg(rc == MML_EVALUE, "case %zu: rc %d", k, rc);
+        ck_assert_str_eq(err.field, "target");
+        char want[48];
+        snprintf(want, sizeof(want), "target[%lld] = %lld", (long long)bad[k][0],
+                 (long long)bad[k][1]);
+        ck_assert_msg(strstr(err.message, want) != NULL, "%s lacks %s",
+                      err.message, want);
+        free(b.data);
+    }
+}
+END_TEST
+
+START_TEST(test_sticky_and_null)
+{
+    frame_decoder_ops.destroy(NULL);
+    buf b = small_frame(0);
+    b.data[0] = 'X';
+    decoder *d = frame_decoder_ops.create(1 << 20);
+    ck_assert_int_eq(frame_decoder_ops.feed(d, (const char *)b.data, 32, NULL),
+                     MML_EBADREQ);
+    mml_error err = {0};
+    ck_assert_int_eq(frame_decoder_ops.feed(d, (const char *)b.data + 32, 4, &err),
+                     MML_EBADREQ);
+    ck_assert_str_eq(err.field, "magic");
+    ck_assert_int_eq(frame_decoder_ops.feed(d, NULL, 0, &err), MML_EBADREQ);
+    frame_decoder_ops.destroy(d);
+    free(b.data);
+}
+END_TEST
+
+START_TEST(test_encode_result)
+{
+    float out[3] = {0.5f, -1.0f, INFINITY};
+    mml_request req = {.dtype = MML_F32, .reduction = MML_NONE, .n = 3, .c = 2};
+    void *body;
+    size_t len = frame_encode_result(&req, out, &body);
+    ck_assert_uint_eq(len, 16 + 12);
+    const uint8_t *p = body;
+    ck_assert_int_eq(memcmp(p, "MMR1", 4), 0);
+    ck_assert_int_eq(p[4], 1);
+    ck_assert_int_eq(p[5], MML_F32);
+    ck_assert_int_eq(p[6], 1);
+    ck_assert_int_eq(p[7], 0);
+    ck_assert_int_eq(p[8], 3);
+    for (int i = 9; i < 16; i++)
+        ck_assert_int_eq(p[i], 0);
+    ck_assert_int_eq(memcmp(p + 16, out, 12), 0);
+    free(body);
+
+    uint16_t h = 0x3c00;
+    req = (mml_request){.dtype = MML_F16, .reduction = MML_MEAN, .n = 7, .c = 2};
+    len = frame_encode_result(&req, &h, &body);
+    ck_assert_uint_eq(len, 18);
+    p = body;
+    ck_assert_int_eq(p[5], MML_F16);
+    ck_assert_int_eq(p[6], 0);
+    ck_assert_int_eq(p[8], 1);
+    ck_assert_int_eq(p[16], 0x00);
+    ck_assert_int_eq(p[17], 0x3c);
+    free(body);
+
+    req = (mml_request){.dtype = MML_F64, .reduction = MML_NONE, .n = 0, .c = 2};
+    len = frame_encode_result(&req, NULL, &body);
+    ck_assert_uint_eq(len, 16);
+    free(body);
+}
+END_TEST
+
+static Suite *frame_suite(void)
+{
+    Suite *s = suite_create("frame");
+    TCase *tc = tcase_create("golden");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_golden);
+    tcase_add_test(tc, test_golden_splits);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("decode");
+    tcase_add_test(tc, test_values_exact);
+    tcase_add_test(tc, test_empty_batch);
+    tcase_add_test(tc, test_negative_margin_extremes);
+    tcase_add_test(tc, test_content_length);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("malformed");
+    tcase_add_test(tc, test_bad_header_fields);
+    tcase_add_test(tc, test_c_zero);
+    tcase_add_test(tc, test_truncated);
+    tcase_add_test(tc, test_too_long);
+    tcase_add_test(tc, test_weight_flag_mismatch);
+    tcase_add_test(tc, test_too_big);
+    tcase_add_test(tc, test_target_out_of_range);
+    tcase_add_test(tc, test_sticky_and_null);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("encode");
+    tcase_add_test(tc, test_encode_result);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(frame_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
