@@ -7,13 +7,16 @@
  *     (float16 and float32 widen exactly), as
  *         z = ((double)margin - x[y]) + x[j],  h = z or z*z,  h *= w[y],
  *     with no fused multiply-add (-ffp-contract=off everywhere).
- *   - Term j goes to lane j % 8. A term that is skipped (j == y, z > 0
+ *   - Term j goes to lane j % 16. A term that is skipped (j == y, z > 0
  *     false, NaN) adds +0.0 to its lane, which changes no bit: a lane sum
  *     starts at +0.0 and round-to-nearest never makes it -0.0.
  *   - float16/float32 lanes are plain float64 sums. float64 lanes keep a
  *     TwoSum error term (Knuth), so each lane is an unevaluated double-double.
- *   - Lanes are combined by mml_lanes_combine() below: k with k+4, then k
- *     with k+2, then 0 with 1. SIMD code stores its lanes and calls it.
+ *   - Lanes are combined by mml_lanes_combine() below: k with k+8, then
+ *     k with k+4, k+2, k+1. SIMD code stores its lanes and calls it.
+ *   - Sixteen lanes because each lane's additions form a chain the CPU
+ *     cannot overlap (4 cycles each): sixteen lanes are two independent
+ *     AVX-512 chains, four AVX2 ones, enough to keep up with memory.
  *   - The row value is that sum divided by C, in float64.
  *
  * Why this is accurate: for float32 inputs every term is exact or within
@@ -31,10 +34,11 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "mml.h"
 
-#define MML_LANES 8
+#define MML_LANES 16
 
 /* Row values (loss of row r, before reduction, as float64) for rows
  * [a, b) of req, written to vals[0 .. b - a). */
@@ -49,6 +53,31 @@ void mml_rows_avx512(const mml_request *req, uint64_t a, uint64_t b, double *val
 /* The kernel chosen by dispatch.c (chosen on first use if mml_init() was
  * not called). */
 mml_rows_fn mml_rows_active(void);
+
+/* Element size and element i as float64, inlined into the kernels (the
+ * public mml_dtype_size() and mml_load() are the same, out of line). */
+static inline size_t mml_es(int dtype)
+{
+    return dtype == MML_F16 ? 2 : dtype == MML_F32 ? 4 : 8;
+}
+
+static inline double mml_get(int dtype, const void *buf, uint64_t i)
+{
+    const char *p = (const char *)buf + i * mml_es(dtype);   /* any alignment */
+    if (dtype == MML_F64) {
+        double d;
+        memcpy(&d, p, 8);
+        return d;
+    }
+    if (dtype == MML_F32) {
+        float f;
+        memcpy(&f, p, 4);
+        return f;
+    }
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return mml_half_to_float(h);
+}
 
 /* Double-double addition: (hi, lo) += (bhi, blo). A non-finite hi is
  * carried as is (its error term would be NaN). */
@@ -68,8 +97,8 @@ static inline void mml_dd_add(double *hi, double *lo, double bhi, double blo)
     *hi = s;
 }
 
-/* Sum of the eight lanes (s[k] + c[k]) in the fixed order above. c may be
- * NULL for plain lanes. */
+/* Sum of the lanes (s[k] + c[k]) in the fixed order above. c may be NULL
+ * for plain lanes. */
 static inline double mml_lanes_combine(const double s[MML_LANES],
                                        const double c[MML_LANES])
 {
@@ -79,17 +108,14 @@ static inline double mml_lanes_combine(const double s[MML_LANES],
         lo[k] = c ? c[k] : 0.0;
     }
     if (!c) {
-        for (int k = 0; k < 4; k++)
-            hi[k] = hi[k] + hi[k + 4];
-        for (int k = 0; k < 2; k++)
-            hi[k] = hi[k] + hi[k + 2];
-        return hi[0] + hi[1];
+        for (int half = MML_LANES / 2; half >= 1; half /= 2)
+            for (int k = 0; k < half; k++)
+                hi[k] = hi[k] + hi[k + half];
+        return hi[0];
     }
-    for (int k = 0; k < 4; k++)
-        mml_dd_add(&hi[k], &lo[k], hi[k + 4], lo[k + 4]);
-    for (int k = 0; k < 2; k++)
-        mml_dd_add(&hi[k], &lo[k], hi[k + 2], lo[k + 2]);
-    mml_dd_add(&hi[0], &lo[0], hi[1], lo[1]);
+    for (int half = MML_LANES / 2; half >= 1; half /= 2)
+        for (int k = 0; k < half; k++)
+            mml_dd_add(&hi[k], &lo[k], hi[k + half], lo[k + half]);
     return isfinite(hi[0]) ? hi[0] + lo[0] : hi[0];
 }
 

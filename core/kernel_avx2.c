@@ -1,4 +1,4 @@
-/* kernel_avx2.c - AVX2 (+F16C) row kernel: the eight lanes are two ymm registers. */
+/* kernel_avx2.c - AVX2 (+F16C) row kernel: the sixteen lanes are four ymm registers. */
 #include "kernel.h"
 
 #if defined(__x86_64__) && defined(__AVX2__)
@@ -6,30 +6,33 @@
 #include <string.h>
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define NV (MML_LANES / 4)
 
-/* Eight elements as float64 in two registers: lanes 0-3 and 4-7. */
-ALWAYS_INLINE void load8(const char *x, int dtype, __m256d v[2])
+/* Sixteen elements as float64 in four registers: lanes 4k .. 4k+3 in v[k]. */
+ALWAYS_INLINE void load16(const char *x, int dtype, __m256d v[NV])
 {
-    if (dtype == MML_F64) {
-        v[0] = _mm256_loadu_pd((const double *)x);
-        v[1] = _mm256_loadu_pd((const double *)x + 4);
-    } else if (dtype == MML_F32) {
-        v[0] = _mm256_cvtps_pd(_mm_loadu_ps((const float *)x));
-        v[1] = _mm256_cvtps_pd(_mm_loadu_ps((const float *)x + 4));
-    } else {
-        __m256 f = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x));   /* F16C */
-        v[0] = _mm256_cvtps_pd(_mm256_castps256_ps128(f));
-        v[1] = _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1));
+    for (int k = 0; k < NV; k += 2) {
+        if (dtype == MML_F64) {
+            v[k] = _mm256_loadu_pd((const double *)x + 4 * k);
+            v[k + 1] = _mm256_loadu_pd((const double *)x + 4 * k + 4);
+        } else if (dtype == MML_F32) {
+            v[k] = _mm256_cvtps_pd(_mm_loadu_ps((const float *)x + 4 * k));
+            v[k + 1] = _mm256_cvtps_pd(_mm_loadu_ps((const float *)x + 4 * k + 4));
+        } else {
+            __m256 f = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 8 * k)));   /* F16C */
+            v[k] = _mm256_cvtps_pd(_mm256_castps256_ps128(f));
+            v[k + 1] = _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1));
+        }
     }
 }
 
-typedef struct { __m256d s[2], e[2]; } acc8;
+typedef struct { __m256d s[NV], e[NV]; } acc16;
 
 /* keep: per-lane all-ones to count the lane, zero to skip it. */
-ALWAYS_INLINE void add_terms(acc8 *a, const __m256d v[2], __m256d vm, __m256d vw,
-                             const __m256d keep[2], int dtype, int p, int weighted)
+ALWAYS_INLINE void add_terms(acc16 *a, const __m256d v[NV], __m256d vm, __m256d vw,
+                             const __m256d keep[NV], int dtype, int p, int weighted)
 {
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < NV; k++) {
         __m256d z = _mm256_add_pd(vm, v[k]);                 /* z = (margin - x[y]) + x[j] */
         __m256d h = p == 2 ? _mm256_mul_pd(z, z) : z;        /* h = z or z*z */
         if (weighted)
@@ -49,51 +52,51 @@ ALWAYS_INLINE void add_terms(acc8 *a, const __m256d v[2], __m256d vm, __m256d vw
     }
 }
 
-ALWAYS_INLINE void load_mask(const uint64_t bits[MML_LANES], __m256d m[2])
+ALWAYS_INLINE void load_mask(const uint64_t bits[MML_LANES], __m256d m[NV])
 {
-    m[0] = _mm256_castsi256_pd(_mm256_loadu_si256((const __m256i *)bits));
-    m[1] = _mm256_castsi256_pd(_mm256_loadu_si256((const __m256i *)(bits + 4)));
+    for (int k = 0; k < NV; k++)
+        m[k] = _mm256_castsi256_pd(_mm256_loadu_si256((const __m256i *)(bits + 4 * k)));
 }
 
 ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *end,
                                int dtype, int p, int weighted)
 {
-    const size_t es = mml_dtype_size(dtype);
+    const size_t es = mml_es(dtype);
     const uint64_t c = req->c, y = (uint64_t)req->target[r];
     const char *x = (const char *)req->input + r * c * es;
-    const double w = weighted ? mml_load(dtype, req->weight, y) : 1.0;
-    const __m256d vm = _mm256_set1_pd((double)req->margin - mml_load(dtype, x, y));
+    const double w = weighted ? mml_get(dtype, req->weight, y) : 1.0;
+    const __m256d vm = _mm256_set1_pd((double)req->margin - mml_get(dtype, x, y));
     const __m256d vw = _mm256_set1_pd(w);
-    const uint64_t jy = y & ~(uint64_t)7;
-    __m256d all[2], ky[2], v[2];
-    acc8 a;
+    const uint64_t jy = y & ~(uint64_t)(MML_LANES - 1);
+    __m256d all[NV], ky[NV], v[NV];
+    acc16 a;
     uint64_t j = 0;
 
     load_mask(mml_lane_valid[MML_LANES], all);
-    load_mask(mml_lane_keep[y & 7], ky);
-    for (int k = 0; k < 2; k++)
+    load_mask(mml_lane_keep[y % MML_LANES], ky);
+    for (int k = 0; k < NV; k++)
         a.s[k] = a.e[k] = _mm256_setzero_pd();
-    for (; j + 8 <= c; j += 8) {
-        load8(x + j * es, dtype, v);
+    for (; j + MML_LANES <= c; j += MML_LANES) {
+        load16(x + j * es, dtype, v);
         add_terms(&a, v, vm, vw, j == jy ? ky : all, dtype, p, weighted);
     }
     if (j < c) {
         const char *src = x + j * es;                 /* tail, as in kernel_avx512.c */
-        char tmp[64] = { 0 };
-        if (src + 8 * es > end) {
+        char tmp[8 * MML_LANES] = { 0 };
+        if (src + MML_LANES * es > end) {
             memcpy(tmp, src, (c - j) * es);
             src = tmp;
         }
-        __m256d keep[2];
+        __m256d keep[NV];
         load_mask(mml_lane_valid[c - j], keep);
         if (j == jy)
-            for (int k = 0; k < 2; k++)
+            for (int k = 0; k < NV; k++)
                 keep[k] = _mm256_and_pd(keep[k], ky[k]);
-        load8(src, dtype, v);
+        load16(src, dtype, v);
         add_terms(&a, v, vm, vw, keep, dtype, p, weighted);
     }
     double s[MML_LANES], e[MML_LANES];
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < NV; k++) {
         _mm256_storeu_pd(s + 4 * k, a.s[k]);
         _mm256_storeu_pd(e + 4 * k, a.e[k]);
     }
@@ -103,7 +106,7 @@ ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *e
 ALWAYS_INLINE void rows(const mml_request *req, uint64_t a, uint64_t b, double *vals,
                         int dtype, int p, int weighted)
 {
-    const char *end = (const char *)req->input + req->n * req->c * mml_dtype_size(dtype);
+    const char *end = (const char *)req->input + req->n * req->c * mml_es(dtype);
     for (uint64_t r = a; r < b; r++)
         vals[r - a] = row_value(req, r, end, dtype, p, weighted);
 }

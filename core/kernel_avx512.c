@@ -1,4 +1,4 @@
-/* kernel_avx512.c - AVX-512F row kernel: the eight lanes are one zmm register. */
+/* kernel_avx512.c - AVX-512F row kernel: the sixteen lanes are two zmm registers. */
 #include "kernel.h"
 
 #if defined(__x86_64__) && defined(__AVX512F__)
@@ -7,78 +7,93 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-/* Eight elements as float64: x[0..7] widened exactly. */
-ALWAYS_INLINE __m512d load8(const char *x, int dtype)
+/* Sixteen elements as float64: lanes 0-7 in v[0], 8-15 in v[1]. */
+ALWAYS_INLINE void load16(const char *x, int dtype, __m512d v[2])
 {
-    if (dtype == MML_F64)
-        return _mm512_loadu_pd(x);
-    if (dtype == MML_F32)
-        return _mm512_cvtps_pd(_mm256_loadu_ps((const float *)x));
-    return _mm512_cvtps_pd(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x)));
+    if (dtype == MML_F64) {
+        v[0] = _mm512_loadu_pd(x);
+        v[1] = _mm512_loadu_pd(x + 64);
+        return;
+    }
+    __m512 f = dtype == MML_F32 ? _mm512_loadu_ps(x)
+                                : _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x));
+    v[0] = _mm512_cvtps_pd(_mm512_castps512_ps256(f));
+    v[1] = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)));
 }
 
 /* Lane sums s (+ compensation e for float64) of one row's terms. */
-typedef struct { __m512d s, e; } acc8;
+typedef struct { __m512d s[2], e[2]; } acc16;
 
-ALWAYS_INLINE void add_terms(acc8 *a, __m512d v, __m512d vm, __m512d vw, __mmask8 keep,
-                             int dtype, int p, int weighted)
+/* keep: bit l set to count lane l. */
+ALWAYS_INLINE void add_terms(acc16 *a, const __m512d v[2], __m512d vm, __m512d vw,
+                             __mmask16 keep, int dtype, int p, int weighted)
 {
-    __m512d z = _mm512_add_pd(vm, v);                   /* z = (margin - x[y]) + x[j] */
-    __m512d h = p == 2 ? _mm512_mul_pd(z, z) : z;       /* h = z or z*z */
-    if (weighted)
-        h = _mm512_mul_pd(h, vw);                       /* h *= w[y] */
-    __mmask8 m = _mm512_cmp_pd_mask(z, _mm512_setzero_pd(), _CMP_GT_OQ) & keep;
-    if (dtype != MML_F64) {
-        a->s = _mm512_mask_add_pd(a->s, m, a->s, h);    /* s[k] += z > 0 ? h : 0 */
-        return;
+    for (int k = 0; k < 2; k++) {
+        __m512d z = _mm512_add_pd(vm, v[k]);                 /* z = (margin - x[y]) + x[j] */
+        __m512d h = p == 2 ? _mm512_mul_pd(z, z) : z;        /* h = z or z*z */
+        if (weighted)
+            h = _mm512_mul_pd(h, vw);                        /* h *= w[y] */
+        __mmask8 m = _mm512_cmp_pd_mask(z, _mm512_setzero_pd(), _CMP_GT_OQ) &
+                     (__mmask8)(keep >> (8 * k));
+        if (dtype != MML_F64) {
+            a->s[k] = _mm512_mask_add_pd(a->s[k], m, a->s[k], h);   /* s += z > 0 ? h : 0 */
+            continue;
+        }
+        __m512d t = _mm512_maskz_mov_pd(m, h);               /* term = z > 0 ? h : 0 */
+        __m512d sum = _mm512_add_pd(a->s[k], t);             /* TwoSum(s, term) */
+        __m512d bp = _mm512_sub_pd(sum, a->s[k]);
+        __m512d err = _mm512_add_pd(_mm512_sub_pd(a->s[k], _mm512_sub_pd(sum, bp)),
+                                    _mm512_sub_pd(t, bp));
+        a->e[k] = _mm512_add_pd(a->e[k], err);
+        a->s[k] = sum;
     }
-    __m512d t = _mm512_maskz_mov_pd(m, h);              /* term = z > 0 ? h : 0 */
-    __m512d sum = _mm512_add_pd(a->s, t);               /* TwoSum(s, term) */
-    __m512d bp = _mm512_sub_pd(sum, a->s);
-    __m512d err = _mm512_add_pd(_mm512_sub_pd(a->s, _mm512_sub_pd(sum, bp)),
-                                _mm512_sub_pd(t, bp));
-    a->e = _mm512_add_pd(a->e, err);
-    a->s = sum;
 }
 
 ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *end,
                                int dtype, int p, int weighted)
 {
-    const size_t es = mml_dtype_size(dtype);
+    const size_t es = mml_es(dtype);
     const uint64_t c = req->c, y = (uint64_t)req->target[r];
     const char *x = (const char *)req->input + r * c * es;
-    const double w = weighted ? mml_load(dtype, req->weight, y) : 1.0;
-    const __m512d vm = _mm512_set1_pd((double)req->margin - mml_load(dtype, x, y));
+    const double w = weighted ? mml_get(dtype, req->weight, y) : 1.0;
+    const __m512d vm = _mm512_set1_pd((double)req->margin - mml_get(dtype, x, y));
     const __m512d vw = _mm512_set1_pd(w);
-    const uint64_t jy = y & ~(uint64_t)7;
-    const __mmask8 ky = (__mmask8)~(1u << (y & 7));
-    acc8 a = { _mm512_setzero_pd(), _mm512_setzero_pd() };
+    const uint64_t jy = y & ~(uint64_t)(MML_LANES - 1);
+    const __mmask16 ky = (__mmask16)~(1u << (y % MML_LANES));
+    acc16 a;
+    __m512d v[2];
     uint64_t j = 0;
 
-    for (; j + 8 <= c; j += 8)
-        add_terms(&a, load8(x + j * es, dtype), vm, vw, j == jy ? ky : 0xff, dtype, p, weighted);
+    a.s[0] = a.s[1] = a.e[0] = a.e[1] = _mm512_setzero_pd();
+    for (; j + MML_LANES <= c; j += MML_LANES) {
+        load16(x + j * es, dtype, v);
+        add_terms(&a, v, vm, vw, j == jy ? ky : 0xffff, dtype, p, weighted);
+    }
     if (j < c) {
         /* Tail: lanes past C are masked off; read through a zeroed copy
          * when the vector would run past the end of the input. */
         const char *src = x + j * es;
-        char tmp[64] = { 0 };
-        if (src + 8 * es > end) {
+        char tmp[8 * MML_LANES] = { 0 };
+        if (src + MML_LANES * es > end) {
             memcpy(tmp, src, (c - j) * es);
             src = tmp;
         }
-        __mmask8 keep = (__mmask8)((1u << (c - j)) - 1) & (j == jy ? ky : 0xff);
-        add_terms(&a, load8(src, dtype), vm, vw, keep, dtype, p, weighted);
+        __mmask16 keep = (__mmask16)((1u << (c - j)) - 1) & (j == jy ? ky : 0xffff);
+        load16(src, dtype, v);
+        add_terms(&a, v, vm, vw, keep, dtype, p, weighted);
     }
     double s[MML_LANES], e[MML_LANES];
-    _mm512_storeu_pd(s, a.s);
-    _mm512_storeu_pd(e, a.e);
+    for (int k = 0; k < 2; k++) {
+        _mm512_storeu_pd(s + 8 * k, a.s[k]);
+        _mm512_storeu_pd(e + 8 * k, a.e[k]);
+    }
     return mml_lanes_combine(s, dtype == MML_F64 ? e : NULL) / (double)c;
 }
 
 ALWAYS_INLINE void rows(const mml_request *req, uint64_t a, uint64_t b, double *vals,
                         int dtype, int p, int weighted)
 {
-    const char *end = (const char *)req->input + req->n * req->c * mml_dtype_size(dtype);
+    const char *end = (const char *)req->input + req->n * req->c * mml_es(dtype);
     for (uint64_t r = a; r < b; r++)
         vals[r - a] = row_value(req, r, end, dtype, p, weighted);
 }

@@ -3,23 +3,19 @@
 
 #include "kernel.h"
 
-const uint64_t mml_lane_keep[MML_LANES][MML_LANES] = {
-#define K(k) { (k) == 0 ? 0 : ~0ull, (k) == 1 ? 0 : ~0ull, (k) == 2 ? 0 : ~0ull, \
-               (k) == 3 ? 0 : ~0ull, (k) == 4 ? 0 : ~0ull, (k) == 5 ? 0 : ~0ull, \
-               (k) == 6 ? 0 : ~0ull, (k) == 7 ? 0 : ~0ull }
-    K(0), K(1), K(2), K(3), K(4), K(5), K(6), K(7)
-#undef K
-};
+#define KEEP(k, l) ((k) == (l) ? 0 : ~0ull)
+#define VALID(r, l) ((l) < (r) ? ~0ull : 0)
+#define ROW16(F, k) { F(k, 0), F(k, 1), F(k, 2), F(k, 3), F(k, 4), F(k, 5), F(k, 6), F(k, 7), \
+                      F(k, 8), F(k, 9), F(k, 10), F(k, 11), F(k, 12), F(k, 13), F(k, 14), F(k, 15) }
+#define ROWS16(F) ROW16(F, 0), ROW16(F, 1), ROW16(F, 2), ROW16(F, 3), ROW16(F, 4), ROW16(F, 5), \
+                  ROW16(F, 6), ROW16(F, 7), ROW16(F, 8), ROW16(F, 9), ROW16(F, 10),          \
+                  ROW16(F, 11), ROW16(F, 12), ROW16(F, 13), ROW16(F, 14), ROW16(F, 15)
 
-const uint64_t mml_lane_valid[MML_LANES + 1][MML_LANES] = {
-#define V(r) { 0 < (r) ? ~0ull : 0, 1 < (r) ? ~0ull : 0, 2 < (r) ? ~0ull : 0, \
-               3 < (r) ? ~0ull : 0, 4 < (r) ? ~0ull : 0, 5 < (r) ? ~0ull : 0, \
-               6 < (r) ? ~0ull : 0, 7 < (r) ? ~0ull : 0 }
-    V(0), V(1), V(2), V(3), V(4), V(5), V(6), V(7), V(8)
-#undef V
-};
+_Static_assert(MML_LANES == 16, "the mask tables below are written out for 16 lanes");
+const uint64_t mml_lane_keep[MML_LANES][MML_LANES] = { ROWS16(KEEP) };
+const uint64_t mml_lane_valid[MML_LANES + 1][MML_LANES] = { ROWS16(VALID), ROW16(VALID, 16) };
 
-/* One row: terms in float64, lane j % 8, see kernel.h. */
+/* One row: terms in float64, lane j % MML_LANES, see kernel.h. */
 static double row_value(const mml_request *req, uint64_t r)
 {
     uint64_t c = req->c;

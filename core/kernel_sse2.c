@@ -1,4 +1,4 @@
-/* kernel_sse2.c - SSE2 row kernel: the eight lanes are four xmm registers. */
+/* kernel_sse2.c - SSE2 row kernel: the sixteen lanes are eight xmm registers. */
 #include "kernel.h"
 
 #if defined(__x86_64__) && defined(__SSE2__)
@@ -6,31 +6,32 @@
 #include <string.h>
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define NV (MML_LANES / 2)
 
-/* Eight elements as float64 in four registers (lanes 2k, 2k+1). float16
+/* Sixteen elements as float64 in eight registers (lanes 2k, 2k+1). float16
  * has no SSE2 conversion: it is widened by the exact scalar code. */
-ALWAYS_INLINE void load8(const char *x, int dtype, __m128d v[4])
+ALWAYS_INLINE void load16(const char *x, int dtype, __m128d v[NV])
 {
     if (dtype == MML_F64) {
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < NV; k++)
             v[k] = _mm_loadu_pd((const double *)x + 2 * k);
     } else if (dtype == MML_F32) {
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < NV; k++)
             v[k] = _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(x + 8 * k))));
     } else {
-        uint16_t h[8];
+        uint16_t h[MML_LANES];
         memcpy(h, x, sizeof h);
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < NV; k++)
             v[k] = _mm_set_pd(mml_half_to_float(h[2 * k + 1]), mml_half_to_float(h[2 * k]));
     }
 }
 
-typedef struct { __m128d s[4], e[4]; } acc8;
+typedef struct { __m128d s[NV], e[NV]; } acc16;
 
-ALWAYS_INLINE void add_terms(acc8 *a, const __m128d v[4], __m128d vm, __m128d vw,
-                             const __m128d keep[4], int dtype, int p, int weighted)
+ALWAYS_INLINE void add_terms(acc16 *a, const __m128d v[NV], __m128d vm, __m128d vw,
+                             const __m128d keep[NV], int dtype, int p, int weighted)
 {
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < NV; k++) {
         __m128d z = _mm_add_pd(vm, v[k]);                    /* z = (margin - x[y]) + x[j] */
         __m128d h = p == 2 ? _mm_mul_pd(z, z) : z;           /* h = z or z*z */
         if (weighted)
@@ -49,51 +50,51 @@ ALWAYS_INLINE void add_terms(acc8 *a, const __m128d v[4], __m128d vm, __m128d vw
     }
 }
 
-ALWAYS_INLINE void load_mask(const uint64_t bits[MML_LANES], __m128d m[4])
+ALWAYS_INLINE void load_mask(const uint64_t bits[MML_LANES], __m128d m[NV])
 {
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < NV; k++)
         m[k] = _mm_castsi128_pd(_mm_loadu_si128((const __m128i *)(bits + 2 * k)));
 }
 
 ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *end,
                                int dtype, int p, int weighted)
 {
-    const size_t es = mml_dtype_size(dtype);
+    const size_t es = mml_es(dtype);
     const uint64_t c = req->c, y = (uint64_t)req->target[r];
     const char *x = (const char *)req->input + r * c * es;
-    const double w = weighted ? mml_load(dtype, req->weight, y) : 1.0;
-    const __m128d vm = _mm_set1_pd((double)req->margin - mml_load(dtype, x, y));
+    const double w = weighted ? mml_get(dtype, req->weight, y) : 1.0;
+    const __m128d vm = _mm_set1_pd((double)req->margin - mml_get(dtype, x, y));
     const __m128d vw = _mm_set1_pd(w);
-    const uint64_t jy = y & ~(uint64_t)7;
-    __m128d all[4], ky[4], v[4];
-    acc8 a;
+    const uint64_t jy = y & ~(uint64_t)(MML_LANES - 1);
+    __m128d all[NV], ky[NV], v[NV];
+    acc16 a;
     uint64_t j = 0;
 
     load_mask(mml_lane_valid[MML_LANES], all);
-    load_mask(mml_lane_keep[y & 7], ky);
-    for (int k = 0; k < 4; k++)
+    load_mask(mml_lane_keep[y % MML_LANES], ky);
+    for (int k = 0; k < NV; k++)
         a.s[k] = a.e[k] = _mm_setzero_pd();
-    for (; j + 8 <= c; j += 8) {
-        load8(x + j * es, dtype, v);
+    for (; j + MML_LANES <= c; j += MML_LANES) {
+        load16(x + j * es, dtype, v);
         add_terms(&a, v, vm, vw, j == jy ? ky : all, dtype, p, weighted);
     }
     if (j < c) {
         const char *src = x + j * es;                 /* tail, as in kernel_avx512.c */
-        char tmp[64] = { 0 };
-        if (src + 8 * es > end) {
+        char tmp[8 * MML_LANES] = { 0 };
+        if (src + MML_LANES * es > end) {
             memcpy(tmp, src, (c - j) * es);
             src = tmp;
         }
-        __m128d keep[4];
+        __m128d keep[NV];
         load_mask(mml_lane_valid[c - j], keep);
         if (j == jy)
-            for (int k = 0; k < 4; k++)
+            for (int k = 0; k < NV; k++)
                 keep[k] = _mm_and_pd(keep[k], ky[k]);
-        load8(src, dtype, v);
+        load16(src, dtype, v);
         add_terms(&a, v, vm, vw, keep, dtype, p, weighted);
     }
     double s[MML_LANES], e[MML_LANES];
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < NV; k++) {
         _mm_storeu_pd(s + 2 * k, a.s[k]);
         _mm_storeu_pd(e + 2 * k, a.e[k]);
     }
@@ -103,7 +104,7 @@ ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *e
 ALWAYS_INLINE void rows(const mml_request *req, uint64_t a, uint64_t b, double *vals,
                         int dtype, int p, int weighted)
 {
-    const char *end = (const char *)req->input + req->n * req->c * mml_dtype_size(dtype);
+    const char *end = (const char *)req->input + req->n * req->c * mml_es(dtype);
     for (uint64_t r = a; r < b; r++)
         vals[r - a] = row_value(req, r, end, dtype, p, weighted);
 }

@@ -1,0 +1,284 @@
+/* kernel_bench.c - loss kernel throughput against a streaming-read baseline, same run.
+ *
+ * For each dtype, p and shape it prints the GB/s of input read by the loss
+ * (mean reduction, one thread and all cores) next to the GB/s of a plain
+ * sum over the same buffer with the widest SIMD the CPU has, and the ratio.
+ * Each figure is the median of several timed repetitions.
+ *
+ *     build/lossd-bench [--json] [--reps N]
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mml.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#define MAX_THREADS 64
+
+/* ---- streaming-read baseline ---------------------------------------- */
+
+typedef uint64_t (*sum_fn)(const uint64_t *p, size_t words);
+
+static uint64_t sum_scalar(const uint64_t *p, size_t words)
+{
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+    for (; i + 4 <= words; i += 4) {
+        s0 += p[i];
+        s1 += p[i + 1];
+        s2 += p[i + 2];
+        s3 += p[i + 3];
+    }
+    for (; i < words; i++)
+        s0 += p[i];
+    return s0 + s1 + s2 + s3;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static uint64_t sum_avx2(const uint64_t *p, size_t words)
+{
+    __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
+    size_t i = 0;
+    for (; i + 16 <= words; i += 16) {
+        a = _mm256_add_epi64(a, _mm256_loadu_si256((const __m256i *)(p + i)));
+        b = _mm256_add_epi64(b, _mm256_loadu_si256((const __m256i *)(p + i + 4)));
+        c = _mm256_add_epi64(c, _mm256_loadu_si256((const __m256i *)(p + i + 8)));
+        d = _mm256_add_epi64(d, _mm256_loadu_si256((const __m256i *)(p + i + 12)));
+    }
+    uint64_t lanes[4];
+    _mm256_storeu_si256((__m256i *)lanes, _mm256_add_epi64(_mm256_add_epi64(a, b), _mm256_add_epi64(c, d)));
+    return lanes[0] + lanes[1] + lanes[2] + lanes[3] + sum_scalar(p + i, words - i);
+}
+
+__attribute__((target("avx512f"))) static uint64_t sum_avx512(const uint64_t *p, size_t words)
+{
+    __m512i a = _mm512_setzero_si512(), b = a, c = a, d = a;
+    size_t i = 0;
+    for (; i + 32 <= words; i += 32) {
+        a = _mm512_add_epi64(a, _mm512_loadu_si512(p + i));
+        b = _mm512_add_epi64(b, _mm512_loadu_si512(p + i + 8));
+        c = _mm512_add_epi64(c, _mm512_loadu_si512(p + i + 16));
+        d = _mm512_add_epi64(d, _mm512_loadu_si512(p + i + 24));
+    }
+    return (uint64_t)_mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a, b),
+                                                              _mm512_add_epi64(c, d))) +
+           sum_scalar(p + i, words - i);
+}
+#endif
+
+static sum_fn best_sum(void)
+{
+#if defined(__x86_64__)
+    if (mml_simd_supported(MML_SIMD_AVX512))
+        return sum_avx512;
+    if (mml_simd_supported(MML_SIMD_AVX2))
+        return sum_avx2;
+#endif
+    return sum_scalar;
+}
+
+/* ---- a tiny fixed thread team ---------------------------------------- */
+
+typedef struct team {
+    int threads;
+    pthread_t tid[MAX_THREADS];
+    pthread_barrier_t start, done;
+    int quit;
+    int baseline;                  /* 1: run the sum, 0: run the loss */
+    const mml_request *req;
+    const uint64_t *words;
+    size_t nwords;
+    mml_partial part[MAX_THREADS];
+    volatile uint64_t sink[MAX_THREADS];
+} team;
+
+typedef struct worker_arg { team *t; int id; } worker_arg;
+
+static sum_fn summer;
+
+static void team_work(team *t, int id)
+{
+    if (t->baseline) {
+        size_t a = t->nwords * id / t->threads, b = t->nwords * (id + 1) / t->threads;
+        t->sink[id] = summer(t->words + a, b - a);
+        return;
+    }
+    uint64_t a = t->req->n * id / t->threads, b = t->req->n * (id + 1) / t->threads;
+    mml_partial_init(&t->part[id]);
+    mml_rows(t->req, a, b, NULL, &t->part[id]);
+}
+
+static void *worker(void *p)
+{
+    worker_arg *w = p;
+    for (;;) {
+        pthread_barrier_wait(&w->t->start);
+        if (w->t->quit)
+            break;
+        team_work(w->t, w->id);
+        pthread_barrier_wait(&w->t->done);
+    }
+    free(w);
+    return NULL;
+}
+
+static void team_start(team *t, int threads)
+{
+    memset(t, 0, sizeof *t);
+    t->threads = threads;
+    pthread_barrier_init(&t->start, NULL, (unsigned)threads);
+    pthread_barrier_init(&t->done, NULL, (unsigned)threads);
+    for (int i = 1; i < threads; i++) {
+        worker_arg *w = malloc(sizeof *w);
+        *w = (worker_arg){ t, i };
+        pthread_create(&t->tid[i], NULL, worker, w);
+    }
+}
+
+/* One parallel run; thread 0 is the caller. */
+static void team_run(team *t)
+{
+    if (t->threads > 1)
+        pthread_barrier_wait(&t->start);
+    team_work(t, 0);
+    if (t->threads > 1)
+        pthread_barrier_wait(&t->done);
+    if (!t->baseline) {
+        char out[8];
+        for (int i = 1; i < t->threads; i++)
+            mml_partial_merge(&t->part[0], &t->part[i]);
+        mml_finish(t->req, &t->part[0], out);
+    }
+}
+
+static void team_stop(team *t)
+{
+    t->quit = 1;
+    if (t->threads > 1)
+        pthread_barrier_wait(&t->start);
+    for (int i = 1; i < t->threads; i++)
+        pthread_join(t->tid[i], NULL);
+    pthread_barrier_destroy(&t->start);
+    pthread_barrier_destroy(&t->done);
+}
+
+/* ---- timing ----------------------------------------------------------- */
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median GB/s over reps timings; each timing loops until >= 20 ms. */
+static double measure(team *t, double bytes, int reps)
+{
+    double rate[64];
+    team_run(t);                                  /* warm caches and pages */
+    for (int r = 0; r < reps; r++) {
+        long iters = 0;
+        double t0 = now(), t1;
+        do {
+            team_run(t);
+            iters++;
+            t1 = now();
+        } while (t1 - t0 < 0.02);
+        rate[r] = bytes * (double)iters / (t1 - t0) / 1e9;
+    }
+    qsort(rate, (size_t)reps, sizeof rate[0], cmp_double);
+    return rate[reps / 2];
+}
+
+static void fill(mml_request *r, void *in, int64_t *tg)
+{
+    uint64_t s = 88172645463325252ull;
+    for (uint64_t i = 0; i < r->n * r->c; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        mml_store(r->dtype, in, i, (double)(s >> 11) * 0x1p-53 * 4 - 2);
+    }
+    for (uint64_t i = 0; i < r->n; i++)
+        tg[i] = (int64_t)(i * 7919 % r->c);
+}
+
+int main(int argc, char **argv)
+{
+    int json = 0, reps = 7;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
+            reps = atoi(argv[++i]);
+    }
+    if (reps < 1 || reps > 64)
+        reps = 7;
+    mml_error err;
+    if (mml_init(&err) < 0) {
+        fprintf(stderr, "lossd-bench: %s\n", err.message);
+        return 2;
+    }
+    summer = best_sum();
+    int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    cores = cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : cores;
+    static const uint64_t shapes[][2] = { { 64, 10 }, { 4096, 1000 }, { 65536, 100 }, { 1024, 32000 } };
+    if (!json)
+        printf("lossd-bench: kernel %s, %d cores, median of %d; GB/s of input read, "
+               "baseline = SIMD sum of the same buffer\n%-8s %-13s %2s %7s %8s %9s %6s\n",
+               mml_simd_name(mml_simd_active()), cores, reps, "dtype", "N x C", "p", "threads",
+               "GB/s", "baseline", "ratio");
+    for (int dt = MML_F16; dt <= MML_F64; dt++) {
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            mml_request r = { dt, 1, 1, MML_MEAN, shapes[s][0], shapes[s][1], NULL, NULL, NULL };
+            size_t bytes = r.n * r.c * mml_dtype_size(dt);
+            void *in = aligned_alloc(64, (bytes + 63) / 64 * 64);
+            int64_t *tg = malloc(r.n * sizeof *tg);
+            fill(&r, in, tg);
+            r.input = in;
+            r.target = tg;
+            for (int p = 1; p <= 2; p++) {
+                r.p = p;
+                for (int th = 1; th <= cores; th = th == cores ? cores + 1 : cores) {
+                    team t;
+                    team_start(&t, th);
+                    t.req = &r;
+                    t.words = in;
+                    t.nwords = bytes / 8;
+                    t.baseline = 1;
+                    double base = measure(&t, (double)(t.nwords * 8), reps);
+                    t.baseline = 0;
+                    double gbps = measure(&t, (double)bytes, reps);
+                    team_stop(&t);
+                    if (json)
+                        printf("{\"bench\":\"kernel\",\"simd\":\"%s\",\"dtype\":\"%s\",\"N\":%llu,"
+                               "\"C\":%llu,\"p\":%d,\"threads\":%d,\"gbps\":%.3f,"
+                               "\"baseline_gbps\":%.3f,\"ratio\":%.3f}\n",
+                               mml_simd_name(mml_simd_active()), mml_dtype_name(dt),
+                               (unsigned long long)r.n, (unsigned long long)r.c, p, th, gbps,
+                               base, gbps / base);
+                    else
+                        printf("%-8s %5llux%-7llu %2d %7d %8.2f %9.2f %6.2f\n", mml_dtype_name(dt),
+                               (unsigned long long)r.n, (unsigned long long)r.c, p, th, gbps, base,
+                               gbps / base);
+                    fflush(stdout);
+                }
+            }
+            free(in);
+            free(tg);
+        }
+    }
+    return 0;
+}
