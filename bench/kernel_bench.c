@@ -6,6 +6,7 @@
  * Each figure is the median of several timed repetitions.
  *
  *     build/lossd-bench [--json] [--reps N]
+ *     build/lossd-bench --list-simd      the paths this CPU runs, one a line
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -219,6 +220,12 @@ int main(int argc, char **argv)
 {
     int json = 0, reps = 7;
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--list-simd") == 0) {        /* for .ci/run */
+            for (int p = 0; p < MML_SIMD_COUNT; p++)
+                if (mml_simd_supported((mml_simd)p))
+                    printf("%s\n", mml_simd_name((mml_simd)p));
+            return 0;
+        }
         if (strcmp(argv[i], "--json") == 0)
             json = 1;
         else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
