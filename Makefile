@@ -6,6 +6,7 @@
 #   make run                  start the server on :8080
 #   make SANITIZER=address,undefined test   instrumented, in build-address-undefined/
 #   make deps                 install missing Debian 12 packages (root)
+#   make fuzz                 libFuzzer harnesses with clang, in build-fuzz/
 
 CC       ?= cc
 OPT      ?= -O2 -g
@@ -59,7 +60,7 @@ $(BUILD)/core/kernel_avx2.o:   XFLAGS := -mavx2 -mf16c
 $(BUILD)/core/kernel_avx512.o: XFLAGS := -mavx512f -mavx2 -mf16c
 endif
 
-.PHONY: all deps run test unit fuzz-replay integration bench clean help
+.PHONY: all deps run test unit fuzz-replay integration bench fuzz clean help
 all: $(LOSSD) $(TESTS) $(FUZZ_REPLAY) $(BENCHES)
 
 $(BUILD)/%.o: %.c
@@ -131,6 +132,16 @@ integration: $(LOSSD)
 bench: $(BUILD)/lossd-bench $(BENCHES) $(LOSSD)
 	./$(BUILD)/lossd-bench
 	@set -e; for s in $(wildcard bench/*.sh); do echo "== $$s"; BUILD=$(BUILD) bash $$s; done
+
+# libFuzzer builds (clang): build-fuzz/fuzz_X, run as
+#   build-fuzz/fuzz_json -max_total_time=60 tests/fuzz/corpus/json
+FUZZ_SAN := fuzzer-no-link,address,undefined
+fuzz:
+	$(MAKE) CC=clang SANITIZER=$(FUZZ_SAN) BUILD=build-fuzz build-fuzz/libproto.a build-fuzz/libcore.a
+	@set -e; for f in $(FUZZ_SRC); do \
+	  out=build-fuzz/$$(basename $$f .c); echo "  FUZZ $$out"; \
+	  clang $(CPPFLAGS) $(PKG_CFLAGS) -g -O1 $(FPFLAGS) -fsanitize=fuzzer,address,undefined \
+	    $$f build-fuzz/libproto.a build-fuzz/libcore.a $(PKG_LIBS) -lm -o $$out; done
 
 clean:
 	rm -rf build build-*
