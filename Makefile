@@ -133,8 +133,9 @@ bench: $(BUILD)/lossd-bench $(BENCHES) $(LOSSD)
 	./$(BUILD)/lossd-bench
 	@set -e; for s in $(wildcard bench/*.sh); do echo "== $$s"; BUILD=$(BUILD) bash $$s; done
 
-# libFuzzer builds (clang): build-fuzz/fuzz_X, run as
-#   build-fuzz/fuzz_json -max_total_time=60 tests/fuzz/corpus/json
+# libFuzzer builds (clang): build-fuzz/fuzz_X. libFuzzer writes new inputs
+# to its first directory, so give it a scratch one before the corpus:
+#   mkdir -p /tmp/fz && build-fuzz/fuzz_json -max_total_time=60 /tmp/fz tests/fuzz/corpus/json
 FUZZ_SAN := fuzzer-no-link,address,undefined
 fuzz:
 	$(MAKE) CC=clang SANITIZER=$(FUZZ_SAN) BUILD=build-fuzz build-fuzz/libproto.a build-fuzz/libcore.a
