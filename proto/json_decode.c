@@ -1,0 +1,1100 @@
+/* json_decode.c - streaming decoder for native JSON requests (SPEC 3.1).
+ *
+ * A hand-written incremental tokenizer drives a flat state machine; bytes
+ * may arrive split anywhere, even inside a number, string or literal. The
+ * body is never copied: a token cut by a chunk boundary is kept in a small
+ * bounded buffer, and numbers go straight into chunked tensor buffers.
+ *
+ * Tensor storage: when "dtype" came before a tensor, its elements are
+ * stored in that dtype at once; otherwise as doubles, converted when
+ * finish() gathers the chunks into the final aligned buffer. Chunks are
+ * freed as they are copied, so the resident peak is about the tensor
+ * bytes plus one chunk (twice that for float32 sent with dtype last).
+ *
+ * Errors are raised at the first token that makes the document invalid,
+ * so one document gives the same error whatever the chunking. Semantic
+ * errors follow SPEC 2; syntax errors are BadRequest "at byte <offset>". */
+#include <assert.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+#define NUM_MAX     512          /* longest accepted number token */
+#define NUM_WINDOW  (NUM_MAX + 1)
+#define STR_MAX     63           /* string bytes kept; longer ones match nothing */
+#define CHUNK_FIRST 4096
+#define CHUNK_LAST  (1u << 20)
+#define SIG_DIGITS  19           /* decimal digits that always fit a uint64_t */
+
+enum field { F_INPUT, F_TARGET, F_P, F_MARGIN, F_WEIGHT, F_REDUCTION, F_DTYPE, F_COUNT };
+static const char *const field_names[F_COUNT] = {
+    "input", "target", "p", "margin", "weight", "reduction", "dtype"
+};
+
+enum state {
+    ST_BEGIN,                                   /* before '{' */
+    ST_KEY_FIRST, ST_KEY, ST_COLON, ST_VALUE,   /* inside the object */
+    ST_AFTER_VALUE,                             /* ',' or '}' */
+    ST_END,                                     /* only whitespace may follow */
+    ST_OUTER_FIRST, ST_OUTER_NEXT, ST_OUTER_VALUE,  /* input: the list of rows */
+    ST_ROW_FIRST, ST_ROW_NEXT, ST_ROW_VALUE,        /* input: one row */
+    ST_VEC_FIRST, ST_VEC_NEXT, ST_VEC_VALUE         /* target or weight */
+};
+
+enum lex { LEX_NONE, LEX_NUMBER, LEX_STRING, LEX_LITERAL };
+enum esc { ESC_NONE, ESC_BS, ESC_HEX, ESC_LOW_BS, ESC_LOW_U };
+enum kind { K_NUMBER, K_STRING, K_TRUE, K_FALSE, K_NULL, K_ARRAY, K_OBJECT };
+static const char *const kind_names[] = {
+    "a number", "a string", "true", "false", "null", "an array", "an object"
+};
+
+enum { NUM_OK, NUM_MORE, NUM_BAD };
+
+/* A scanned number token: the text and what the fast path needs. */
+typedef struct numtok {
+    const char *s;
+    size_t len;
+    uint64_t m;          /* first SIG_DIGITS significant digits */
+    int exp10;           /* value = m * 10^(exp10 + exp) when !trunc */
+    int exp;             /* explicit exponent, saturated */
+    bool neg, exp_neg, is_int, trunc;
+} numtok;
+
+/* A tensor under construction: a list of chunks, all full but the last. */
+typedef struct tbuf {
+    unsigned char *cur, *end;   /* free space of the last chunk */
+    unsigned char **chunk;
+    size_t *cap;                /* bytes of each chunk */
+    size_t nchunk, slots;
+    int dtype;                  /* stored as: MML_F16/F32/F64, or 0 = int64 */
+    size_t esize;               /* bytes per stored element */
+    size_t charge;              /* bytes per element counted against max_body */
+    uint64_t count;
+} tbuf;
+
+struct decoder {
+    uint64_t max_body;
+    uint64_t offset;            /* body bytes before the current chunk */
+    const char *chunk;          /* the current chunk, for offsets */
+    uint64_t tensor_bytes;      /* charged so far */
+    int rc;                     /* latched failure */
+    mml_error err;
+    bool finished;
+
+    enum state state;
+    enum field field;           /* whose value is being read */
+    unsigned seen;              /* bit per field */
+
+    enum lex lex;               /* token cut by a chunk boundary */
+    uint64_t tok_start;
+    char num[NUM_WINDOW + 1];
+    size_t num_len;
+    char str[STR_MAX + 1];
+    size_t str_len;             /* may exceed STR_MAX: then truncated */
+    enum esc esc;
+    int hex_digits;
+    uint32_t unit, high;
+    const char *lit;
+    size_t lit_pos;
+
+    int dtype;                  /* 0 until "dtype" is seen */
+    int64_t p, margin;
+    int reduction;
+    bool has_weight;
+    uint64_t rows, cols, col;   /* input shape so far */
+    tbuf input, target, weight;
+};
+
+static const double pow10_exact[23] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
+};
+
+/* ---- errors ----------------------------------------------------------- */
+
+/* Latch a failure; every later call reports it. Returns the code. */
+__attribute__((format(printf, 4, 5)))
+static int fail(decoder *d, int code, const char *field, const char *fmt, ...)
+{
+    char msg[sizeof d->err.message];
+    va_list ap;
+
+    if (d->rc)
+        return d->rc;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    d->rc = mml_error_set(&d->err, code, field, "%s", msg);
+    return d->rc;
+}
+
+static uint64_t off_of(const decoder *d, const char *p)
+{
+    return d->offset + (uint64_t)(p - d->chunk);
+}
+
+/* Printable rendering of untrusted text for messages: non-ASCII and
+ * control bytes become '?', long text is cut with "...". */
+static const char *printable(const char *s, size_t len, char *out, size_t size)
+{
+    size_t i, n = len < size - 4 ? len : size - 4;
+
+    for (i = 0; i < n; i++)
+        out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+    if (n < len)
+        memcpy(out + n, "...", 3), n += 3;
+    out[n] = '\0';
+    return out;
+}
+
+static int fail_unexpected(decoder *d, unsigned char c, uint64_t off)
+{
+    const char *what = d->state == ST_END ? "data after the JSON object"
+                     : d->state == ST_BEGIN ? "character (the body must be a JSON object)"
+                     : "character";
+
+    if (c >= 0x20 && c < 0x7f)
+        return fail(d, MML_EBADREQ, "body", "unexpected %s '%c' at byte %llu",
+                    what, c, (unsigned long long)off);
+    return fail(d, MML_EBADREQ, "body", "unexpected %s (byte 0x%02x) at byte %llu",
+                what, c, (unsigned long long)off);
+}
+
+/* ---- tensor buffers ----------------------------------------------------- */
+
+static void tbuf_init(tbuf *b, int dtype, size_t charge)
+{
+    memset(b, 0, sizeof *b);
+    b->dtype = dtype;
+    b->esize = dtype ? mml_dtype_size(dtype) : sizeof(int64_t);
+    b->charge = charge;
+}
+
+static void tbuf_release(tbuf *b)
+{
+    for (size_t i = 0; i < b->nchunk; i++)
+        payload_mem_free(b->chunk[i]);
+    free(b->chunk);
+    free(b->cap);
+    memset(b, 0, sizeof *b);
+}
+
+/* Add a chunk, doubling up to CHUNK_LAST bytes. 0 or MML_ENOMEM. */
+static int tbuf_grow(tbuf *b)
+{
+    size_t bytes = b->nchunk ? b->cap[b->nchunk - 1] * 2 : CHUNK_FIRST;
+
+    if (bytes > CHUNK_LAST)
+        bytes = CHUNK_LAST;
+    if (b->nchunk == b->slots) {
+        size_t slots = b->slots ? b->slots * 2 : 8;
+        unsigned char **chunk = realloc(b->chunk, slots * sizeof *chunk);
+        if (chunk == NULL)
+            return MML_ENOMEM;
+        b->chunk = chunk;
+        size_t *cap = realloc(b->cap, slots * sizeof *cap);
+        if (cap == NULL)
+            return MML_ENOMEM;
+        b->cap = cap;
+        b->slots = slots;
+    }
+    b->chunk[b->nchunk] = payload_mem_alloc(bytes);
+    if (b->chunk[b->nchunk] == NULL)
+        return MML_ENOMEM;
+    b->cap[b->nchunk] = bytes;
+    b->cur = b->chunk[b->nchunk++];
+    b->end = b->cur + bytes;
+    return 0;
+}
+
+/* Room for one element, charged against max_body. 0 or a latched code. */
+static int tbuf_room(decoder *d, tbuf *b, const char *field)
+{
+    d->tensor_bytes += b->charge;
+    if (d->tensor_bytes > d->max_body)
+        return fail(d, MML_ETOOBIG, field,
+                    "%s has too many elements: the tensors would exceed the "
+                    "body limit of %llu bytes", field,
+                    (unsigned long long)d->max_body);
+    if (b->cur == b->end && tbuf_grow(b) < 0)
+        return fail(d, MML_ENOMEM, field, "out of memory while reading %s", field);
+    return 0;
+}
+
+static int tbuf_push_value(decoder *d, tbuf *b, double v, const char *field)
+{
+    if (tbuf_room(d, b, field) < 0)
+        return d->rc;
+    if (b->dtype == MML_F32) {
+        float f = (float)v;
+        memcpy(b->cur, &f, sizeof f);
+    } else if (b->dtype == MML_F64) {
+        memcpy(b->cur, &v, sizeof v);
+    } else {
+        mml_store(b->dtype, b->cur, 0, v);
+    }
+    b->cur += b->esize;
+    b->count++;
+    return 0;
+}
+
+static int tbuf_push_int(decoder *d, tbuf *b, int64_t v, const char *field)
+{
+    if (tbuf_room(d, b, field) < 0)
+        return d->rc;
+    memcpy(b->cur, &v, sizeof v);
+    b->cur += sizeof v;
+    b->count++;
+    return 0;
+}
+
+/* Move the elements into one PAYLOAD_ALIGN buffer of dtype (0 = int64),
+ * converting if they were stored as doubles. *out is NULL when empty.
+ * A lone chunk already in the right type is handed over as is; other
+ * chunks are freed as soon as they are copied. 0 or MML_ENOMEM. */
+static int tbuf_take(tbuf *b, int dtype, void **out)
+{
+    size_t out_size = dtype ? mml_dtype_size(dtype) : sizeof(int64_t);
+    uint64_t i = 0;
+
+    *out = NULL;
+    if (b->count == 0)
+        goto done;
+    if (b->nchunk == 1 && b->dtype == dtype) {
+        *out = b->chunk[0];
+        b->nchunk = 0;
+        goto done;
+    }
+    *out = payload_mem_alloc(b->count * out_size);
+    if (*out == NULL)
+        return MML_ENOMEM;
+    for (size_t k = 0; k < b->nchunk; k++) {
+        size_t bytes = k + 1 < b->nchunk ? b->cap[k] : (size_t)(b->cur - b->chunk[k]);
+        if (b->dtype == dtype) {
+            memcpy((unsigned char *)*out + i * out_size, b->chunk[k], bytes);
+            i += bytes / out_size;
+        } else {
+            for (size_t j = 0; j < bytes / b->esize; j++, i++)
+                mml_store(dtype, *out, i, mml_load(b->dtype, b->chunk[k], j));
+        }
+        payload_mem_free(b->chunk[k]);
+        b->chunk[k] = NULL;
+    }
+    b->nchunk = 0;
+done:
+    tbuf_release(b);
+    return 0;
+}
+
+/* ---- numbers ------------------------------------------------------------ */
+
+static bool is_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool is_numchar(int c)
+{
+    return is_digit(c) || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
+static void num_digit(numtok *t, int digit, bool frac)
+{
+    if (frac && t->m == 0 && digit == 0) {
+        t->exp10--;                   /* leading zero of 0.00ddd */
+    } else if (t->m < 1000000000000000000ull) {  /* fewer than SIG_DIGITS */
+        t->m = t->m * 10 + (uint64_t)digit;
+        t->exp10 -= frac;
+    } else {
+        t->trunc = true;              /* strtod will read the full text */
+        t->exp10 += !frac;
+    }
+}
+
+/* Scan an RFC 8259 number at s[0..n). NUM_OK: t->len is the token length
+ * (s[t->len], if any, cannot continue it). NUM_BAD: *stop is the offset
+ * of the offending byte. NUM_MORE: s[0..n) is a valid prefix; with final
+ * the end of s ends the token instead. */
+static int num_scan(const char *s, size_t n, bool final, numtok *t, size_t *stop)
+{
+    size_t i = 0;
+
+    memset(t, 0, sizeof *t);
+    t->s = s;
+    t->is_int = true;
+    if (i < n && s[i] == '-')
+        t->neg = true, i++;
+    if (i == n)
+        goto more;
+    if (s[i] == '0')
+        i++;
+    else if (is_digit(s[i]))
+        for (; i < n && is_digit(s[i]); i++)
+            num_digit(t, s[i] - '0', false);
+    else
+        goto bad;
+    if (i < n && s[i] == '.') {
+        t->is_int = false;
+        if (++i == n)
+            goto more;
+        if (!is_digit(s[i]))
+            goto bad;
+        for (; i < n && is_digit(s[i]); i++)
+            num_digit(t, s[i] - '0', true);
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        t->is_int = false;
+        if (++i < n && (s[i] == '+' || s[i] == '-'))
+            t->exp_neg = s[i++] == '-';
+        if (i == n)
+            goto more;
+        if (!is_digit(s[i]))
+            goto bad;
+        for (; i < n && is_digit(s[i]); i++)
+            t->exp = t->exp < 100000 ? t->exp * 10 + (s[i] - '0') : t->exp;
+    }
+    if (i == n && !final)
+        return NUM_MORE;
+    t->len = i;
+    return NUM_OK;
+more:
+    if (!final)
+        return NUM_MORE;
+bad:
+    *stop = i;
+    return NUM_BAD;
+}
+
+/* The double nearest to the token. Clinger's fast path when the digits
+ * and the power of ten are both exact doubles (one correctly rounded
+ * operation), otherwise strtod on a bounded copy. */
+static double num_value(const numtok *t)
+{
+    int e = t->exp10 + (t->exp_neg ? -t->exp : t->exp);
+    char buf[NUM_WINDOW + 1];
+
+    if (!t->trunc && t->m <= (1ull << 53) && e >= -22 && e <= 22) {
+        double v = (double)t->m;
+        v = e < 0 ? v / pow10_exact[-e] : v * pow10_exact[e];
+        return t->neg ? -v : v;
+    }
+    assert(t->len <= NUM_WINDOW);
+    memcpy(buf, t->s, t->len);
+    buf[t->len] = '\0';
+    return strtod(buf, NULL);
+}
+
+/* Integer value of an integer token: 0, or -1 when outside int64. */
+static int num_int(const numtok *t, int64_t *out)
+{
+    assert(t->is_int);
+    if (t->trunc || t->m > (t->neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
+        return -1;
+    *out = t->neg ? (int64_t)(0 - t->m) : (int64_t)t->m;
+    return 0;
+}
+
+/* ---- values --------------------------------------------------------------- */
+
+static bool accepts_value(enum state s)
+{
+    return s == ST_VALUE || s == ST_OUTER_FIRST || s == ST_OUTER_VALUE ||
+           s == ST_ROW_FIRST || s == ST_ROW_VALUE ||
+           s == ST_VEC_FIRST || s == ST_VEC_VALUE;
+}
+
+static const char *numtok_text(const numtok *t, char *out, size_t size)
+{
+    return printable(t->s, t->len, out, size);
+}
+
+/* "NaN", "Infinity", "-Infinity" read as numbers; 0 or -1. */
+static int special_number(const decoder *d, double *v)
+{
+    if (d->str_len == 3 && memcmp(d->str, "NaN", 3) == 0)
+        *v = __builtin_nan("");
+    else if (d->str_len == 8 && memcmp(d->str, "Infinity", 8) == 0)
+        *v = __builtin_inf();
+    else if (d->str_len == 9 && memcmp(d->str, "-Infinity", 9) == 0)
+        *v = -__builtin_inf();
+    else
+        return -1;
+    return 0;
+}
+
+/* A float element (input or weight) from a number or special string. */
+static int element_value(decoder *d, enum kind k, const numtok *t, double *v)
+{
+    if (k == K_NUMBER) {
+        *v = num_value(t);
+        return 0;
+    }
+    return k == K_STRING ? special_number(d, v) : -1;
+}
+
+/* An integer-only field (p, margin): 0 with *out, or a latched error. */
+static int int_field(decoder *d, enum kind k, const numtok *t, int64_t *out)
+{
+    const char *name = field_names[d->field];
+    char text[48];
+
+    if (k != K_NUMBER)
+        return fail(d, MML_ETYPE, name, "%s must be an integer, got %s", name, kind_names[k]);
+    if (!t->is_int)
+        return fail(d, MML_ETYPE, name, "%s must be an integer, got %s", name,
+                    numtok_text(t, text, sizeof text));
+    if (num_int(t, out) < 0)
+        return fail(d, MML_EVALUE, name, "%s = %s is out of range", name,
+                    numtok_text(t, text, sizeof text));
+    return 0;
+}
+
+/* reduction or dtype: a string naming a known value. */
+static int name_field(decoder *d, enum kind k)
+{
+    const char *name = field_names[d->field];
+    char text[40];
+
+    if (k != K_STRING)
+        return fail(d, MML_ETYPE, name, "%s must be a string, got %s", name, kind_names[k]);
+    printable(d->str, d->str_len, text, sizeof text);
+    if (d->field == F_REDUCTION) {
+        d->reduction = d->str_len <= STR_MAX ? mml_reduction_from_name(d->str) : -1;
+        if (d->reduction < 0)
+            return fail(d, MML_EVALUE, name,
+                        "reduction must be one of none, mean, sum, got \"%s\"", text);
+    } else {
+        d->dtype = d->str_len <= STR_MAX ? mml_dtype_from_name(d->str) : 0;
+        if (d->dtype == 0)
+            return fail(d, MML_ETYPE, name,
+                        "dtype must be float16, float32 or float64, got \"%s\"", text);
+    }
+    return 0;
+}
+
+/* A scalar (not '[') where a field value is expected. */
+static int field_value(decoder *d, enum kind k, const numtok *t)
+{
+    const char *name = field_names[d->field];
+    int rc = 0;
+
+    switch (d->field) {
+    case F_P: rc = int_field(d, k, t, &d->p); break;
+    case F_MARGIN: rc = int_field(d, k, t, &d->margin); break;
+    case F_REDUCTION:
+    case F_DTYPE: rc = name_field(d, k); break;
+    case F_WEIGHT:
+        if (k == K_NULL)
+            break;
+        /* fall through */
+    default:
+        if (k == K_NUMBER)
+            return fail(d, MML_EVALUE, name, "%s must be a %s array, got a number (rank 0)",
+                        name, d->field == F_INPUT ? "2-D" : "1-D");
+        return fail(d, MML_ETYPE, name, "%s must be an array of %s, got %s", name,
+                    d->field == F_TARGET ? "integers" : "numbers", kind_names[k]);
+    }
+    if (rc == 0)
+        d->state = ST_AFTER_VALUE;
+    return rc;
+}
+
+static int row_value(decoder *d, enum kind k, const numtok *t)
+{
+    double v;
+
+    if (k == K_ARRAY)
+        return fail(d, MML_EVALUE, "input",
+                    "input must be 2-D (N, C): input[%llu][%llu] is an array",
+                    (unsigned long long)d->rows, (unsigned long long)d->col);
+    if (d->rows > 0 && d->col >= d->cols)
+        return fail(d, MML_EVALUE, "input",
+                    "input rows must have the same length: input[%llu] has more than "
+                    "%llu elements like input[0]",
+                    (unsigned long long)d->rows, (unsigned long long)d->cols);
+    if (element_value(d, k, t, &v) < 0)
+        return fail(d, MML_ETYPE, "input", "input[%llu][%llu] must be a number, got %s",
+                    (unsigned long long)d->rows, (unsigned long long)d->col,
+                    kind_names[k]);
+    if (tbuf_push_value(d, &d->input, v, "input") < 0)
+        return d->rc;
+    d->col++;
+    d->state = ST_ROW_NEXT;
+    return 0;
+}
+
+static int target_value(decoder *d, enum kind k, const numtok *t)
+{
+    unsigned long long i = d->target.count;
+    char text[48];
+    int64_t v;
+
+    if (k == K_ARRAY)
+        return fail(d, MML_EVALUE, "target", "target must be 1-D (N,): target[%llu] is an array", i);
+    if (k != K_NUMBER)
+        return fail(d, MML_ETYPE, "target", "target[%llu] must be an integer, got %s",
+                    i, kind_names[k]);
+    if (!t->is_int)
+        return fail(d, MML_ETYPE, "target", "target[%llu] must be an integer, got %s",
+                    i, numtok_text(t, text, sizeof text));
+    if (num_int(t, &v) < 0)
+        return fail(d, MML_EVALUE, "target", "target[%llu] = %s is out of range",
+                    i, numtok_text(t, text, sizeof text));
+    if (tbuf_push_int(d, &d->target, v, "target") < 0)
+        return d->rc;
+    d->state = ST_VEC_NEXT;
+    return 0;
+}
+
+static int weight_value(decoder *d, enum kind k, const numtok *t)
+{
+    unsigned long long i = d->weight.count;
+    double v;
+
+    if (k == K_ARRAY)
+        return fail(d, MML_EVALUE, "weight", "weight must be 1-D (C,): weight[%llu] is an array", i);
+    if (element_value(d, k, t, &v) < 0)
+        return fail(d, MML_ETYPE, "weight", "weight[%llu] must be a number, got %s",
+                    i, kind_names[k]);
+    if (tbuf_push_value(d, &d->weight, v, "weight") < 0)
+        return d->rc;
+    d->state = ST_VEC_NEXT;
+    return 0;
+}
+
+/* A complete value token (or '[' / '{') in a state that accepts values. */
+static int on_value(decoder *d, enum kind k, const numtok *t)
+{
+    switch (d->state) {
+    case ST_VALUE:
+        return field_value(d, k, t);
+    case ST_OUTER_FIRST:
+    case ST_OUTER_VALUE:
+        if (k == K_NUMBER)
+            return fail(d, MML_EVALUE, "input", "input must be 2-D (N, C): "
+                        "input[%llu] is a number, not a row", (unsigned long long)d->rows);
+        return fail(d, MML_ETYPE, "input", "input[%llu] must be an array of numbers, got %s",
+                    (unsigned long long)d->rows, kind_names[k]);
+    case ST_ROW_FIRST:
+    case ST_ROW_VALUE:
+        return row_value(d, k, t);
+    default:
+        assert(d->state == ST_VEC_FIRST || d->state == ST_VEC_VALUE);
+        return d->field == F_TARGET ? target_value(d, k, t) : weight_value(d, k, t);
+    }
+}
+
+/* ---- structure ----------------------------------------------------------- */
+
+/* The tensor of a float field starts: store in the final dtype when it is
+ * already known, as doubles otherwise (2 bytes charged: the smallest). */
+static void start_float_tensor(decoder *d, tbuf *b)
+{
+    if (d->dtype)
+        tbuf_init(b, d->dtype, mml_dtype_size(d->dtype));
+    else
+        tbuf_init(b, MML_F64, mml_dtype_size(MML_F16));
+}
+
+static int open_array(decoder *d, uint64_t off)
+{
+    switch (d->state) {
+    case ST_VALUE:
+        if (d->field == F_INPUT) {
+            start_float_tensor(d, &d->input);
+            d->state = ST_OUTER_FIRST;
+        } else if (d->field == F_TARGET || d->field == F_WEIGHT) {
+            if (d->field == F_TARGET)
+                tbuf_init(&d->target, 0, sizeof(int64_t));
+            else
+                start_float_tensor(d, &d->weight), d->has_weight = true;
+            d->state = ST_VEC_FIRST;
+        } else {
+            return field_value(d, K_ARRAY, NULL);
+        }
+        return 0;
+    case ST_OUTER_FIRST:
+    case ST_OUTER_VALUE:
+        d->col = 0;
+        d->state = ST_ROW_FIRST;
+        return 0;
+    default:
+        if (accepts_value(d->state))
+            return on_value(d, K_ARRAY, NULL);
+        return fail_unexpected(d, '[', off);
+    }
+}
+
+static int end_row(decoder *d)
+{
+    if (d->rows == 0)
+        d->cols = d->col;
+    else if (d->col != d->cols)
+        return fail(d, MML_EVALUE, "input",
+                    "input rows must have the same length: input[%llu] has %llu "
+                    "elements, input[0] has %llu", (unsigned long long)d->rows,
+                    (unsigned long long)d->col, (unsigned long long)d->cols);
+    d->rows++;
+    d->state = ST_OUTER_NEXT;
+    return 0;
+}
+
+static int close_array(decoder *d, uint64_t off)
+{
+    switch (d->state) {
+    case ST_OUTER_FIRST:
+    case ST_OUTER_NEXT:
+    case ST_VEC_FIRST:
+    case ST_VEC_NEXT:
+        d->state = ST_AFTER_VALUE;
+        return 0;
+    case ST_ROW_FIRST:
+    case ST_ROW_NEXT:
+        return end_row(d);
+    default:
+        return fail_unexpected(d, ']', off);
+    }
+}
+
+static int punct(decoder *d, char c, uint64_t off)
+{
+    static const struct { char c; enum state from, to; } moves[] = {
+        { '{', ST_BEGIN, ST_KEY_FIRST },     { '}', ST_KEY_FIRST, ST_END },
+        { '}', ST_AFTER_VALUE, ST_END },     { ':', ST_COLON, ST_VALUE },
+        { ',', ST_AFTER_VALUE, ST_KEY },     { ',', ST_OUTER_NEXT, ST_OUTER_VALUE },
+        { ',', ST_ROW_NEXT, ST_ROW_VALUE },  { ',', ST_VEC_NEXT, ST_VEC_VALUE },
+    };
+
+    if (c == '[')
+        return open_array(d, off);
+    if (c == ']')
+        return close_array(d, off);
+    for (size_t i = 0; i < sizeof moves / sizeof moves[0]; i++)
+        if (moves[i].c == c && moves[i].from == d->state) {
+            d->state = moves[i].to;
+            return 0;
+        }
+    if (c == '{' && accepts_value(d->state))
+        return on_value(d, K_OBJECT, NULL);
+    return fail_unexpected(d, (unsigned char)c, off);
+}
+
+static int on_key(decoder *d)
+{
+    char text[32];
+    int f;
+
+    for (f = 0; f < F_COUNT; f++)
+        if (d->str_len == strlen(field_names[f]) &&
+            memcmp(d->str, field_names[f], d->str_len) == 0)
+            break;
+    printable(d->str, d->str_len, text, sizeof text);
+    if (f == F_COUNT)
+        return fail(d, MML_EVALUE, text, "unknown field \"%s\" (expected input, target, "
+                    "p, margin, weight, reduction, dtype)", text);
+    if (d->seen & (1u << f))
+        return fail(d, MML_EVALUE, text, "duplicate field \"%s\"", text);
+    d->seen |= 1u << f;
+    d->field = (enum field)f;
+    d->state = ST_COLON;
+    return 0;
+}
+
+/* ---- tokens ----------------------------------------------------------------- */
+
+static int on_number(decoder *d, const numtok *t)
+{
+    return on_value(d, K_NUMBER, t);
+}
+
+static int on_string(decoder *d)
+{
+    d->str[d->str_len <= STR_MAX ? d->str_len : STR_MAX] = '\0';
+    if (d->state == ST_KEY_FIRST || d->state == ST_KEY)
+        return on_key(d);
+    return on_value(d, K_STRING, NULL);
+}
+
+static void str_put(decoder *d, unsigned char c)
+{
+    if (d->str_len < STR_MAX)
+        d->str[d->str_len] = (char)c;
+    if (d->str_len <= STR_MAX)
+        d->str_len++;
+}
+
+static void str_put_utf8(decoder *d, uint32_t cp)
+{
+    if (cp < 0x80) {
+        str_put(d, (unsigned char)cp);
+    } else if (cp < 0x800) {
+        str_put(d, (unsigned char)(0xc0 | cp >> 6));
+        str_put(d, (unsigned char)(0x80 | (cp & 0x3f)));
+    } else if (cp < 0x10000) {
+        str_put(d, (unsigned char)(0xe0 | cp >> 12));
+        str_put(d, (unsigned char)(0x80 | (cp >> 6 & 0x3f)));
+        str_put(d, (unsigned char)(0x80 | (cp & 0x3f)));
+    } else {
+        str_put(d, (unsigned char)(0xf0 | cp >> 18));
+        str_put(d, (unsigned char)(0x80 | (cp >> 12 & 0x3f)));
+        str_put(d, (unsigned char)(0x80 | (cp >> 6 & 0x3f)));
+        str_put(d, (unsigned char)(0x80 | (cp & 0x3f)));
+    }
+}
+
+/* Four hex digits of \uXXXX are in d->unit; pair surrogates like
+ * cJSON does (a lone surrogate is an error). */
+static int str_unit(decoder *d, uint64_t off)
+{
+    uint32_t u = d->unit;
+
+    if (d->high) {
+        if (u < 0xdc00 || u > 0xdfff)
+            return fail(d, MML_EBADREQ, "body", "unpaired UTF-16 surrogate in string at byte %llu",
+                        (unsigned long long)off);
+        str_put_utf8(d, 0x10000 + ((d->high - 0xd800) << 10) + (u - 0xdc00));
+        d->high = 0;
+    } else if (u >= 0xd800 && u <= 0xdbff) {
+        d->high = u;
+        d->esc = ESC_LOW_BS;
+        return 0;
+    } else if (u >= 0xdc00 && u <= 0xdfff) {
+        return fail(d, MML_EBADREQ, "body", "unpaired UTF-16 surrogate in string at byte %llu",
+                    (unsigned long long)off);
+    } else {
+        str_put_utf8(d, u);
+    }
+    d->esc = ESC_NONE;
+    return 0;
+}
+
+static int hex_value(int c)
+{
+    if (is_digit(c))
+        return c - '0';
+    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+        return (c | 0x20) - 'a' + 10;
+    return -1;
+}
+
+/* One byte after a backslash or inside an escape. 0 or a latched code. */
+static int str_escape(decoder *d, unsigned char c, uint64_t off)
+{
+    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+    const char *hit;
+    int h;
+
+    switch (d->esc) {
+    case ESC_BS:
+        if (c == 'u') {
+            d->esc = ESC_HEX, d->hex_digits = 0, d->unit = 0;
+            return 0;
+        }
+        if (c == '\0' || (hit = strchr(from, c)) == NULL)
+            return fail(d, MML_EBADREQ, "body", "invalid escape in string at byte %llu",
+                        (unsigned long long)off);
+        str_put(d, (unsigned char)to[hit - from]);
+        d->esc = ESC_NONE;
+        return 0;
+    case ESC_HEX:
+        if ((h = hex_value(c)) < 0)
+            return fail(d, MML_EBADREQ, "body", "invalid \\u escape in string at byte %llu",
+                        (unsigned long long)off);
+        d->unit = d->unit << 4 | (uint32_t)h;
+        return ++d->hex_digits == 4 ? str_unit(d, off) : 0;
+    default:
+        if (c != (d->esc == ESC_LOW_BS ? '\\' : 'u'))
+            return fail(d, MML_EBADREQ, "body", "unpaired UTF-16 surrogate in string at byte %llu",
+                        (unsigned long long)off);
+        d->esc = d->esc == ESC_LOW_BS ? ESC_LOW_U : ESC_HEX;
+        d->hex_digits = 0, d->unit = 0;
+        return 0;
+    }
+}
+
+/* Continue a string token; returns where reading stopped. */
+static const char *lex_string(decoder *d, const char *p, const char *end)
+{
+    for (; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (d->esc != ESC_NONE) {
+            if (str_escape(d, c, off_of(d, p)) < 0)
+                return end;
+        } else if (c == '"') {
+            d->lex = LEX_NONE;
+            on_string(d);
+            return p + 1;
+        } else if (c == '\\') {
+            d->esc = ESC_BS;
+        } else if (c < 0x20) {
+            fail(d, MML_EBADREQ, "body", "control character in string at byte %llu",
+                 (unsigned long long)off_of(d, p));
+            return end;
+        } else {
+            str_put(d, c);
+        }
+    }
+    return p;
+}
+
+/* Continue true, false or null. */
+static const char *lex_literal(decoder *d, const char *p, const char *end)
+{
+    for (; p < end && d->lit[d->lit_pos]; p++, d->lit_pos++)
+        if (*p != d->lit[d->lit_pos]) {
+            fail(d, MML_EBADREQ, "body", "invalid literal at byte %llu",
+                 (unsigned long long)off_of(d, p));
+            return end;
+        }
+    if (d->lit[d->lit_pos] == '\0') {
+        d->lex = LEX_NONE;
+        on_value(d, d->lit[0] == 't' ? K_TRUE : d->lit[0] == 'f' ? K_FALSE : K_NULL, NULL);
+    }
+    return p;
+}
+
+/* A scanned number: NUM_OK is a complete token, possibly followed by a
+ * byte that cannot follow a value; the others fail. start is the token's
+ * offset. Both the in-chunk and the cut-token paths end here, so a
+ * document gives the same outcome however it is split. */
+static void number_done(decoder *d, int r, const numtok *t, size_t stop, uint64_t start)
+{
+    if (r == NUM_MORE)
+        fail(d, MML_EBADREQ, "body", "number longer than %d characters at byte %llu",
+             NUM_MAX, (unsigned long long)start);
+    else if (r == NUM_BAD)
+        fail(d, MML_EBADREQ, "body", "invalid number at byte %llu",
+             (unsigned long long)(start + stop));
+    else
+        on_number(d, t);
+}
+
+/* Continue a number cut by a chunk boundary (text so far in d->num). */
+static const char *lex_number(decoder *d, const char *p, const char *end)
+{
+    numtok t;
+    size_t stop = 0;
+    int r;
+
+    while (d->num_len < NUM_WINDOW && p < end && is_numchar((unsigned char)*p))
+        d->num[d->num_len++] = *p++;
+    if (d->num_len < NUM_WINDOW && p == end)
+        return p;
+    /* Like the in-chunk path: a full window is scanned as a prefix, a
+     * shorter token up to the byte that ended it. */
+    r = num_scan(d->num, d->num_len, d->num_len < NUM_WINDOW, &t, &stop);
+    d->lex = LEX_NONE;
+    number_done(d, r, &t, stop, d->tok_start);
+    if (r == NUM_OK && d->rc == 0 && t.len < d->num_len)
+        fail_unexpected(d, (unsigned char)d->num[t.len], d->tok_start + t.len);
+    return p;
+}
+
+/* A number starting at p: scanned in place when it ends inside the
+ * chunk, else copied to d->num to be continued by the next feed. */
+static const char *start_number(decoder *d, const char *p, const char *end)
+{
+    size_t avail = (size_t)(end - p), stop = 0;
+    size_t window = avail < NUM_WINDOW ? avail : NUM_WINDOW;
+    numtok t;
+    int r = num_scan(p, window, false, &t, &stop);
+
+    if (r == NUM_MORE && window < NUM_WINDOW) {
+        memcpy(d->num, p, window);
+        d->num_len = window;
+        d->tok_start = off_of(d, p);
+        d->lex = LEX_NUMBER;
+        return end;
+    }
+    number_done(d, r, &t, stop, off_of(d, p));
+    return r == NUM_OK ? p + t.len : end;
+}
+
+/* One token (or whitespace byte) at p < end; returns the next position. */
+static const char *step(decoder *d, const char *p, const char *end)
+{
+    unsigned char c = (unsigned char)*p;
+
+    switch (c) {
+    case ' ': case '\t': case '\n': case '\r':
+        return p + 1;
+    case '{': case '}': case '[': case ']': case ':': case ',':
+        punct(d, (char)c, off_of(d, p));
+        return p + 1;
+    case '"':
+        if (!accepts_value(d->state) && d->state != ST_KEY_FIRST && d->state != ST_KEY)
+            break;
+        d->lex = LEX_STRING, d->str_len = 0, d->esc = ESC_NONE, d->high = 0;
+        return lex_string(d, p + 1, end);
+    case '-': case '0': case '1': case '2': case '3': case '4':
+    case '5': case '6': case '7': case '8': case '9':
+        if (!accepts_value(d->state))
+            break;
+        return start_number(d, p, end);
+    case 't': case 'f': case 'n':
+        if (!accepts_value(d->state))
+            break;
+        d->lex = LEX_LITERAL, d->lit_pos = 1;
+        d->lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
+        return lex_literal(d, p + 1, end);
+    }
+    fail_unexpected(d, c, off_of(d, p));
+    return end;
+}
+
+/* ---- decoder_ops -------------------------------------------------------------- */
+
+static decoder *json_create(uint64_t max_body)
+{
+    decoder *d = calloc(1, sizeof *d);
+
+    if (d == NULL)
+        return NULL;
+    d->max_body = max_body;
+    d->state = ST_BEGIN;
+    d->reduction = MML_MEAN;
+    d->p = 1;
+    d->margin = 1;
+    return d;
+}
+
+static int json_feed(decoder *d, const char *data, size_t len, mml_error *err)
+{
+    const char *p = data, *end = data + len;
+
+    if (d->rc == 0 && d->finished)
+        fail(d, MML_EBADREQ, "body", "feed after finish");
+    d->chunk = data;
+    if (d->rc == 0 && len > 0) {
+        if (d->lex == LEX_NUMBER)
+            p = lex_number(d, p, end);
+        else if (d->lex == LEX_STRING)
+            p = lex_string(d, p, end);
+        else if (d->lex == LEX_LITERAL)
+            p = lex_literal(d, p, end);
+        while (d->rc == 0 && p < end)
+            p = step(d, p, end);
+        d->offset += len;
+    }
+    if (d->rc && err)
+        *err = d->err;
+    return d->rc;
+}
+
+/* The shape checks of SPEC 2 in the order core applies them. An empty
+ * batch (input: []) has no row to give C: C is then the weight length when
+ * a weight is sent (so its length is still checked against C >= 1), else
+ * 1 -- the kernels never read C when N = 0. */
+static void describe(const decoder *d, mml_desc *desc)
+{
+    mml_desc_init(desc);
+    if (d->dtype)
+        desc->dtype = d->dtype;
+    desc->input_rank = 2;
+    desc->n = d->rows;
+    desc->c = d->rows ? d->cols : d->has_weight ? d->weight.count : 1;
+    desc->target_rank = 1;
+    desc->target_len = d->target.count;
+    desc->has_weight = d->has_weight;
+    desc->weight_dtype = desc->dtype;
+    desc->weight_rank = 1;
+    desc->weight_len = d->weight.count;
+    desc->p = d->p;
+    desc->margin = d->margin;
+    desc->reduction = d->reduction;
+}
+
+/* The body ended: a complete object with input and target? */
+static int check_complete(decoder *d)
+{
+    if (d->state == ST_BEGIN && d->lex == LEX_NONE)
+        return fail(d, MML_EBADREQ, "body", "request body is empty (expected a JSON object)");
+    if (d->state != ST_END || d->lex != LEX_NONE)
+        return fail(d, MML_EBADREQ, "body", "unexpected end of body at byte %llu "
+                    "(truncated JSON document)", (unsigned long long)d->offset);
+    if (!(d->seen & 1u << F_INPUT))
+        return fail(d, MML_EVALUE, "input", "input is required");
+    if (!(d->seen & 1u << F_TARGET))
+        return fail(d, MML_EVALUE, "target", "target is required");
+    return 0;
+}
+
+/* Gather the tensors into *out (left empty on failure). */
+static int take_tensors(decoder *d, const mml_desc *desc, payload *out)
+{
+    void *target = NULL;
+
+    if (tbuf_take(&d->target, 0, &target) < 0 ||
+        tbuf_take(&d->input, desc->dtype, &out->input) < 0 ||
+        (d->has_weight && tbuf_take(&d->weight, desc->dtype, &out->weight) < 0)) {
+        out->target = target;
+        payload_free(out);
+        return fail(d, MML_ENOMEM, "body", "out of memory while gathering tensors");
+    }
+    out->target = target;
+    return 0;
+}
+
+static int json_finish(decoder *d, payload *out, mml_error *err)
+{
+    mml_desc desc;
+    uint64_t bytes;
+
+    memset(out, 0, sizeof *out);
+    if (d->rc || (d->finished && fail(d, MML_EBADREQ, "body", "finish called twice")))
+        goto failed;
+    d->finished = true;
+    if (check_complete(d) < 0)
+        goto failed;
+    describe(d, &desc);
+    if (mml_validate(&desc, &d->err) < 0) {
+        d->rc = d->err.code;
+        goto failed;
+    }
+    if (mml_request_bytes(desc.dtype, desc.n, desc.c, desc.has_weight, &bytes) < 0 ||
+        bytes > d->max_body) {
+        fail(d, MML_ETOOBIG, "input", "the request tensors exceed the body limit of %llu bytes",
+             (unsigned long long)d->max_body);
+        goto failed;
+    }
+    if (take_tensors(d, &desc, out) < 0)
+        goto failed;
+    if (mml_validate_targets(out->target, desc.n, desc.c, &d->err) < 0) {
+        d->rc = d->err.code;
+        goto failed_payload;
+    }
+    out->req = (mml_request){
+        .dtype = (mml_dtype)desc.dtype, .p = (int)desc.p, .margin = (int32_t)desc.margin,
+        .reduction = (mml_reduction)desc.reduction, .n = desc.n, .c = desc.c,
+        .input = out->input, .target = out->target, .weight = out->weight,
+    };
+    return 0;
+failed_payload:
+    payload_free(out);
+failed:
+    if (err)
+        *err = d->err;
+    return d->rc;
+}
+
+static void json_destroy(decoder *d)
+{
+    if (d == NULL)
+        return;
+    tbuf_release(&d->input);
+    tbuf_release(&d->target);
+    tbuf_release(&d->weight);
+    free(d);
+}
+
+const decoder_ops json_decoder_ops = {
+    .name = "json",
+    .create = json_create,
+    .feed = json_feed,
+    .finish = json_finish,
+    .destroy = json_destroy,
+};

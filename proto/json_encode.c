@@ -1,0 +1,246 @@
+/* json_encode.c - JSON responses (SPEC 3.2, 3.3) with shortest round-trip numbers. */
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "json.h"
+
+#define FMT_MAX 32      /* json_fmt_shortest() output, NUL included */
+
+/* Does the decimal text read back as v in dtype? It must through every
+ * reader a client may use: the nearest double then rounded to dtype (what
+ * lossd, numpy and torch do) and, for float32, strtof's direct rounding. */
+static bool round_trips(const char *text, double v, int dtype)
+{
+    double back = strtod(text, NULL);
+
+    switch (dtype) {
+    case MML_F16:
+        return mml_double_to_half(back) == mml_double_to_half(v);
+    case MML_F32:
+        return (float)back == (float)v && strtof(text, NULL) == (float)v;
+    default:
+        return back == v;
+    }
+}
+
+/* A decimal d[0].d[1]...d[k-1] x 10^exp, digits as ASCII. */
+typedef struct decimal {
+    char d[24];
+    int k, exp;
+} decimal;
+
+/* The first k digits of the max-precision expansion full, plus one unit
+ * in the last place when up (carrying, 9.99 -> 10.0). */
+static void cut(const decimal *full, int k, bool up, decimal *out)
+{
+    int i = k - 1;
+
+    memcpy(out->d, full->d, (size_t)k);
+    out->k = k;
+    out->exp = full->exp;
+    for (; up && i >= 0; i--) {
+        if (out->d[i] != '9') {
+            out->d[i]++;
+            return;
+        }
+        out->d[i] = '0';
+    }
+    if (up) {                           /* all nines: 10^(exp + 1) */
+        out->d[0] = '1';
+        out->exp++;
+    }
+}
+
+static bool decimal_round_trips(const decimal *x, bool neg, double v, int dtype)
+{
+    char text[FMT_MAX + 8], *p = text;
+
+    if (neg)
+        *p++ = '-';
+    *p++ = x->d[0];
+    *p++ = '.';
+    memcpy(p, x->d + 1, (size_t)x->k - 1);
+    p += x->k - 1;
+    snprintf(p, 8, "e%d", x->exp);
+    return round_trips(text, v, dtype);
+}
+
+/* Some k-digit decimal reads back as v: then one of the two k-digit
+ * neighbours of v does (the values that read back as v form an interval
+ * around it), and the 17-digit expansion gives both. Tries the nearer
+ * one first so the result is the correctly rounded one when both work. */
+static bool fits(const decimal *full, int k, bool neg, double v, int dtype, decimal *out)
+{
+    bool up = k < full->k && full->d[k] >= '5';
+
+    cut(full, k, up, out);
+    if (decimal_round_trips(out, neg, v, dtype))
+        return true;
+    cut(full, k, !up, out);
+    return decimal_round_trips(out, neg, v, dtype);
+}
+
+/* Plain notation like JavaScript's Number#toString: fixed for exponents
+ * -7 < exp < 21, exponential otherwise ("1e-7", "1.5e+300" -> "1.5e300"). */
+static int render(const decimal *x, bool neg, char *buf)
+{
+    int k = x->k, n = x->exp + 1, len = 0;
+
+    while (k > 1 && x->d[k - 1] == '0')
+        k--;
+    if (neg)
+        buf[len++] = '-';
+    if (n >= k && n <= 21) {
+        memcpy(buf + len, x->d, (size_t)k), len += k;
+        for (; n > k; n--)
+            buf[len++] = '0';
+    } else if (n > 0 && n <= 21) {
+        memcpy(buf + len, x->d, (size_t)n), len += n;
+        buf[len++] = '.';
+        memcpy(buf + len, x->d + n, (size_t)(k - n)), len += k - n;
+    } else if (n > -6 && n <= 0) {
+        buf[len++] = '0', buf[len++] = '.';
+        for (; n < 0; n++)
+            buf[len++] = '0';
+        memcpy(buf + len, x->d, (size_t)k), len += k;
+    } else {
+        buf[len++] = x->d[0];
+        if (k > 1)
+            buf[len++] = '.';
+        memcpy(buf + len, x->d + 1, (size_t)(k - 1)), len += k - 1;
+        len += snprintf(buf + len, 8, "e%d", x->exp);
+    }
+    buf[len] = '\0';
+    return len;
+}
+
+/* The fewest significant digits that read back as v, found by binary
+ * search: fitting in k digits implies fitting in k + 1 (append a zero).
+ * The longest form (17, 9, 5 digits) always fits. */
+int json_fmt_shortest(double v, int dtype, char *buf)
+{
+    int lo = 1, hi = dtype == MML_F16 ? 5 : dtype == MML_F32 ? 9 : 17;
+    char text[40];
+    decimal full, best;
+    bool neg = signbit(v);
+
+    if (isnan(v))
+        return (int)strlen(strcpy(buf, "NaN"));
+    if (isinf(v))
+        return (int)strlen(strcpy(buf, neg ? "-Infinity" : "Infinity"));
+    if (v == 0)
+        return (int)strlen(strcpy(buf, neg ? "-0" : "0"));
+    snprintf(text, sizeof text, "%.*e", hi - 1, fabs(v));    /* d.ddde+XX */
+    full.d[0] = text[0];
+    memcpy(full.d + 1, text + 2, (size_t)hi - 1);
+    full.k = hi;
+    full.exp = atoi(text + hi + 2);
+    cut(&full, hi, false, &best);
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        decimal x;
+        if (fits(&full, mid, neg, v, dtype, &x))
+            hi = mid, best = x;
+        else
+            lo = mid + 1;
+    }
+    return render(&best, neg, buf);
+}
+
+/* One output element as JSON text: a number, or "NaN" etc. quoted. */
+static int element_json(const mml_request *req, const void *out, uint64_t i, char *buf)
+{
+    double v = mml_load(req->dtype, out, i);
+
+    if (isfinite(v))
+        return json_fmt_shortest(v, req->dtype, buf);
+    buf[0] = '"';
+    int len = json_fmt_shortest(v, req->dtype, buf + 1) + 1;
+    buf[len++] = '"';
+    buf[len] = '\0';
+    return len;
+}
+
+/* "[v0,v1,...]" for reduction none: built as text and attached raw, so a
+ * long output costs no cJSON node per element. NULL when out of memory. */
+static char *vector_json(const mml_request *req, const void *out, uint64_t count)
+{
+    size_t cap = 3 + (size_t)count * (FMT_MAX + 3), len = 0;
+    char *text = malloc(cap);
+
+    if (text == NULL)
+        return NULL;
+    text[len++] = '[';
+    for (uint64_t i = 0; i < count; i++) {
+        if (i > 0)
+            text[len++] = ',';
+        len += (size_t)element_json(req, out, i, text + len);
+    }
+    text[len++] = ']';
+    text[len] = '\0';
+    return text;
+}
+
+/* Print root unformatted and free it. NULL when out of memory. */
+static char *print_and_free(cJSON *root, size_t *len)
+{
+    char *body = root ? cJSON_PrintUnformatted(root) : NULL;
+
+    cJSON_Delete(root);
+    if (body && len)
+        *len = strlen(body);
+    return body;
+}
+
+/* The body is cJSON's print buffer, from its default allocator (nobody
+ * installs cJSON hooks): the caller frees it with free(). */
+char *json_encode_result(const mml_request *req, const void *out, size_t *len)
+{
+    uint64_t count = mml_out_count(req);
+    char scalar[FMT_MAX + 2], *loss = scalar;
+    cJSON *root = NULL, *shape;
+
+    if (req->reduction == MML_NONE) {
+        if ((loss = vector_json(req, out, count)) == NULL)
+            goto failed;
+    } else {
+        element_json(req, out, 0, scalar);
+    }
+    if ((root = cJSON_CreateObject()) == NULL ||
+        cJSON_AddRawToObject(root, "loss", loss) == NULL ||
+        (shape = cJSON_AddArrayToObject(root, "shape")) == NULL ||
+        (req->reduction == MML_NONE &&
+         !cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)count))) ||
+        cJSON_AddStringToObject(root, "dtype", mml_dtype_name(req->dtype)) == NULL ||
+        cJSON_AddStringToObject(root, "reduction", mml_reduction_name(req->reduction)) == NULL)
+        goto failed;
+    if (loss != scalar)
+        free(loss);
+    return print_and_free(root, len);
+failed:
+    cJSON_Delete(root);
+    if (loss != scalar)
+        free(loss);
+    return NULL;
+}
+
+char *json_encode_error(const char *type, const char *message,
+                        const char *field, size_t *len)
+{
+    cJSON *root = cJSON_CreateObject(), *error;
+
+    if (root == NULL ||
+        (error = cJSON_AddObjectToObject(root, "error")) == NULL ||
+        cJSON_AddStringToObject(error, "type", type ? type : "InternalError") == NULL ||
+        cJSON_AddStringToObject(error, "message", message ? message : "") == NULL ||
+        (field && *field && cJSON_AddStringToObject(error, "field", field) == NULL)) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return print_and_free(root, len);
+}
