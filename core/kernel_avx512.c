@@ -82,12 +82,19 @@ ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *e
         load16(src, dtype, v);
         add_terms(&a, v, vm, vw, keep, dtype, p, weighted);
     }
+    if (dtype != MML_F64) {
+        /* mml_lanes_combine's order in registers: k + k+8, k + k+4, k + k+2, 0 + 1. */
+        __m512d l8 = _mm512_add_pd(a.s[0], a.s[1]);
+        __m256d l4 = _mm256_add_pd(_mm512_castpd512_pd256(l8), _mm512_extractf64x4_pd(l8, 1));
+        __m128d l2 = _mm_add_pd(_mm256_castpd256_pd128(l4), _mm256_extractf128_pd(l4, 1));
+        return _mm_cvtsd_f64(_mm_add_sd(l2, _mm_unpackhi_pd(l2, l2))) / (double)c;
+    }
     double s[MML_LANES], e[MML_LANES];
     for (int k = 0; k < 2; k++) {
         _mm512_storeu_pd(s + 8 * k, a.s[k]);
         _mm512_storeu_pd(e + 8 * k, a.e[k]);
     }
-    return mml_lanes_combine(s, dtype == MML_F64 ? e : NULL) / (double)c;
+    return mml_lanes_combine(s, e) / (double)c;
 }
 
 ALWAYS_INLINE void rows(const mml_request *req, uint64_t a, uint64_t b, double *vals,

@@ -93,12 +93,22 @@ ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *e
         load16(src, dtype, v);
         add_terms(&a, v, vm, vw, keep, dtype, p, weighted);
     }
+    if (dtype != MML_F64) {
+        /* mml_lanes_combine's order in registers: k + k+8, k + k+4, k + k+2, 0 + 1. */
+        __m128d l8[4], l4[2], l2;
+        for (int k = 0; k < 4; k++)
+            l8[k] = _mm_add_pd(a.s[k], a.s[k + 4]);
+        for (int k = 0; k < 2; k++)
+            l4[k] = _mm_add_pd(l8[k], l8[k + 2]);
+        l2 = _mm_add_pd(l4[0], l4[1]);
+        return _mm_cvtsd_f64(_mm_add_sd(l2, _mm_unpackhi_pd(l2, l2))) / (double)c;
+    }
     double s[MML_LANES], e[MML_LANES];
     for (int k = 0; k < NV; k++) {
         _mm_storeu_pd(s + 2 * k, a.s[k]);
         _mm_storeu_pd(e + 2 * k, a.e[k]);
     }
-    return mml_lanes_combine(s, dtype == MML_F64 ? e : NULL) / (double)c;
+    return mml_lanes_combine(s, e) / (double)c;
 }
 
 ALWAYS_INLINE void rows(const mml_request *req, uint64_t a, uint64_t b, double *vals,
