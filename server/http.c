@@ -59,7 +59,8 @@ struct http_server {
 };
 
 typedef enum req_phase {
-    PHASE_BODY = 0,     /* reading the body */
+    PHASE_BODY = 0,     /* reading the body of a scoring request */
+    PHASE_DEFERRED,     /* no body, answered at the final call */
     PHASE_QUEUED,       /* suspended, its job on the pool */
     PHASE_READY,        /* job done, resumed, response not queued yet */
     PHASE_ANSWERED      /* response queued */
@@ -69,6 +70,8 @@ typedef struct http_req {
     http_server *srv;
     struct MHD_Connection *conn;
     int route;                      /* index in route_table, -1 for none */
+    int route_status;               /* 200, 404 or 405 from route_match */
+    char allow[32];                 /* Allow header for 405 */
     char method[16];
     char path[200];
     char id[REQID_MAX + 1];
@@ -312,10 +315,10 @@ static int feed_body(http_req *r, const char *data, size_t len)
         r->err_code = mml_error_set(&r->err, MML_ETOOBIG, "",
                                     "request body exceeds the limit of %" PRIu64 " bytes",
                                     cfg->max_body);
-    } else if (r->err_code == 0) {
+    } else if (r->err_code == 0 && r->dec != NULL) {
         r->err_code = r->ops->feed(r->dec, data, len, &r->err);
     }
-    if (r->err_code != 0 && r->dec != NULL) {
+    if (r->err_code != 0 && r->ops != NULL) {
         r->ops->destroy(r->dec);      /* give the tensors back early */
         r->dec = NULL;
     }
@@ -373,6 +376,37 @@ static enum MHD_Result begin_score(http_req *r, const route *rt)
 
 /* ---- the handler ---- */
 
+/* 404, 405 or a GET route: everything but scoring. */
+static enum MHD_Result answer_route(http_req *r)
+{
+    if (r->route_status == 404)
+        return respond_error(r, 404, "NotFound", NULL, "no route for %s %s", r->method,
+                             r->path);
+    if (r->route_status == 405) {
+        size_t len = 0;
+        char msg[320];
+        snprintf(msg, sizeof msg, "%s is not allowed on %s (allowed: %s)", r->method,
+                 r->path, r->allow);
+        char *body = json_encode_error("MethodNotAllowed", msg, NULL, &len);
+        return respond(r, 405, body, body ? len : 0, JSON_TYPE, r->allow);
+    }
+    return serve_get(r, route_table[r->route].id);
+}
+
+/* 1 when the request announces a body. */
+static int has_body(struct MHD_Connection *c)
+{
+    const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return (len != NULL && strcmp(len, "0") != 0) ||
+           MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                       MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
+/* First handler call: state, request id, route. A response queued now
+ * (before the body) makes libmicrohttpd close the connection after it,
+ * so answers that do not depend on a body wait for the final call when
+ * there is none, and keep-alive works for probes and scrapes. */
 static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const char *url,
                              const char *method, void **req_cls)
 {
@@ -387,25 +421,14 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
     snprintf(r->method, sizeof r->method, "%s", method);
     snprintf(r->path, sizeof r->path, "%s", url);
     reqid_assign(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"), r->id);
+    r->route = route_match(method, url, &r->route_status, r->allow, sizeof r->allow);
 
-    int status;
-    char allow[32];
-    r->route = route_match(method, url, &status, allow, sizeof allow);
-    if (status == 404)
-        return respond_error(r, 404, "NotFound", NULL, "no route for %.16s %.160s", method,
-                             url);
-    if (status == 405) {
-        size_t len = 0;
-        char msg[256];
-        snprintf(msg, sizeof msg, "%.16s is not allowed on %.160s (allowed: %s)", method,
-                 url, allow);
-        char *body = json_encode_error("MethodNotAllowed", msg, NULL, &len);
-        return respond(r, 405, body, body ? len : 0, JSON_TYPE, allow);
-    }
-    const route *rt = &route_table[r->route];
-    if (rt->media != NULL)
-        return begin_score(r, rt);
-    return serve_get(r, rt->id);
+    if (r->route_status == 200 && route_table[r->route].media != NULL)
+        return begin_score(r, &route_table[r->route]);
+    if (has_body(conn))
+        return answer_route(r);
+    r->phase = PHASE_DEFERRED;
+    return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -425,6 +448,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     switch (r->phase) {
     case PHASE_BODY:
         return finish_score(r);
+    case PHASE_DEFERRED:
+        return answer_route(r);
     case PHASE_READY:
         return answer_result(r);
     case PHASE_QUEUED:
@@ -501,11 +526,11 @@ static struct MHD_Daemon *start_daemon(http_server *s)
     if (cfg->addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     return MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                             MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&cfg->addr,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->timeout,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY_LIMIT,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                             MHD_OPTION_END);
 }
 

@@ -1,0 +1,478 @@
+#!/usr/bin/env bash
+# integration_http.sh - end-to-end HTTP tests of lossd with curl (python3 for the concurrent parts).
+#
+#   LOSSD=./build/lossd bash tests/integration_http.sh
+#
+# Starts its own servers on free loopback ports (--listen 127.0.0.1:0, the
+# bound port is read from the start-up log line), talks only to 127.0.0.1,
+# stops every server on exit, and bounds every step in time. Prints one
+# "ok" line per check and stops at the first failure with a FAIL line.
+set -u
+
+LOSSD=${LOSSD:-./build/lossd}
+GOLDEN=${GOLDEN:-tests/data/golden.jsonl}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/lossd-it.XXXXXX")
+PIDS=()
+CURL=(curl -sS --max-time 30)
+
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() {
+    echo "FAIL: $*"
+    for f in "$TMP"/*.log; do
+        [ -f "$f" ] && { echo "--- last lines of $f"; tail -n 15 "$f"; }
+    done
+    exit 1
+}
+ok() { echo "ok   $*"; }
+
+[ -x "$LOSSD" ] || fail "no executable at LOSSD=$LOSSD (run make first)"
+
+# start_server NAME [FLAG...]: sets PORT, URL and PID_<NAME>; the log is $TMP/NAME.log.
+start_server() {
+    local name=$1
+    shift
+    "$LOSSD" --listen 127.0.0.1:0 "$@" 2>"$TMP/$name.log" &
+    local pid=$!
+    PIDS+=("$pid")
+    eval "PID_$name=$pid"
+    local i
+    for i in $(seq 1 100); do
+        PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/$name.log" | head -n 1)
+        [ -n "$PORT" ] && break
+        kill -0 "$pid" 2>/dev/null || fail "$name: lossd exited at start-up"
+        sleep 0.05
+    done
+    [ -n "$PORT" ] || fail "$name: no 'listening on' line within 5 s"
+    URL="http://127.0.0.1:$PORT"
+}
+
+# wait_exit PID SECONDS: sets EXIT_CODE, fails when the process outlives SECONDS.
+wait_exit() {
+    local pid=$1 limit=$2 i
+    for i in $(seq 1 $((limit * 20))); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            wait "$pid"
+            EXIT_CODE=$?
+            return 0
+        fi
+        sleep 0.05
+    done
+    fail "process $pid still running after ${limit}s"
+}
+
+# post BODY [CURL ARGS...]: POST a body to the scoring route with Content-Type
+# $CT (application/json unless set; empty sends none); sets CODE, BODY, HDRS.
+post() {
+    local data=$1
+    shift
+    CODE=$("${CURL[@]}" -o "$TMP/body" -D "$TMP/hdrs" -w '%{http_code}' \
+        -H "Content-Type: ${CT-application/json}" --data-binary "$data" "$@" \
+        "$URL/v1/multi_margin_loss") || fail "curl POST failed"
+    BODY=$(cat "$TMP/body")
+    HDRS=$(cat "$TMP/hdrs")
+}
+
+# get PATH [CURL ARGS...]: sets CODE, BODY, HDRS.
+get() {
+    local path=$1
+    shift
+    CODE=$("${CURL[@]}" -o "$TMP/body" -D "$TMP/hdrs" -w '%{http_code}' "$@" "$URL$path") ||
+        fail "curl GET $path failed"
+    BODY=$(cat "$TMP/body")
+    HDRS=$(cat "$TMP/hdrs")
+}
+
+header() { printf '%s\n' "$HDRS" | tr -d '\r' | sed -n "s/^$1: //Ip" | head -n 1; }
+
+# expect_error STATUS TYPE [FIELD]: the last response is that JSON error.
+expect_error() {
+    local what="$1 $2${3:+ field=$3}"
+    [ "$CODE" = "$1" ] || fail "expected $what, got $CODE: $BODY"
+    python3 - "$BODY" "$2" "${3:-}" <<'EOF' || fail "expected $what, got $CODE: $BODY"
+import json, sys
+e = json.loads(sys.argv[1])["error"]
+assert e["type"] == sys.argv[2], e
+assert sys.argv[3] == "" or e.get("field") == sys.argv[3], e
+assert isinstance(e["message"], str) and e["message"], e
+EOF
+}
+
+# ---------------------------------------------------------------- flags
+check_bad_flags() {
+    local args
+    while IFS= read -r args; do
+        # shellcheck disable=SC2086
+        timeout 5 "$LOSSD" $args >"$TMP/out" 2>&1
+        local rc=$?
+        [ "$rc" = 2 ] || fail "lossd $args: exit $rc, expected 2"
+        grep -q . "$TMP/out" || fail "lossd $args: no error message"
+    done <<'EOF'
+--threads 0
+--threads abc
+--threads 5000
+--max-body -1
+--max-body 12x
+--queue-depth 0
+--timeout 0
+--drain-timeout nope
+--listen nope
+--listen 1.2.3.4.5:80
+--listen 127.0.0.1:70000
+--listen [::1:80
+--log-format xml
+--bogus
+--threads
+EOF
+    local rc
+    LOSSD_THREADS=abc timeout 5 "$LOSSD" --listen 127.0.0.1:0 >/dev/null 2>&1
+    rc=$?
+    [ "$rc" = 2 ] || fail "LOSSD_THREADS=abc: exit $rc, expected 2"
+    LOSSD_SIMD=bogus timeout 5 "$LOSSD" --listen 127.0.0.1:0 >"$TMP/out" 2>&1
+    rc=$?
+    [ "$rc" = 2 ] || fail "LOSSD_SIMD=bogus: exit $rc, expected 2"
+    ok "bad flags, environment values and LOSSD_SIMD exit 2 with a message"
+
+    timeout 5 "$LOSSD" --help >"$TMP/out" 2>&1 || fail "--help failed"
+    local f
+    for f in --listen LOSSD_LISTEN --threads LOSSD_THREADS --max-body LOSSD_MAX_BODY \
+        --queue-depth LOSSD_QUEUE_DEPTH --timeout LOSSD_TIMEOUT --drain-timeout \
+        LOSSD_DRAIN_TIMEOUT --log-format LOSSD_LOG_FORMAT; do
+        grep -q -- "$f" "$TMP/out" || fail "--help does not mention $f"
+    done
+    timeout 5 "$LOSSD" --version | grep -q '^lossd ' || fail "--version"
+    ok "--help lists every flag and its environment twin; --version"
+}
+
+# ---------------------------------------------------------------- basics
+check_probes() {
+    get /healthz
+    [ "$CODE" = 200 ] && [ "$BODY" = '{"status":"ok"}' ] || fail "/healthz: $CODE $BODY"
+    [ "$(header Content-Type)" = application/json ] || fail "/healthz content type"
+    get /readyz
+    [ "$CODE" = 200 ] || fail "/readyz: $CODE $BODY"
+    get /healthz -I
+    [ "$CODE" = 200 ] || fail "HEAD /healthz: $CODE"
+    get /v1/info
+    [ "$CODE" = 200 ] || fail "/v1/info: $CODE"
+    python3 - "$BODY" <<'EOF' || fail "/v1/info body: $BODY"
+import json, sys
+i = json.loads(sys.argv[1])
+assert i["version"] and i["simd"] and i["threads"] == 2, i
+assert i["limits"]["max_body"] > 0 and i["limits"]["queue_depth"] > 0, i
+EOF
+    ok "/healthz, /readyz, HEAD, /v1/info"
+}
+
+check_request_id() {
+    get /healthz -H 'X-Request-Id: trace-abc.123'
+    [ "$(header X-Request-Id)" = trace-abc.123 ] || fail "X-Request-Id not echoed: $HDRS"
+    get /healthz
+    local a
+    a=$(header X-Request-Id)
+    get /healthz
+    [ -n "$a" ] && [ "$a" != "$(header X-Request-Id)" ] || fail "generated ids not unique: $a"
+    get /healthz -H "X-Request-Id: $(printf 'x%.0s' $(seq 1 100))"
+    [ "$(header X-Request-Id | wc -c)" -le 65 ] || fail "an over-long X-Request-Id was echoed"
+    get /healthz -H 'X-Request-Id: has space'
+    [ "$(header X-Request-Id)" != "has space" ] || fail "an X-Request-Id with a blank was echoed"
+    post '{"input":[[1]],"target":[7]}' -H 'X-Request-Id: err-1'
+    [ "$(header X-Request-Id)" = err-1 ] || fail "X-Request-Id missing on an error response"
+    grep -q 'id=err-1' "$TMP/main.log" || fail "request id not in the access log"
+    ok "X-Request-Id echoed when sane, generated and unique otherwise, on errors too"
+}
+
+check_hand_worked() {
+    post '{"input":[[1,1,1],[1,1,1],[1,1,1]],"target":[1,2,1],"weight":[1,1,1],"reduction":"mean","dtype":"float32"}'
+    [ "$CODE" = 200 ] || fail "hand-worked: $CODE $BODY"
+    [ "$BODY" = '{"loss":0.6666667,"shape":[],"dtype":"float32","reduction":"mean"}' ] ||
+        fail "hand-worked: got $BODY"
+    CT='application/json; charset=utf-8' \
+        post '{"input":[[0.1,0.2,0.4,0.8],[0.3,0.9,0.1,0.2]],"target":[3,1],"reduction":"none"}'
+    [ "$CODE" = 200 ] || fail "charset parameter: $CODE $BODY"
+    CT='' post '{"input":[[1,1,1]],"target":[0]}'
+    [ "$CODE" = 200 ] || fail "no Content-Type should be JSON: $CODE $BODY"
+    post '{"input":[],"target":[],"reduction":"sum"}'
+    [ "$CODE" = 200 ] || fail "empty batch: $CODE $BODY"
+    ok "ones(3,3) target [1,2,1] mean float32 = 0.6666667; charset; no Content-Type; N=0"
+}
+
+check_golden() {
+    python3 - "$URL" "$GOLDEN" <<'EOF' || fail "golden cases through HTTP"
+import http.client, json, math, struct, sys
+url, path = sys.argv[1], sys.argv[2]
+host, port = url[len("http://"):].split(":")
+conn = http.client.HTTPConnection(host, int(port), timeout=30)
+ulp_tol = {"float16": 1, "float32": 2, "float64": 4}
+def num(v):
+    return float(v) if isinstance(v, str) else v
+def ulps(a, b, dtype):
+    if math.isnan(a) or math.isnan(b):
+        return 0 if math.isnan(a) and math.isnan(b) else 1 << 60
+    if math.isinf(a) or math.isinf(b):
+        return 0 if a == b else 1 << 60
+    fmt, ifmt = {"float16": ("e", "h"), "float32": ("f", "i"), "float64": ("d", "q")}[dtype]
+    def key(x):
+        i = struct.unpack(ifmt, struct.pack(fmt, x))[0]
+        return i if i >= 0 else -(i & ((1 << (8 * struct.calcsize(ifmt) - 1)) - 1))
+    return abs(key(a) - key(b))
+cases = [json.loads(l) for l in open(path)]
+picked = [c for i, c in enumerate(cases) if i % 7 == 0 or "special" in c["name"] or "empty" in c["name"]]
+for c in picked:
+    n, ncol = c["shape"]
+    rows = [c["input"][i * ncol:(i + 1) * ncol] for i in range(n)]
+    req = {"input": rows, "target": c["target"], "p": c["p"], "margin": c["margin"],
+           "reduction": c["reduction"], "dtype": c["dtype"], "weight": c["weight"]}
+    conn.request("POST", "/v1/multi_margin_loss", json.dumps(req),
+                 {"Content-Type": "application/json"})
+    r = conn.getresponse()
+    body = r.read()
+    if r.status != 200:
+        sys.exit(f"{c['name']}: HTTP {r.status} {body[:200]!r}")
+    got = json.loads(body)
+    loss = got["loss"] if isinstance(got["loss"], list) else [got["loss"]]
+    exact = [num(v) for v in c["exact"]]
+    if len(loss) != len(exact) or got["dtype"] != c["dtype"]:
+        sys.exit(f"{c['name']}: shape/dtype mismatch: {got}")
+    for g, e in zip(loss, exact):
+        d = ulps(num(g), e, c["dtype"])
+        if d > ulp_tol[c["dtype"]]:
+            sys.exit(f"{c['name']}: got {g}, exact {e} ({d} ulp)")
+print(f"     {len(picked)} golden cases match within 1/2/4 ulp (f16/f32/f64)")
+EOF
+    ok "golden cases through HTTP"
+}
+
+check_validation_errors() {
+    local T='"target":[0]' I='"input":[[1,2]]'
+    post "{$I,$T,\"p\":1.0}";          expect_error 400 TypeError p
+    post "{$I,$T,\"p\":\"1\"}";        expect_error 400 TypeError p
+    post "{$I,$T,\"p\":true}";         expect_error 400 TypeError p
+    post "{$I,$T,\"p\":3}";            expect_error 400 ValueError p
+    post "{$I,$T,\"margin\":1.5}";     expect_error 400 TypeError margin
+    post "{$I,$T,\"margin\":\"1\"}";   expect_error 400 TypeError margin
+    post "{$I,$T,\"reduction\":1}";    expect_error 400 TypeError reduction
+    post "{$I,$T,\"reduction\":\"avg\"}"; expect_error 400 ValueError reduction
+    post "{$I,$T,\"dtype\":\"int32\"}";   expect_error 400 TypeError dtype
+    post "{$I,\"target\":[0.5]}";       expect_error 400 TypeError target
+    post "{\"input\":[1,2],$T}";        expect_error 400 ValueError input
+    post "{$I,\"target\":[[0]]}";       expect_error 400 ValueError target
+    post "{$I,$T,\"weight\":[[1,1]]}";  expect_error 400 ValueError weight
+    post "{\"input\":[[1,2],[3,4]],$T}"; expect_error 400 ValueError
+    post "{$I,$T,\"weight\":[1,1,1]}";  expect_error 400 ValueError weight
+    post "{$I,\"target\":[5]}";         expect_error 400 ValueError target
+    printf '%s' "$BODY" | grep -q 'target\[0\]' || fail "out-of-range target message lacks the index: $BODY"
+    post "{\"input\":[[1,2],[3]],\"target\":[0,0]}"; expect_error 400 ValueError input
+    post "{\"input\":[[1,\"x\"]],$T}";  expect_error 400 TypeError input
+    post "{$I,$T,\"foo\":1}";           expect_error 400 ValueError
+    post "{$I,$T,\"p\":1,\"p\":1}";     expect_error 400 ValueError
+    post "{\"input\":[[]],$T}";         expect_error 400 ValueError
+    post "{$I,$T,\"margin\":4294967296}"; expect_error 400 ValueError margin
+    post '{"input": [[1,2'             ; expect_error 400 BadRequest
+    post ''                            ; expect_error 400 BadRequest
+    ok "SPEC 2 errors: 400 with the right type and field"
+}
+
+check_http_errors() {
+    get /nope
+    expect_error 404 NotFound
+    get /v1/multi_margin_loss
+    expect_error 405 MethodNotAllowed
+    [ "$(header Allow)" = POST ] || fail "405 Allow header: $(header Allow)"
+    CODE=$("${CURL[@]}" -o "$TMP/body" -D "$TMP/hdrs" -w '%{http_code}' -X DELETE "$URL/healthz")
+    BODY=$(cat "$TMP/body")
+    HDRS=$(cat "$TMP/hdrs")
+    expect_error 405 MethodNotAllowed
+    [ "$(header Allow)" = "GET, HEAD" ] || fail "405 Allow header: $(header Allow)"
+    CT=text/plain post '{}'
+    expect_error 415 UnsupportedMediaType
+    CT=application/x-www-form-urlencoded post '{}'
+    expect_error 415 UnsupportedMediaType
+    post '{}' -H 'Content-Encoding: br'
+    expect_error 415 UnsupportedMediaType
+    ok "404 NotFound, 405 MethodNotAllowed with Allow, 415 UnsupportedMediaType"
+}
+
+check_metrics() {
+    get /metrics
+    [ "$CODE" = 200 ] || fail "/metrics: $CODE"
+    case "$(header Content-Type)" in
+        text/plain*version=0.0.4*) ;;
+        *) fail "/metrics content type: $(header Content-Type)" ;;
+    esac
+    local m
+    for m in 'lossd_requests_total{route="score",status="200"}' \
+        'lossd_requests_total{route="score",status="400"}' \
+        'lossd_request_duration_seconds_bucket' 'lossd_request_duration_seconds_count' \
+        'lossd_queue_depth ' 'lossd_inflight_requests ' 'lossd_received_bytes_total ' \
+        'lossd_scored_elements_total ' 'lossd_build_info{version='; do
+        grep -qF "$m" "$TMP/body" || fail "/metrics lacks $m"
+    done
+    if command -v promtool >/dev/null; then
+        promtool check metrics <"$TMP/body" >"$TMP/promtool.out" 2>&1 ||
+            fail "promtool check metrics: $(cat "$TMP/promtool.out")"
+        ok "/metrics has every series and passes promtool check metrics"
+    else
+        ok "/metrics has every series (promtool not installed: format not checked)"
+    fi
+}
+
+# A big request: N rows x C columns, about 5 bytes an element.
+make_big() {
+    python3 - "$1" "$2" "$3" >"$4" <<'EOF'
+import sys
+n, c, red = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+row = "[" + ",".join(str((j % 7) - 3) for j in range(c)) + "]"
+sys.stdout.write('{"input":[' + ",".join([row] * n) + '],"target":[' +
+                 ",".join(str(i % c) for i in range(n)) + '],"reduction":"' + red + '"}')
+EOF
+}
+
+check_limits() {
+    start_server small --max-body 1000 --threads 1
+    make_big 100 10 mean "$TMP/2k.json"
+    post @"$TMP/2k.json" -H 'Expect: 100-continue'
+    expect_error 413 PayloadTooLarge
+    post @"$TMP/2k.json" -H 'Transfer-Encoding: chunked'
+    expect_error 413 PayloadTooLarge
+    post '{"input":[[1,2]],"target":[0]}' -H 'Transfer-Encoding: chunked'
+    [ "$CODE" = 200 ] || fail "small chunked body: $CODE $BODY"
+    kill -TERM "$PID_small"
+    wait_exit "$PID_small" 10
+    ok "413 PayloadTooLarge from Content-Length and while streaming a chunked body"
+}
+
+check_overload() {
+    start_server busy --queue-depth 1 --threads 1
+    make_big 200000 8 none "$TMP/big_none.json"
+    python3 - "$URL" "$TMP/big_none.json" <<'EOF' || fail "503 under a full queue"
+import http.client, json, sys, threading
+url, path = sys.argv[1], sys.argv[2]
+host, port = url[len("http://"):].split(":")
+body = open(path, "rb").read()
+res = []
+def one():
+    c = http.client.HTTPConnection(host, int(port), timeout=60)
+    c.request("POST", "/v1/multi_margin_loss", body, {"Content-Type": "application/json"})
+    r = c.getresponse()
+    res.append((r.status, r.getheader("Retry-After"), r.read()))
+ts = [threading.Thread(target=one) for _ in range(8)]
+for t in ts: t.start()
+for t in ts: t.join()
+codes = sorted(s for s, _, _ in res)
+assert set(codes) <= {200, 503}, codes
+assert 200 in codes and 503 in codes, codes
+for s, ra, b in res:
+    if s == 503:
+        assert ra == "1", ra
+        assert json.loads(b)["error"]["type"] == "Overloaded", b
+print("     statuses:", codes)
+EOF
+    ok "503 Overloaded with Retry-After when the job queue is full"
+    kill -TERM "$PID_busy"
+    wait_exit "$PID_busy" 30
+}
+
+check_drain() {
+    start_server drain --threads 1 --drain-timeout 20
+    make_big 200000 8 mean "$TMP/big_mean.json"
+    python3 - "$URL" "$TMP/big_mean.json" "$PID_drain" <<'EOF' || fail "graceful drain"
+import http.client, json, os, signal, sys, threading, time
+url, path, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
+host, port = url[len("http://"):].split(":")
+body = open(path, "rb").read()
+probe = http.client.HTTPConnection(host, int(port), timeout=30)
+scorer = http.client.HTTPConnection(host, int(port), timeout=30)
+def get(c, path):
+    c.request("GET", path)
+    r = c.getresponse()
+    return r.status, r.read()
+assert get(probe, "/readyz")[0] == 200
+scorer.request("POST", "/v1/multi_margin_loss", b'{"input":[[1,2]],"target":[0]}',
+               {"Content-Type": "application/json"})
+r = scorer.getresponse(); r.read()
+assert r.status == 200
+res = []
+def one():
+    c = http.client.HTTPConnection(host, int(port), timeout=60)
+    c.request("POST", "/v1/multi_margin_loss", body, {"Content-Type": "application/json"})
+    r = c.getresponse()
+    res.append((r.status, r.read()))
+ts = [threading.Thread(target=one) for _ in range(4)]
+for t in ts: t.start()
+deadline = time.time() + 20
+while True:
+    _, m = get(probe, "/metrics")
+    inflight = [l for l in m.decode().splitlines() if l.startswith("lossd_inflight_requests ")]
+    if int(inflight[0].split()[1]) >= 5:      # the 4 POSTs and this scrape
+        break
+    assert time.time() < deadline, "requests never in flight"
+    time.sleep(0.01)
+os.kill(pid, signal.SIGTERM)
+# The signal reaches the loop between two turns: poll until it has.
+while True:
+    st, b = get(probe, "/readyz")
+    if st == 503:
+        break
+    assert st == 200 and time.time() < deadline, (st, b)
+    time.sleep(0.01)
+scorer.request("POST", "/v1/multi_margin_loss", b'{"input":[[1,2]],"target":[0]}',
+               {"Content-Type": "application/json"})
+r = scorer.getresponse(); b = r.read()
+assert r.status == 503 and json.loads(b)["error"]["type"] == "Overloaded", (r.status, b)
+for t in ts: t.join()
+assert [s for s, _ in res] == [200] * 4, [(s, b[:100]) for s, b in res]
+try:
+    http.client.HTTPConnection(host, int(port), timeout=2).request("GET", "/healthz")
+    new_conn = "accepted"
+except OSError:
+    new_conn = "refused"
+print("     readyz 503 during the drain, 4 in-flight requests answered 200, new connection",
+      new_conn)
+EOF
+    wait_exit "$PID_drain" 25
+    [ "$EXIT_CODE" = 0 ] || fail "lossd exited $EXIT_CODE after the drain, expected 0"
+    grep -q 'drained' "$TMP/drain.log" || fail "no drain message in the log"
+    ok "SIGTERM: readyz 503, new work 503, in-flight requests complete, exit 0"
+}
+
+check_access_log() {
+    local n
+    n=$(grep -c 'POST /v1/multi_margin_loss' "$TMP/main.log")
+    [ "$n" -ge 30 ] || fail "access log has only $n scoring lines"
+    start_server jsonlog --log-format json
+    get /healthz -H 'X-Request-Id: json-log-1'
+    kill -TERM "$PID_jsonlog"
+    wait_exit "$PID_jsonlog" 10
+    grep 'json-log-1' "$TMP/jsonlog.log" | python3 -c '
+import json, sys
+e = json.loads(sys.stdin.readline())
+assert e["method"] == "GET" and e["path"] == "/healthz" and e["status"] == 200, e
+assert e["request_id"] == "json-log-1" and "duration_s" in e and "bytes_out" in e, e
+' || fail "JSON access log line"
+    ok "one access-log line per request, plain and JSON"
+}
+
+check_bad_flags
+start_server main --threads 2
+check_probes
+check_request_id
+check_hand_worked
+check_golden
+check_validation_errors
+check_http_errors
+check_metrics
+check_access_log
+kill -TERM "$PID_main"
+wait_exit "$PID_main" 10
+[ "$EXIT_CODE" = 0 ] || fail "main server exit $EXIT_CODE"
+check_limits
+check_overload
+check_drain
+echo "integration_http: all checks passed"
