@@ -44,7 +44,7 @@ RUN apt-get update -qq \
         libmicrohttpd12 libcjson1 libuv1 zlib1g \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 lossd \
- && useradd --system --uid 10001 --gid 10001 --no-create-home \
+ && useradd --uid 10001 --gid 10001 --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin lossd
 
 COPY --from=build /src/build/lossd /usr/local/bin/lossd

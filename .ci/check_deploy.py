@@ -527,10 +527,21 @@ def main():
             return "job %s: lossd:8080%s every %s" % (job.get("job_name"), mpath, interval)
         raise Failure("no scrape job targets lossd:8080")
 
+    def promtool_accepts():
+        promtool = shutil.which("promtool")
+        if not promtool:
+            return "skip: promtool not installed (Debian package prometheus)"
+        p = subprocess.run([promtool, "check", "config", os.path.join(root, PROMETHEUS)],
+                           capture_output=True, text=True, check=False)
+        out = (p.stdout + p.stderr).strip().splitlines()
+        need(p.returncode == 0, "promtool check config: %s" % (out[-1] if out else p.returncode))
+        return ""
+
     for name, fn in [("docker-compose.yml parses, has lossd and prometheus", compose_parses),
                      ("compose lossd: build, env, port, healthcheck", compose_lossd),
                      ("compose prometheus mounts prometheus.yml", compose_prometheus),
-                     ("prometheus.yml scrapes lossd:8080/metrics", prometheus_scrapes_lossd)]:
+                     ("prometheus.yml scrapes lossd:8080/metrics", prometheus_scrapes_lossd),
+                     ("promtool check config prometheus.yml", promtool_accepts)]:
         c.check(name, fn)
 
     skipped = (", %d skipped" % c.skipped) if c.skipped else ""
