@@ -1,9 +1,10 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # build.sh - the one build script shared by CI and the Dockerfile's build stage.
 #
 #   .ci/build.sh                    install missing build packages, then `make`
 #   .ci/build.sh build/lossd        ... then `make build/lossd`
 #   .ci/build.sh OPT=-O2 test       any make variables and targets pass through
+#   EXTRA_DEB_PKGS=python3 .ci/build.sh test   also install packages not in DEB_PKGS
 #
 # The Debian package list is read from DEB_PKGS in the Makefile so the two
 # never drift apart; `make deps` is not called directly because a fresh
@@ -11,7 +12,7 @@
 # missing, with a single `apt-get update`. Must run as root when something
 # is missing (CI and `docker build` both are). No -march=native: the SIMD
 # kernel is chosen at run time, so the binary must run on any CPU of the arch.
-set -eu
+set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,9 @@ if [ -z "$(echo "$pkgs" | tr -d ' \t')" ]; then
     echo "build.sh: no DEB_PKGS in Makefile; using the built-in list" >&2
     pkgs="gcc make pkg-config libc6-dev libmicrohttpd-dev libcjson-dev libuv1-dev zlib1g-dev check curl"
 fi
+
+# EXTRA_DEB_PKGS: packages a caller needs beyond the Makefile's list.
+pkgs="$pkgs ${EXTRA_DEB_PKGS:-}"
 
 missing=""
 for p in $pkgs; do
@@ -48,14 +52,21 @@ make deps
 
 # Compile in parallel, but run test and bench targets serially: `make test`
 # re-invokes make on unit, fuzz-replay and integration, and -j would run
-# those suites side by side and make timing-sensitive tests flaky.
-# JOBS=N overrides.
-jobs=$(nproc 2>/dev/null || echo 1)
+# those suites side by side and make timing-sensitive tests flaky. So for
+# those targets everything is first compiled with -j, then the targets run
+# with -j1. JOBS=N overrides the compile parallelism.
+jobs=${JOBS:-$(nproc 2>/dev/null || echo 1)}
+vars=() serial=""
 for arg in "$@"; do
     case $arg in
-        test | unit | fuzz-replay | integration | bench | run) jobs=1 ;;
+        *=*) vars+=("$arg") ;;
+        test | unit | fuzz-replay | integration | bench) serial=1 ;;
     esac
 done
-jobs=${JOBS:-$jobs}
+if [ -n "$serial" ]; then
+    echo "build.sh: make -j$jobs ${vars[*]} all"
+    make -j"$jobs" "${vars[@]}" all
+    jobs=1
+fi
 echo "build.sh: make -j$jobs $*"
 exec make -j"$jobs" "$@"
