@@ -475,4 +475,10 @@ wait_exit "$PID_main" 10
 check_limits
 check_overload
 check_drain
+# Sanitizer builds (make SANITIZER=...) report into the server logs.
+if grep -l -E 'runtime error:|ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer' \
+    "$TMP"/*.log >"$TMP/san.out" 2>/dev/null; then
+    fail "sanitizer reports in $(tr '\n' ' ' <"$TMP/san.out")"
+fi
+ok "no sanitizer reports in the server logs"
 echo "integration_http: all checks passed"
