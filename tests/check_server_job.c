@@ -140,7 +140,8 @@ START_TEST(queue_is_bounded)
 {
     job_pool *pool = job_pool_create(&loop, 2, 2);
     payload p[3];
-    result r[3] = {{0}};
+    result r[3];
+    memset(r, 0, sizeof r);
     for (int i = 0; i < 3; i++)
         make_payload(&p[i], 100, 100, MML_SUM, 0);
     ck_assert_int_eq(job_pool_full(pool), 0);
