@@ -27,10 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "accesslog.h"
+#include "inflate.h"
 #include "json.h"
 #include "mml.h"
 #include "reqid.h"
@@ -82,6 +82,10 @@ typedef struct http_req {
     req_phase phase;
     const decoder_ops *ops;
     decoder *dec;
+    inflater *z;                    /* gzip/deflate body, or NULL */
+    inflate_decoder_sink sink;      /* z feeds dec through this */
+    char accept_encoding[128];      /* for the response coding */
+    content_coding body_coding;     /* of body */
     int err_code;                   /* first failure, 0 while all is well */
     mml_error err;
     payload p;
@@ -118,6 +122,11 @@ static enum MHD_Result respond(http_req *r, unsigned status, char *body, size_t 
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (r->srv->draining)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (status == 200 && r->body_coding != CODING_IDENTITY) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING,
+                                inflate_coding_name(r->body_coding));
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+    }
     enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     if (ret == MHD_YES) {
@@ -228,12 +237,33 @@ static enum MHD_Result serve_get(http_req *r, route_id id)
 
 static void on_timer(uv_timer_t *t);
 
+/* Compress r->body when the client accepts gzip or deflate and the body
+ * is big enough to gain (a none reduction over many rows). Any thread. */
+static int compress_body(http_req *r)
+{
+    const char *accept = r->accept_encoding[0] ? r->accept_encoding : NULL;
+    content_coding coding = inflate_pick_response_coding(accept, r->body_len);
+    if (coding == CODING_IDENTITY)
+        return 0;
+    void *packed;
+    size_t packed_len;
+    if (inflate_compress(coding, r->body, r->body_len, &packed, &packed_len) < 0)
+        return 0;                   /* send it uncompressed */
+    free(r->body);
+    r->body = packed;
+    r->body_len = packed_len;
+    r->body_coding = coding;
+    return 0;
+}
+
 /* Pool thread: the JSON result body (SPEC 3.2). */
 static int encode_json(void *ctx, const mml_request *req, const void *out)
 {
     http_req *r = ctx;
     r->body = json_encode_result(req, out, &r->body_len);
-    return r->body ? 0 : MML_ENOMEM;
+    if (r->body == NULL)
+        return MML_ENOMEM;
+    return compress_body(r);
 }
 
 /* Loop thread: the job is over; wake the connection up so the handler
@@ -272,15 +302,26 @@ static enum MHD_Result answer_result(http_req *r)
     return respond(r, 200, body, r->body_len, JSON_TYPE, NULL);
 }
 
+/* Free the decoder (and the inflater feeding it); the tensors go back
+ * to the system as soon as a request has failed. */
+static void drop_decoder(http_req *r)
+{
+    inflater_destroy(r->z);
+    r->z = NULL;
+    if (r->ops != NULL)
+        r->ops->destroy(r->dec);
+    r->dec = NULL;
+}
+
 /* Last handler call of a scoring request with the whole body read. */
 static enum MHD_Result finish_score(http_req *r)
 {
     http_server *s = r->srv;
-    if (r->err_code == 0) {
+    if (r->err_code == 0 && r->z != NULL)
+        r->err_code = inflater_finish(r->z, &r->err);
+    if (r->err_code == 0)
         r->err_code = r->ops->finish(r->dec, &r->p, &r->err);
-    }
-    r->ops->destroy(r->dec);
-    r->dec = NULL;
+    drop_decoder(r);
     if (r->err_code != 0)
         return respond_mml_error(r, r->err_code, &r->err);
 
@@ -315,13 +356,13 @@ static int feed_body(http_req *r, const char *data, size_t len)
         r->err_code = mml_error_set(&r->err, MML_ETOOBIG, "",
                                     "request body exceeds the limit of %" PRIu64 " bytes",
                                     cfg->max_body);
+    } else if (r->err_code == 0 && r->z != NULL) {
+        r->err_code = inflater_feed(r->z, data, len, &r->err);
     } else if (r->err_code == 0 && r->dec != NULL) {
         r->err_code = r->ops->feed(r->dec, data, len, &r->err);
     }
-    if (r->err_code != 0 && r->ops != NULL) {
-        r->ops->destroy(r->dec);      /* give the tensors back early */
-        r->dec = NULL;
-    }
+    if (r->err_code != 0)
+        drop_decoder(r);
     return r->bytes_in > cfg->max_body + DISCARD_SLACK ? -1 : 0;
 }
 
@@ -351,9 +392,11 @@ static enum MHD_Result begin_score(http_req *r, const route *rt)
                              s->cfg->queue_depth);
     const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                   MHD_HTTP_HEADER_CONTENT_ENCODING);
-    if (enc != NULL && strcasecmp(enc, "identity") != 0)
+    content_coding coding = inflate_parse_content_encoding(enc);
+    if (coding == CODING_UNKNOWN)
         return respond_error(r, 415, "UnsupportedMediaType", NULL,
-                             "Content-Encoding '%.64s' is not supported (send identity)", enc);
+                             "Content-Encoding '%.64s' is not supported (send gzip, deflate "
+                             "or identity)", enc);
     const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                    MHD_HTTP_HEADER_CONTENT_TYPE);
     r->ops = route_decoder(rt, type);
@@ -368,9 +411,21 @@ static enum MHD_Result begin_score(http_req *r, const route *rt)
         return respond_error(r, 413, "PayloadTooLarge", NULL,
                              "Content-Length %" PRIu64 " exceeds the limit of %" PRIu64
                              " bytes", declared, s->cfg->max_body);
+    const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_ACCEPT_ENCODING);
+    if (accept != NULL)
+        snprintf(r->accept_encoding, sizeof r->accept_encoding, "%s", accept);
     r->dec = r->ops->create(s->cfg->max_body);
     if (r->dec == NULL)
         return respond_error(r, 500, "InternalError", NULL, "out of memory");
+    if (coding != CODING_IDENTITY) {
+        /* The body limit applies to the bytes received and, through the
+         * inflater, to the bytes they expand to. */
+        r->sink = (inflate_decoder_sink){r->ops, r->dec};
+        r->z = inflater_create(coding, s->cfg->max_body, inflate_sink_decoder, &r->sink);
+        if (r->z == NULL)
+            return respond_error(r, 500, "InternalError", NULL, "out of memory");
+    }
     return MHD_YES;
 }
 
@@ -476,8 +531,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (r->status != 0)
         metrics_request(s->metrics, r->route < 0 ? route_count : (size_t)r->route,
                         r->status, seconds);
-    if (r->ops != NULL)
-        r->ops->destroy(r->dec);
+    drop_decoder(r);
     payload_free(&r->p);
     free(r->body);
     free(r);

@@ -296,7 +296,20 @@ check_http_errors() {
     expect_error 415 UnsupportedMediaType
     post '{}' -H 'Content-Encoding: br'
     expect_error 415 UnsupportedMediaType
-    ok "404 NotFound, 405 MethodNotAllowed with Allow, 415 UnsupportedMediaType"
+    printf '%s' '{"input":[[1,1,1],[1,1,1],[1,1,1]],"target":[1,2,1]}' | gzip -c >"$TMP/req.gz"
+    post @"$TMP/req.gz" -H 'Content-Encoding: gzip'
+    [ "$CODE" = 200 ] && [ "$BODY" = '{"loss":0.6666667,"shape":[],"dtype":"float32","reduction":"mean"}' ] ||
+        fail "gzip request body: $CODE $BODY"
+    head -c 20 "$TMP/req.gz" >"$TMP/trunc.gz"
+    post @"$TMP/trunc.gz" -H 'Content-Encoding: gzip'
+    expect_error 400 BadRequest
+    make_big 2000 4 none "$TMP/none.json"
+    post @"$TMP/none.json" --compressed
+    [ "$CODE" = 200 ] && [ "$(header Content-Encoding)" = gzip ] ||
+        fail "gzip response: $CODE $(header Content-Encoding)"
+    python3 -c 'import json,sys; assert len(json.load(open(sys.argv[1]))["loss"]) == 2000' \
+        "$TMP/body" || fail "gzip response body"
+    ok "404, 405 with Allow, 415 (type, encoding); gzip request and response bodies"
 }
 
 check_metrics() {
@@ -341,11 +354,14 @@ check_limits() {
     expect_error 413 PayloadTooLarge
     post @"$TMP/2k.json" -H 'Transfer-Encoding: chunked'
     expect_error 413 PayloadTooLarge
+    head -c 1000000 /dev/zero | gzip -c >"$TMP/bomb.gz"
+    post @"$TMP/bomb.gz" -H 'Content-Encoding: gzip'
+    expect_error 413 PayloadTooLarge
     post '{"input":[[1,2]],"target":[0]}' -H 'Transfer-Encoding: chunked'
     [ "$CODE" = 200 ] || fail "small chunked body: $CODE $BODY"
     kill -TERM "$PID_small"
     wait_exit "$PID_small" 10
-    ok "413 PayloadTooLarge from Content-Length and while streaming a chunked body"
+    ok "413 PayloadTooLarge from Content-Length, a chunked body and a gzip bomb"
 }
 
 check_overload() {
