@@ -7,6 +7,7 @@
 # bound port is read from the start-up log line), talks only to 127.0.0.1,
 # stops every server on exit, and bounds every step in time. Prints one
 # "ok" line per check and stops at the first failure with a FAIL line.
+# shellcheck disable=SC2015  # "A && B || fail" is fine: fail exits
 set -u
 
 LOSSD=${LOSSD:-./build/lossd}
@@ -55,8 +56,8 @@ start_server() {
 
 # wait_exit PID SECONDS: sets EXIT_CODE, fails when the process outlives SECONDS.
 wait_exit() {
-    local pid=$1 limit=$2 i
-    for i in $(seq 1 $((limit * 20))); do
+    local pid=$1 limit=$2
+    for _ in $(seq 1 $((limit * 20))); do
         if ! kill -0 "$pid" 2>/dev/null; then
             wait "$pid"
             EXIT_CODE=$?

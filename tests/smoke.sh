@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# smoke.sh - curl-only smoke checks against any running lossd deployment.
+#
+#   tests/smoke.sh http://localhost:8080
+#
+# Checks liveness, readiness, the metrics endpoint, a JSON score with its
+# known value and a 400 with its error type. Prints one line per check and
+# exits non-zero with a "FAIL:" line at the first failure.
+# shellcheck disable=SC2015  # "A && B || fail" is fine: fail exits
+set -u
+
+URL=${1:-${LOSSD_URL:-}}
+if [ -z "$URL" ]; then
+    echo "usage: $0 URL   (e.g. $0 http://localhost:8080)" >&2
+    exit 2
+fi
+URL=${URL%/}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/lossd-smoke.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+fail() {
+    echo "FAIL: $*"
+    exit 1
+}
+
+# req NAME CURL-ARGS...: sets CODE and BODY.
+req() {
+    local name=$1
+    shift
+    CODE=$(curl -sS --max-time 10 -o "$TMP/body" -w '%{http_code}' "$@") ||
+        fail "$name: cannot reach $URL"
+    BODY=$(cat "$TMP/body")
+}
+
+req healthz "$URL/healthz"
+[ "$CODE" = 200 ] && [ "$BODY" = '{"status":"ok"}' ] || fail "GET /healthz: $CODE $BODY"
+echo "ok   GET /healthz"
+
+req readyz "$URL/readyz"
+[ "$CODE" = 200 ] || fail "GET /readyz: $CODE $BODY (draining?)"
+echo "ok   GET /readyz"
+
+req metrics "$URL/metrics"
+[ "$CODE" = 200 ] || fail "GET /metrics: $CODE"
+for m in lossd_requests_total lossd_request_duration_seconds_bucket lossd_build_info; do
+    grep -q "^$m" "$TMP/body" || fail "GET /metrics: no $m series"
+done
+echo "ok   GET /metrics"
+
+req score -X POST -H 'Content-Type: application/json' -H 'X-Request-Id: smoke-1' \
+    --data-binary '{"input":[[1,1,1],[1,1,1],[1,1,1]],"target":[1,2,1],"weight":[1,1,1],"reduction":"mean","dtype":"float32"}' \
+    "$URL/v1/multi_margin_loss"
+[ "$CODE" = 200 ] || fail "POST /v1/multi_margin_loss: $CODE $BODY"
+[ "$BODY" = '{"loss":0.6666667,"shape":[],"dtype":"float32","reduction":"mean"}' ] ||
+    fail "POST /v1/multi_margin_loss: expected loss 0.6666667, got $BODY"
+echo "ok   POST /v1/multi_margin_loss = 0.6666667"
+
+req error -X POST -H 'Content-Type: application/json' \
+    --data-binary '{"input":[[1,2]],"target":[0],"p":3}' "$URL/v1/multi_margin_loss"
+[ "$CODE" = 400 ] || fail "p=3: expected 400, got $CODE $BODY"
+case "$BODY" in
+    *'"type":"ValueError"'*'"field":"p"'*) ;;
+    *) fail "p=3: expected a ValueError on field p, got $BODY" ;;
+esac
+echo "ok   POST with p=3 is 400 ValueError"
+
+echo "smoke: all checks passed against $URL"
