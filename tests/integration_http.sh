@@ -35,16 +35,15 @@ ok() { echo "ok   $*"; }
 
 [ -x "$LOSSD" ] || fail "no executable at LOSSD=$LOSSD (run make first)"
 
-# start_server NAME [FLAG...]: sets PORT, URL and PID_<NAME>; the log is $TMP/NAME.log.
+# start_server NAME [FLAG...]: sets PORT, URL and SPID; the log is $TMP/NAME.log.
 start_server() {
     local name=$1
     shift
     "$LOSSD" --listen 127.0.0.1:0 "$@" 2>"$TMP/$name.log" &
     local pid=$!
     PIDS+=("$pid")
-    eval "PID_$name=$pid"
-    local i
-    for i in $(seq 1 100); do
+    SPID=$pid
+    for _ in $(seq 1 100); do
         PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/$name.log" | head -n 1)
         [ -n "$PORT" ] && break
         kill -0 "$pid" 2>/dev/null || fail "$name: lossd exited at start-up"
@@ -360,8 +359,8 @@ check_limits() {
     expect_error 413 PayloadTooLarge
     post '{"input":[[1,2]],"target":[0]}' -H 'Transfer-Encoding: chunked'
     [ "$CODE" = 200 ] || fail "small chunked body: $CODE $BODY"
-    kill -TERM "$PID_small"
-    wait_exit "$PID_small" 10
+    kill -TERM "$SPID"
+    wait_exit "$SPID" 10
     ok "413 PayloadTooLarge from Content-Length, a chunked body and a gzip bomb"
 }
 
@@ -392,14 +391,14 @@ for s, ra, b in res:
 print("     statuses:", codes)
 EOF
     ok "503 Overloaded with Retry-After when the job queue is full"
-    kill -TERM "$PID_busy"
-    wait_exit "$PID_busy" 30
+    kill -TERM "$SPID"
+    wait_exit "$SPID" 30
 }
 
 check_drain() {
     start_server drain --threads 1 --drain-timeout 20
     make_big 200000 8 mean "$TMP/big_mean.json"
-    python3 - "$URL" "$TMP/big_mean.json" "$PID_drain" <<'EOF' || fail "graceful drain"
+    python3 - "$URL" "$TMP/big_mean.json" "$SPID" <<'EOF' || fail "graceful drain"
 import http.client, json, os, signal, sys, threading, time
 url, path, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
 host, port = url[len("http://"):].split(":")
@@ -453,7 +452,7 @@ except OSError:
 print("     readyz 503 during the drain, 4 in-flight requests answered 200, new connection",
       new_conn)
 EOF
-    wait_exit "$PID_drain" 25
+    wait_exit "$SPID" 25
     [ "$EXIT_CODE" = 0 ] || fail "lossd exited $EXIT_CODE after the drain, expected 0"
     grep -q 'drained' "$TMP/drain.log" || fail "no drain message in the log"
     ok "SIGTERM: readyz 503, new work 503, in-flight requests complete, exit 0"
@@ -465,8 +464,8 @@ check_access_log() {
     [ "$n" -ge 30 ] || fail "access log has only $n scoring lines"
     start_server jsonlog --log-format json
     get /healthz -H 'X-Request-Id: json-log-1'
-    kill -TERM "$PID_jsonlog"
-    wait_exit "$PID_jsonlog" 10
+    kill -TERM "$SPID"
+    wait_exit "$SPID" 10
     grep 'json-log-1' "$TMP/jsonlog.log" | python3 -c '
 import json, sys
 e = json.loads(sys.stdin.readline())
@@ -478,6 +477,7 @@ assert e["request_id"] == "json-log-1" and "duration_s" in e and "bytes_out" in 
 
 check_bad_flags
 start_server main --threads 2
+MAIN_PID=$SPID
 check_probes
 check_request_id
 check_hand_worked
@@ -486,8 +486,8 @@ check_validation_errors
 check_http_errors
 check_metrics
 check_access_log
-kill -TERM "$PID_main"
-wait_exit "$PID_main" 10
+kill -TERM "$MAIN_PID"
+wait_exit "$MAIN_PID" 10
 [ "$EXIT_CODE" = 0 ] || fail "main server exit $EXIT_CODE"
 check_limits
 check_overload
