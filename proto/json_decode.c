@@ -873,20 +873,23 @@ static void number_done(decoder *d, int r, const numtok *t, size_t stop, uint64_
         on_number(d, t);
 }
 
-/* Continue a number cut by a chunk boundary (text so far in d->num). */
+/* Continue a number cut by a chunk boundary (text so far in d->num). It
+ * ends like the in-chunk path would: at the first byte that cannot
+ * continue it, or as too long once a full window is a valid prefix. */
 static const char *lex_number(decoder *d, const char *p, const char *end)
 {
     numtok t;
     size_t stop = 0;
+    bool cut_short, final;
     int r;
 
     while (d->num_len < NUM_WINDOW && p < end && is_numchar((unsigned char)*p))
         d->num[d->num_len++] = *p++;
-    if (d->num_len < NUM_WINDOW && p == end)
-        return p;
-    /* Like the in-chunk path: a full window is scanned as a prefix, a
-     * shorter token up to the byte that ended it. */
-    r = num_scan(d->num, d->num_len, d->num_len < NUM_WINDOW, &t, &stop);
+    cut_short = d->num_len < NUM_WINDOW;
+    final = cut_short && p < end;           /* a byte that is no number char */
+    r = num_scan(d->num, d->num_len, final, &t, &stop);
+    if (r == NUM_MORE && cut_short)
+        return p;                           /* may go on in the next chunk */
     d->lex = LEX_NONE;
     number_done(d, r, &t, stop, d->tok_start);
     if (r == NUM_OK && d->rc == 0 && t.len < d->num_len)

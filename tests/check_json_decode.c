@@ -1,0 +1,1295 @@
+/* check_json_decode.c - Check suite for the streaming JSON request decoder. */
+#include <check.h>
+#include <cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+#define BIG_BODY (64u << 20)
+
+/* What one decode produced: an error or a payload. */
+typedef struct outcome {
+    int rc;
+    mml_error err;
+    payload pl;
+} outcome;
+
+/* Decode doc[0..len) fed in pieces cut at the offsets cuts[0..ncuts)
+ * (ascending). The payload must be released with outcome_free(). */
+static void decode_cuts(const char *doc, size_t len, const size_t *cuts, int ncuts,
+                        uint64_t max_body, outcome *o)
+{
+    decoder *d = json_decoder_ops.create(max_body);
+    size_t at = 0;
+
+    ck_assert_ptr_nonnull(d);
+    memset(o, 0, sizeof *o);
+    for (int i = 0; i <= ncuts && o->rc == 0; i++) {
+        size_t next = i < ncuts ? cuts[i] : len;
+        o->rc = json_decoder_ops.feed(d, doc + at, next - at, &o->err);
+        at = next;
+    }
+    if (o->rc == 0)
+        o->rc = json_decoder_ops.finish(d, &o->pl, &o->err);
+    else
+        ck_assert_int_eq(json_decoder_ops.finish(d, &o->pl, &o->err), o->rc);
+    json_decoder_ops.destroy(d);
+}
+
+static void decode_len(const char *doc, size_t len, uint64_t max_body, outcome *o)
+{
+    decode_cuts(doc, len, NULL, 0, max_body, o);
+}
+
+static void decode(const char *doc, outcome *o)
+{
+    decode_len(doc, strlen(doc), BIG_BODY, o);
+}
+
+static void outcome_free(outcome *o)
+{
+    payload_free(&o->pl);
+}
+
+/* Same error, or same request with bit-identical tensors. */
+static bool outcome_equal(const outcome *a, const outcome *b)
+{
+    const mml_request *x = &a->pl.req, *y = &b->pl.req;
+    size_t es = mml_dtype_size(x->dtype);
+
+    if (a->rc != b->rc)
+        return false;
+    if (a->rc != 0)
+        return a->err.code == b->err.code && strcmp(a->err.field, b->err.field) == 0 &&
+               strcmp(a->err.message, b->err.message) == 0;
+    if (x->dtype != y->dtype || x->p != y->p || x->margin != y->margin ||
+        x->reduction != y->reduction || x->n != y->n || x->c != y->c ||
+        (x->weight == NULL) != (y->weight == NULL))
+        return false;
+    return (x->n * x->c == 0 || memcmp(x->input, y->input, x->n * x->c * es) == 0) &&
+           (x->n == 0 || memcmp(x->target, y->target, x->n * 8) == 0) &&
+           (x->weight == NULL || memcmp(x->weight, y->weight, x->c * es) == 0);
+}
+
+static void expect_ok(const char *doc, outcome *o)
+{
+    decode(doc, o);
+    ck_assert_msg(o->rc == 0, "%s: rc %d %s [%s] %s", doc, o->rc, mml_err_name(o->rc),
+                  o->err.field, o->err.message);
+}
+
+/* The document fails with code, field and a message containing needle. */
+static void expect_error(const char *doc, int code, const char *field, const char *needle)
+{
+    outcome o;
+
+    decode(doc, &o);
+    ck_assert_msg(o.rc == code && o.err.code == code,
+                  "%s: expected %s, got rc %d (%s) [%s] %s", doc, mml_err_name(code),
+                  o.rc, mml_err_name(o.rc), o.err.field, o.err.message);
+    ck_assert_msg(strcmp(o.err.field, field) == 0, "%s: field \"%s\", expected \"%s\" (%s)",
+                  doc, o.err.field, field, o.err.message);
+    ck_assert_msg(strstr(o.err.message, needle) != NULL,
+                  "%s: message \"%s\" lacks \"%s\"", doc, o.err.message, needle);
+    outcome_free(&o);
+}
+
+static double in_at(const outcome *o, uint64_t i)
+{
+    return mml_load(o->pl.req.dtype, o->pl.req.input, i);
+}
+
+/* ---- valid documents ------------------------------------------------------ */
+
+START_TEST(test_all_fields)
+{
+    outcome o;
+
+    expect_ok("{\"input\": [[0.1, 0.2, 0.4, 0.8], [0.3, 0.9, 0.1, 0.2]],\n"
+              " \"target\": [3, 1], \"p\": 2, \"margin\": -7, \"weight\": [1, 2, 3, 4.5],"
+              " \"reduction\": \"sum\", \"dtype\": \"float64\"}", &o);
+    ck_assert_int_eq(o.pl.req.dtype, MML_F64);
+    ck_assert_int_eq(o.pl.req.p, 2);
+    ck_assert_int_eq(o.pl.req.margin, -7);
+    ck_assert_int_eq(o.pl.req.reduction, MML_SUM);
+    ck_assert_uint_eq(o.pl.req.n, 2);
+    ck_assert_uint_eq(o.pl.req.c, 4);
+    ck_assert_double_eq(in_at(&o, 0), 0.1);
+    ck_assert_double_eq(in_at(&o, 5), 0.9);
+    ck_assert_int_eq(o.pl.req.target[0], 3);
+    ck_assert_int_eq(o.pl.req.target[1], 1);
+    ck_assert_double_eq(((const double *)o.pl.req.weight)[3], 4.5);
+    ck_assert_ptr_eq(o.pl.req.input, o.pl.input);
+    ck_assert_uint_eq((uintptr_t)o.pl.input % PAYLOAD_ALIGN, 0);
+    outcome_free(&o);
+}
+END_TEST
+
+START_TEST(test_defaults)
+{
+    outcome o;
+
+    expect_ok("{\"target\":[0],\"input\":[[1.5,-2]]}", &o);
+    ck_assert_int_eq(o.pl.req.dtype, MML_F32);
+    ck_assert_int_eq(o.pl.req.p, 1);
+    ck_assert_int_eq(o.pl.req.margin, 1);
+    ck_assert_int_eq(o.pl.req.reduction, MML_MEAN);
+    ck_assert_ptr_null(o.pl.req.weight);
+    ck_assert_ptr_null(o.pl.weight);
+    ck_assert_float_eq(((const float *)o.pl.req.input)[1], -2.0f);
+    outcome_free(&o);
+    expect_ok("{\"input\":[[1]],\"target\":[0],\"weight\":null}", &o);
+    ck_assert_ptr_null(o.pl.req.weight);
+    outcome_free(&o);
+}
+END_TEST
+
+/* dtype before the input (stored in place) and after it (stored as
+ * doubles, converted at the end) give the same bits. */
+START_TEST(test_dtype_order)
+{
+    static const char *dtypes[] = { "float16", "float32", "float64" };
+    char before[256], after[256];
+    outcome a, b;
+
+    for (int i = 0; i < 3; i++) {
+        snprintf(before, sizeof before, "{\"dtype\":\"%s\",\"weight\":[0.1,1e-9,70000],"
+                 "\"input\":[[0.1,0.3333333333333333,1e-7],[65519.99,-0.0,2.5e-8]],"
+                 "\"target\":[0,2]}", dtypes[i]);
+        snprintf(after, sizeof after, "{\"weight\":[0.1,1e-9,70000],"
+                 "\"input\":[[0.1,0.3333333333333333,1e-7],[65519.99,-0.0,2.5e-8]],"
+                 "\"target\":[0,2],\"dtype\":\"%s\"}", dtypes[i]);
+        expect_ok(before, &a);
+        expect_ok(after, &b);
+        ck_assert_int_eq(a.pl.req.dtype, i + 1);
+        ck_assert_msg(outcome_equal(&a, &b), "dtype %s: order changes the tensors", dtypes[i]);
+        for (uint64_t k = 0; k < 6; k++) {
+            static const double src[] = { 0.1, 0.3333333333333333, 1e-7, 65519.99, -0.0, 2.5e-8 };
+            double want;
+            unsigned char buf[8];
+            mml_store(i + 1, buf, 0, src[k]);
+            want = mml_load(i + 1, buf, 0);
+            ck_assert_msg(memcmp(&want, &(double){ in_at(&a, k) }, 8) == 0,
+                          "%s element %d: %a, expected %a", dtypes[i], (int)k, in_at(&a, k), want);
+        }
+        outcome_free(&a);
+        outcome_free(&b);
+    }
+}
+END_TEST
+
+START_TEST(test_special_strings)
+{
+    outcome o;
+
+    expect_ok("{\"input\":[[\"NaN\",\"Infinity\",\"-Infinity\"]],\"target\":[1],"
+              "\"weight\":[\"Infinity\",1,\"NaN\"],\"dtype\":\"float64\"}", &o);
+    ck_assert(isnan(in_at(&o, 0)));
+    ck_assert(isinf(in_at(&o, 1)) && in_at(&o, 1) > 0);
+    ck_assert(isinf(in_at(&o, 2)) && in_at(&o, 2) < 0);
+    ck_assert(isinf(((const double *)o.pl.req.weight)[0]));
+    ck_assert(isnan(((const double *)o.pl.req.weight)[2]));
+    outcome_free(&o);
+    expect_error("{\"input\":[[\"nan\"]],\"target\":[0]}", MML_ETYPE, "input",
+                 "input[0][0] must be a number, got a string");
+    expect_error("{\"input\":[[1,\"inf\"]],\"target\":[0]}", MML_ETYPE, "input", "input[0][1]");
+    expect_error("{\"input\":[[NaN]],\"target\":[0]}", MML_EBADREQ, "body", "at byte 11");
+}
+END_TEST
+
+START_TEST(test_empty_batch)
+{
+    outcome o;
+
+    expect_ok("{\"input\": [], \"target\": [], \"reduction\": \"none\"}", &o);
+    ck_assert_uint_eq(o.pl.req.n, 0);
+    ck_assert_uint_eq(o.pl.req.c, 1);      /* C unknown: documented choice */
+    ck_assert_ptr_null(o.pl.req.input);
+    outcome_free(&o);
+    expect_ok("{\"input\": [], \"target\": [], \"weight\": [1, 2, 3]}", &o);
+    ck_assert_uint_eq(o.pl.req.c, 3);
+    outcome_free(&o);
+    expect_error("{\"input\": [], \"target\": [], \"weight\": []}", MML_EVALUE, "input",
+                 "must be at least 1");
+    expect_error("{\"input\": [], \"target\": [0]}", MML_EVALUE, "target", "does not match");
+    expect_error("{\"input\": [[]], \"target\": [0]}", MML_EVALUE, "input", "at least 1");
+}
+END_TEST
+
+START_TEST(test_strings_and_space)
+{
+    outcome o;
+
+    /* Escaped key names, every JSON whitespace byte, unicode escapes. */
+    expect_ok(" \t\r\n{\"\\u0069nput\" :\n[ [ 1 , 2 ] ] , \"target\"\t:[1],"
+              "\"reduction\":\"\\u0073um\", \"dtype\": \"float\\u00332\"} \n", &o);
+    ck_assert_int_eq(o.pl.req.reduction, MML_SUM);
+    outcome_free(&o);
+    expect_error("{\"input\":[[1]],\"target\":[0],\"dtype\":\"\\ud83d\\ude00\"}",
+                 MML_ETYPE, "dtype", "got \"????\"");
+    expect_error("{\"input\":[[1]],\"target\":[0],\"dtype\":\"\\ud83d\"}",
+                 MML_EBADREQ, "body", "surrogate");
+    expect_error("{\"input\":[[1]],\"target\":[0],\"dtype\":\"\\udc00\"}",
+                 MML_EBADREQ, "body", "surrogate");
+    expect_error("{\"input\":[[1]],\"target\":[0],\"dtype\":\"\\x\"}",
+                 MML_EBADREQ, "body", "invalid escape in string at byte 38");
+    expect_error("{\"input\":[[1]],\"target\":[0],\"dtype\":\"\\u12g4\"}",
+                 MML_EBADREQ, "body", "invalid \\u escape");
+    expect_error("{\"input\":[[1]],\"target\":[0],\"dtype\":\"a\tb\"}",
+                 MML_EBADREQ, "body", "control character in string at byte 38");
+}
+END_TEST
+
+/* Decoded numbers are the nearest double (strtod), then the dtype. */
+START_TEST(test_number_rounding)
+{
+    static const char *tokens[] = {
+        "0", "-0", "1", "-1", "0.1", "0.3", "1e22", "1e23", "123456789012345678",
+        "9007199254740993", "9007199254740992", "0.000001", "1E-7", "1e+2", "4.9e-324",
+        "2.4703282292062327e-324", "2.2250738585072011e-308", "1.7976931348623157e308",
+        "1.7976931348623159e308", "1e400", "-1e400", "1e-400", "0.1000000000000000055511151231257827",
+        "3.14159265358979323846264338327950288419716939937510", "100000000000000000000000",
+        "0.00000000000000000000000000000000000000000000001", "65504", "65520", "5.960464477539063e-8",
+        "3.4028235677973366e38", "1.401298464324817e-45", "0.6666666666666666", "12345678901234567890e-10",
+    };
+    static const int dtypes[] = { MML_F16, MML_F32, MML_F64 };
+    char doc[256];
+
+    for (size_t t = 0; t < sizeof tokens / sizeof tokens[0]; t++)
+        for (int k = 0; k < 3; k++) {
+            outcome o;
+            unsigned char want[8], got[8];
+            snprintf(doc, sizeof doc, "{\"input\":[[%s]],\"target\":[0],\"dtype\":\"%s\"}",
+                     tokens[t], mml_dtype_name(dtypes[k]));
+            expect_ok(doc, &o);
+            mml_store(dtypes[k], want, 0, strtod(tokens[t], NULL));
+            memcpy(got, o.pl.req.input, mml_dtype_size(dtypes[k]));
+            ck_assert_msg(memcmp(want, got, mml_dtype_size(dtypes[k])) == 0,
+                          "%s as %s: got %a, expected %a", tokens[t],
+                          mml_dtype_name(dtypes[k]), in_at(&o, 0),
+                          mml_load(dtypes[k], want, 0));
+            outcome_free(&o);
+        }
+}
+END_TEST
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double rng_unit(uint64_t *s)
+{
+    return (double)(rng_next(s) >> 11) * 0x1p-53;
+}
+
+/* Random finite doubles over all exponents, printed several ways: the
+ * fast path and the strtod path must both give strtod's bits. */
+START_TEST(test_number_random)
+{
+    static const char *formats[] = { "%.17g", "%.9g", "%.15g", "%.3e", "%.20g", "%.1f", "%.25e" };
+    uint64_t seed = 42;
+    char *doc = malloc(1 << 20);
+    double want[400];
+
+    for (int round = 0; round < 50; round++) {
+        size_t len = (size_t)sprintf(doc, "{\"dtype\":\"float64\",\"target\":[0],\"input\":[[");
+        for (int i = 0; i < 400; i++) {
+            uint64_t bits = rng_next(&seed);
+            double v;
+            memcpy(&v, &bits, 8);
+            if (!isfinite(v) || i % 3 == 0)
+                v = (rng_unit(&seed) - 0.5) * pow(10, (int)(rng_next(&seed) % 40) - 20);
+            len += (size_t)sprintf(doc + len, formats[i % 7], v);
+            want[i] = strtod(strrchr(doc, i ? ',' : '[') + 1, NULL);
+            doc[len++] = i < 399 ? ',' : ']';
+        }
+        strcpy(doc + len, "]}");
+        outcome o;
+        expect_ok(doc, &o);
+        for (int i = 0; i < 400; i++)
+            ck_assert_msg(memcmp(&want[i], &(double){ in_at(&o, (uint64_t)i) }, 8) == 0,
+                          "element %d: got %a, expected %a", i, in_at(&o, (uint64_t)i), want[i]);
+        outcome_free(&o);
+    }
+    free(doc);
+}
+END_TEST
+
+/* ---- SPEC 2: one row per condition -------------------------------------- */
+
+#define DOC(rest) "{\"input\":[[0.5,1,2],[3,4,5]],\"target\":[0,2]" rest "}"
+
+START_TEST(test_spec_p)
+{
+    expect_error(DOC(",\"p\":1.0"), MML_ETYPE, "p", "p must be an integer, got 1.0");
+    expect_error(DOC(",\"p\":1e0"), MML_ETYPE, "p", "got 1e0");
+    expect_error(DOC(",\"p\":\"1\""), MML_ETYPE, "p", "got a string");
+    expect_error(DOC(",\"p\":true"), MML_ETYPE, "p", "got true");
+    expect_error(DOC(",\"p\":null"), MML_ETYPE, "p", "got null");
+    expect_error(DOC(",\"p\":[1]"), MML_ETYPE, "p", "got an array");
+    expect_error(DOC(",\"p\":{}"), MML_ETYPE, "p", "got an object");
+    expect_error(DOC(",\"p\":3"), MML_EVALUE, "p", "p must be 1 or 2, got 3");
+    expect_error(DOC(",\"p\":0"), MML_EVALUE, "p", "got 0");
+    expect_error(DOC(",\"p\":-1"), MML_EVALUE, "p", "got -1");
+    expect_error(DOC(",\"p\":99999999999999999999"), MML_EVALUE, "p", "out of range");
+}
+END_TEST
+
+START_TEST(test_spec_margin)
+{
+    outcome o;
+
+    expect_error(DOC(",\"margin\":1.5"), MML_ETYPE, "margin", "margin must be an integer, got 1.5");
+    expect_error(DOC(",\"margin\":\"1\""), MML_ETYPE, "margin", "got a string");
+    expect_error(DOC(",\"margin\":false"), MML_ETYPE, "margin", "got false");
+    expect_error(DOC(",\"margin\":2147483648"), MML_EVALUE, "margin", "32-bit");
+    expect_error(DOC(",\"margin\":-2147483649"), MML_EVALUE, "margin", "32-bit");
+    expect_error(DOC(",\"margin\":-9223372036854775809"), MML_EVALUE, "margin", "out of range");
+    expect_ok(DOC(",\"margin\":-2147483648"), &o);
+    ck_assert_int_eq(o.pl.req.margin, INT32_MIN);
+    outcome_free(&o);
+    expect_ok(DOC(",\"margin\":2147483647"), &o);
+    ck_assert_int_eq(o.pl.req.margin, INT32_MAX);
+    outcome_free(&o);
+}
+END_TEST
+
+START_TEST(test_spec_reduction_dtype)
+{
+    expect_error(DOC(",\"reduction\":1"), MML_ETYPE, "reduction", "must be a string, got a number");
+    expect_error(DOC(",\"reduction\":null"), MML_ETYPE, "reduction", "got null");
+    expect_error(DOC(",\"reduction\":\"avg\""), MML_EVALUE, "reduction",
+                 "one of none, mean, sum, got \"avg\"");
+    expect_error(DOC(",\"reduction\":\"Mean\""), MML_EVALUE, "reduction", "\"Mean\"");
+    expect_error(DOC(",\"dtype\":\"int64\""), MML_ETYPE, "dtype", "got \"int64\"");
+    expect_error(DOC(",\"dtype\":\"bfloat16\""), MML_ETYPE, "dtype", "float16, float32 or float64");
+    expect_error(DOC(",\"dtype\":32"), MML_ETYPE, "dtype", "must be a string");
+    expect_error("{\"dtype\":\"float8\",\"input\":[[1]],\"target\":[0]}", MML_ETYPE, "dtype",
+                 "float8");
+}
+END_TEST
+
+START_TEST(test_spec_target)
+{
+    expect_error("{\"input\":[[1,2,3]],\"target\":[1.5]}", MML_ETYPE, "target",
+                 "target[0] must be an integer, got 1.5");
+    expect_error("{\"input\":[[1,2,3]],\"target\":[1.0]}", MML_ETYPE, "target", "got 1.0");
+    expect_error("{\"input\":[[1,2,3],[1,2,3],[1,2,3]],\"target\":[0,1,\"1\"]}", MML_ETYPE,
+                 "target", "target[2] must be an integer, got a string");
+    expect_error("{\"input\":[[1,2,3]],\"target\":[true]}", MML_ETYPE, "target", "got true");
+    expect_error("{\"input\":[[1,2,3]],\"target\":[null]}", MML_ETYPE, "target", "got null");
+    expect_error("{\"input\":[[1,2,3]],\"target\":[{}]}", MML_ETYPE, "target", "got an object");
+    expect_error("{\"input\":[[1,2,3]],\"target\":[[0]]}", MML_EVALUE, "target", "1-D");
+    expect_error("{\"input\":[[1,2,3]],\"target\":0}", MML_EVALUE, "target", "rank 0");
+    expect_error("{\"input\":[[1,2,3]],\"target\":\"0\"}", MML_ETYPE, "target", "got a string");
+    expect_error("{\"input\":[[1,2,3],[1,2,3],[1,2,3],[1,2,3]],\"target\":[0,1,2,5]}",
+                 MML_EVALUE, "target", "target[3] = 5 is out of range [0, 3)");
+    expect_error("{\"input\":[[1,2,3]],\"target\":[-1]}", MML_EVALUE, "target",
+                 "target[0] = -1 is out of range");
+    expect_error("{\"input\":[[1,2,3]],\"target\":[9223372036854775808]}", MML_EVALUE,
+                 "target", "target[0] = 9223372036854775808 is out of range");
+    expect_error("{\"input\":[[1,2,3]],\"target\":[0,1]}", MML_EVALUE, "target",
+                 "input.shape[0] = 1 does not match target.shape[0] = 2");
+}
+END_TEST
+
+START_TEST(test_spec_input)
+{
+    expect_error("{\"input\":[1,2,3],\"target\":[0]}", MML_EVALUE, "input",
+                 "input[0] is a number, not a row");
+    expect_error("{\"input\":[[[1]]],\"target\":[0]}", MML_EVALUE, "input",
+                 "input[0][0] is an array");
+    expect_error("{\"input\":5,\"target\":[0]}", MML_EVALUE, "input", "rank 0");
+    expect_error("{\"input\":\"x\",\"target\":[0]}", MML_ETYPE, "input", "got a string");
+    expect_error("{\"input\":{},\"target\":[0]}", MML_ETYPE, "input", "got an object");
+    expect_error("{\"input\":[[1,2],\"x\"],\"target\":[0]}", MML_ETYPE, "input",
+                 "input[1] must be an array of numbers, got a string");
+    expect_error("{\"input\":[[1,2],[3]],\"target\":[0,1]}", MML_EVALUE, "input",
+                 "input[1] has 1 elements, input[0] has 2");
+    expect_error("{\"input\":[[1,2],[3,4],[5,6,7]],\"target\":[0,1,1]}", MML_EVALUE, "input",
+                 "input[2] has more than 2 elements");
+    expect_error("{\"input\":[[1,2],[3,true]],\"target\":[0,1]}", MML_ETYPE, "input",
+                 "input[1][1] must be a number, got true");
+    expect_error("{\"input\":[[1,2],[3,{}]],\"target\":[0,1]}", MML_ETYPE, "input",
+                 "input[1][1] must be a number, got an object");
+    expect_error("{\"input\":[[1,null]],\"target\":[0]}", MML_ETYPE, "input", "got null");
+}
+END_TEST
+
+START_TEST(test_spec_weight)
+{
+    expect_error(DOC(",\"weight\":[[1,2,3]]"), MML_EVALUE, "weight", "weight[0] is an array");
+    expect_error(DOC(",\"weight\":1"), MML_EVALUE, "weight", "rank 0");
+    expect_error(DOC(",\"weight\":\"1\""), MML_ETYPE, "weight", "got a string");
+    expect_error(DOC(",\"weight\":[1,\"a\",3]"), MML_ETYPE, "weight",
+                 "weight[1] must be a number, got a string");
+    expect_error(DOC(",\"weight\":[1,2]"), MML_EVALUE, "weight",
+                 "input.shape[1] = 3 does not match weight.shape[0] = 2");
+}
+END_TEST
+
+START_TEST(test_spec_fields)
+{
+    expect_error(DOC(",\"foo\":1"), MML_EVALUE, "foo", "unknown field \"foo\"");
+    expect_error(DOC(",\"p\":1,\"p\":2"), MML_EVALUE, "p", "duplicate field \"p\"");
+    expect_error("{\"input\":[[1]],\"input\":[[1]],\"target\":[0]}", MML_EVALUE, "input",
+                 "duplicate field \"input\"");
+    expect_error("{\"target\":[0]}", MML_EVALUE, "input", "input is required");
+    expect_error("{\"input\":[[1]]}", MML_EVALUE, "target", "target is required");
+    expect_error("{}", MML_EVALUE, "input", "input is required");
+    expect_error("{\"Input\":[[1]],\"target\":[0]}", MML_EVALUE, "Input", "unknown field");
+    expect_error("{\"\\u0000\":1}", MML_EVALUE, "?", "unknown field \"?\"");
+}
+END_TEST
+
+/* ---- malformed documents --------------------------------------------------- */
+
+START_TEST(test_malformed)
+{
+    static const struct { const char *doc, *needle; } cases[] = {
+        { "", "request body is empty" },
+        { "  \n", "request body is empty" },
+        { "[]", "unexpected character (the body must be a JSON object) '[' at byte 0" },
+        { "1", "at byte 0" },
+        { "{", "unexpected end of body at byte 1" },
+        { "{\"input\":[[1]],\"target\":[0]", "unexpected end of body at byte 27" },
+        { "{\"input\":[[1]],\"target\":[0]} {}", "data after the JSON object '{' at byte 29" },
+        { "{\"input\":[[1]],\"target\":[0]}x", "'x' at byte 28" },
+        { "{\"input\":[[1,]],\"target\":[0]}", "unexpected character ']' at byte 13" },
+        { "{\"input\":[[1]],,\"target\":[0]}", "unexpected character ',' at byte 15" },
+        { "{\"input\":[[1]] \"target\":[0]}", "unexpected character '\"' at byte 15" },
+        { "{\"input\":[[1 2]],\"target\":[0]}", "unexpected character '2' at byte 13" },
+        { "{\"input\":[[01]],\"target\":[0]}", "unexpected character '1' at byte 12" },
+        { "{\"input\":[[1.]],\"target\":[0]}", "invalid number at byte 13" },
+        { "{\"input\":[[.5]],\"target\":[0]}", "unexpected character '.' at byte 11" },
+        { "{\"input\":[[-]],\"target\":[0]}", "invalid number at byte 12" },
+        { "{\"input\":[[1e]],\"target\":[0]}", "invalid number at byte 13" },
+        { "{\"input\":[[1e+]],\"target\":[0]}", "invalid number at byte 14" },
+        { "{\"input\":[[1.5.3]],\"target\":[0]}", "unexpected character '.' at byte 14" },
+        { "{\"input\":[[+1]],\"target\":[0]}", "unexpected character '+' at byte 11" },
+        { "{\"input\":[[1]],\"target\":[0],\"weight\":nul}", "invalid literal at byte 40" },
+        { "{\"input\":[[1]],\"target\":[0],\"weight\":nulL}", "invalid literal at byte 40" },
+        { "{\"input\":[[1]],\"target\":[0],\"weight\":null", "unexpected end of body at byte 41" },
+        { "{\"input\":[[1]],\"target\":[0],\"dtype\":\"float32", "unexpected end of body at byte 44" },
+        { "{\"input\" [[1]]}", "unexpected character '[' at byte 9" },
+        { "{input:[[1]]}", "unexpected character 'i' at byte 1" },
+        { "{'input':[[1]]}", "unexpected character ''' at byte 1" },
+        { "{\"input\":[[1]],}", "unexpected character '}' at byte 15" },
+        { "{\"input\":[[1]],\"target\":[0]}\x01", "(byte 0x01) at byte 28" },
+        { "\xef\xbb\xbf{}", "(byte 0xef) at byte 0" },
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_error(cases[i].doc, MML_EBADREQ, "body", cases[i].needle);
+}
+END_TEST
+
+/* ---- chunking ---------------------------------------------------------------- */
+
+static const char *const split_docs[] = {
+    "{\"input\": [[0.1, -2.5e-3, 1E+2], [\"NaN\", 4, -0]], \"target\": [2, 0], \"p\": 2,"
+    " \"margin\": -3, \"weight\": [1.25, \"Infinity\", 3], \"reduction\": \"none\","
+    " \"dtype\": \"float16\"}",
+    "{\"dtype\":\"float64\",\"input\":[[123456789012345678901234567890,"
+    "0.1000000000000000055511151231257827,5e-324]],\"target\":[1],\"weight\":null}",
+    "{\"\\u0069nput\":[[1]],\"target\":[0],\"reduction\":\"\\u0073\\u0075m\","
+    "\"dtype\":\"\\ud83d\\ude00\"}",
+    "{\"input\":[[1,2],[3]],\"target\":[0,1]}",
+    "{\"input\":[[1.5.3]],\"target\":[0]}",
+    "{\"input\":[[1e+]],\"target\":[0]}",
+    "{\"input\":[[01]],\"target\":[0]}",
+    "{\"input\":[[1]],\"target\":[0],\"weight\":nulL}",
+    "{\"input\":[[1]],\"target\":[0],\"p\":1.0}",
+    "{\"input\":[[1]],\"target\":[0]} x",
+    "{\"input\":[[1]],\"target\":[0]",
+    "{\"input\":[[-]],\"target\":[0]}",
+    "{\"input\":[[1]],\"target\":[0],\"dtype\":\"\\ud83d\\u0041\"}",
+};
+
+/* Every cut into two pieces, and one byte at a time, gives the outcome of
+ * the whole document. */
+START_TEST(test_split_pairs)
+{
+    for (size_t k = 0; k < sizeof split_docs / sizeof split_docs[0]; k++) {
+        const char *doc = split_docs[k];
+        size_t len = strlen(doc), cuts[4096];
+        outcome whole, part;
+
+        decode(doc, &whole);
+        for (size_t cut = 0; cut <= len; cut++) {
+            decode_cuts(doc, len, &cut, 1, BIG_BODY, &part);
+            ck_assert_msg(outcome_equal(&whole, &part), "doc %d cut at %d: \"%s\" vs \"%s\"",
+                          (int)k, (int)cut, whole.err.message, part.err.message);
+            outcome_free(&part);
+        }
+        for (size_t i = 0; i < len; i++)
+            cuts[i] = i + 1;
+        decode_cuts(doc, len, cuts, (int)len - 1, BIG_BODY, &part);
+        ck_assert_msg(outcome_equal(&whole, &part), "doc %d byte by byte: \"%s\" vs \"%s\"",
+                      (int)k, whole.err.message, part.err.message);
+        outcome_free(&part);
+        outcome_free(&whole);
+    }
+}
+END_TEST
+
+/* Numbers near the length bound, cut everywhere: the in-chunk scanner
+ * and the cut-token path agree on where a number ends and why it fails. */
+START_TEST(test_split_long_numbers)
+{
+    static const char *tails[] = { "", ".5", ".", "e5", "+", "x", "0.5.5", "e" };
+    char doc[1200];
+
+    for (int digits = 505; digits <= 514; digits++)
+        for (size_t t = 0; t < sizeof tails / sizeof tails[0]; t++) {
+            size_t len = (size_t)sprintf(doc, "{\"input\":[[1");
+            memset(doc + len, '0', (size_t)digits - 1);
+            len += (size_t)digits - 1;
+            len += (size_t)sprintf(doc + len, "%s]],\"target\":[0]}", tails[t]);
+            outcome whole, part;
+            decode_len(doc, len, BIG_BODY, &whole);
+            for (size_t cut = 11; cut < 11 + (size_t)digits + 8; cut++) {
+                size_t cuts[2] = { cut, cut + 3 };
+                decode_cuts(doc, len, cuts, 2, BIG_BODY, &part);
+                ck_assert_msg(outcome_equal(&whole, &part), "%d digits + \"%s\" cut at %d: "
+                              "\"%s\" vs \"%s\"", digits, tails[t], (int)cut,
+                              whole.err.message, part.err.message);
+                outcome_free(&part);
+            }
+            outcome_free(&whole);
+        }
+}
+END_TEST
+
+/* ---- bounds ------------------------------------------------------------------ */
+
+START_TEST(test_bounds_nesting)
+{
+    char doc[20100];
+    size_t len = (size_t)sprintf(doc, "{\"input\":");
+
+    memset(doc + len, '[', 20000);
+    strcpy(doc + len + 20000, "}");
+    expect_error(doc, MML_EVALUE, "input", "input[0][0] is an array");
+    expect_error("{\"target\":[[[[[[[[[[[[[[0]]]]]]]]]]]]]]}", MML_EVALUE, "target", "1-D");
+    expect_error("{\"weight\":[[[[[[[[[[[[[[0]]]]]]]]]]]]]]}", MML_EVALUE, "weight", "1-D");
+    expect_error("{\"p\":[[[[[[[[[[[[[[0]]]]]]]]]]]]]]}", MML_ETYPE, "p", "got an array");
+    expect_error("{\"x\":{\"y\":{\"z\":{}}}}", MML_EVALUE, "x", "unknown field");
+}
+END_TEST
+
+START_TEST(test_bounds_number_length)
+{
+    char doc[1200];
+    outcome o;
+    size_t len = (size_t)sprintf(doc, "{\"target\":[0],\"dtype\":\"float64\",\"input\":[[0.");
+
+    memset(doc + len, '1', 510);                  /* a 512-character token */
+    strcpy(doc + len + 510, "]]}");
+    expect_ok(doc, &o);
+    ck_assert_double_eq(in_at(&o, 0), 1.0 / 9 * 1.0);
+    outcome_free(&o);
+    strcpy(doc + len + 510, "1]]}");               /* 513 */
+    expect_error(doc, MML_EBADREQ, "body", "number longer than 512 characters at byte 42");
+}
+END_TEST
+
+START_TEST(test_bounds_too_big)
+{
+    const char *f64 = "{\"dtype\":\"float64\",\"input\":[[1,2,3,4],[1,2,3,4]],\"target\":[0,1]}";
+    const char *f16 = "{\"dtype\":\"float16\",\"input\":[[1,2,3,4],[1,2,3,4]],\"target\":[0,1]}";
+    const char *last = "{\"input\":[[1,2,3,4],[1,2,3,4]],\"target\":[0,1],\"dtype\":\"float64\"}";
+    outcome o;
+
+    /* float64: 64 input + 16 target bytes */
+    decode_len(f64, strlen(f64), 80, &o);
+    ck_assert_int_eq(o.rc, 0);
+    outcome_free(&o);
+    decode_len(f64, strlen(f64), 79, &o);
+    ck_assert_int_eq(o.rc, MML_ETOOBIG);
+    ck_assert_int_eq(o.err.code, MML_ETOOBIG);
+    decode_len(f64, strlen(f64), 40, &o);
+    ck_assert_msg(o.rc == MML_ETOOBIG && strstr(o.err.message, "input has too many elements"),
+                  "%s", o.err.message);
+    decode_len(f16, strlen(f16), 32, &o);
+    ck_assert_int_eq(o.rc, 0);
+    outcome_free(&o);
+    /* dtype last: counted as 2-byte elements while streaming, checked
+     * exactly at the end */
+    decode_len(last, strlen(last), 79, &o);
+    ck_assert_int_eq(o.rc, MML_ETOOBIG);
+    ck_assert_str_eq(o.err.field, "input");
+    decode_len(last, strlen(last), 80, &o);
+    ck_assert_int_eq(o.rc, 0);
+    outcome_free(&o);
+}
+END_TEST
+
+/* A large request crosses many chunks and keeps every value. */
+START_TEST(test_bounds_many_chunks)
+{
+    const int rows = 300, cols = 1000;
+    char *doc = malloc((size_t)rows * cols * 8 + 4096);
+    size_t len = (size_t)sprintf(doc, "{\"input\":[");
+    outcome o;
+
+    for (int r = 0; r < rows; r++) {
+        doc[len++] = '[';
+        for (int c = 0; c < cols; c++)
+            len += (size_t)sprintf(doc + len, "%d%s", (r * cols + c) % 100000, c + 1 < cols ? "," : "");
+        len += (size_t)sprintf(doc + len, "]%s", r + 1 < rows ? "," : "],\"target\":[");
+    }
+    for (int r = 0; r < rows; r++)
+        len += (size_t)sprintf(doc + len, "%d%s", r % cols, r + 1 < rows ? "," : "]");
+    strcpy(doc + len, ",\"dtype\":\"float32\"}");
+    expect_ok(doc, &o);
+    ck_assert_uint_eq(o.pl.req.n, (uint64_t)rows);
+    for (int i = 0; i < rows * cols; i += 997)
+        ck_assert_float_eq(((const float *)o.pl.req.input)[i], (float)(i % 100000));
+    ck_assert_int_eq(o.pl.req.target[rows - 1], (rows - 1) % cols);
+    outcome_free(&o);
+    free(doc);
+}
+END_TEST
+
+/* ---- life cycle ---------------------------------------------------------------- */
+
+START_TEST(test_lifecycle)
+{
+    decoder *d = json_decoder_ops.create(BIG_BODY);
+    mml_error err, again;
+    payload pl;
+
+    json_decoder_ops.destroy(NULL);
+    ck_assert_str_eq(json_decoder_ops.name, "json");
+    ck_assert_int_eq(json_decoder_ops.feed(d, "{\"x", 3, &err), 0);
+    ck_assert_int_eq(json_decoder_ops.feed(d, "\":", 2, &err), MML_EVALUE);
+    ck_assert_int_eq(json_decoder_ops.feed(d, "1}", 2, &again), MML_EVALUE);
+    ck_assert_str_eq(err.message, again.message);
+    ck_assert_int_eq(json_decoder_ops.finish(d, &pl, &again), MML_EVALUE);
+    ck_assert_ptr_null(pl.input);
+    json_decoder_ops.destroy(d);
+
+    d = json_decoder_ops.create(BIG_BODY);
+    ck_assert_int_eq(json_decoder_ops.feed(d, "{\"input\":[[1]],\"target\":[0]}", 28, NULL), 0);
+    ck_assert_int_eq(json_decoder_ops.feed(d, "", 0, NULL), 0);
+    ck_assert_int_eq(json_decoder_ops.finish(d, &pl, &err), 0);
+    ck_assert_int_eq(json_decoder_ops.finish(d, &(payload){ 0 }, &err), MML_EBADREQ);
+    ck_assert_int_eq(json_decoder_ops.feed(d, " ", 1, &err), MML_EBADREQ);
+    json_decoder_ops.destroy(d);
+    payload_free(&pl);
+    payload_free(&pl);
+    payload_free(NULL);
+
+    /* destroy with tensors still owned by the decoder */
+    d = json_decoder_ops.create(BIG_BODY);
+    ck_assert_int_eq(json_decoder_ops.feed(d, "{\"input\":[[1,2]],\"weight\":[1,2", 30, NULL), 0);
+    json_decoder_ops.destroy(d);
+}
+END_TEST
+
+/* ---- golden cases: the decoding path end to end ------------------------------- */
+
+/* Position of v on the dtype's number line, for ulp distances. */
+static int64_t ordinal(int dtype, double v)
+{
+    int64_t mag, neg;
+
+    if (dtype == MML_F16) {
+        uint16_t h = mml_double_to_half(v);
+        mag = h & 0x7fff, neg = h >> 15;
+    } else if (dtype == MML_F32) {
+        float f = (float)v;
+        uint32_t b;
+        memcpy(&b, &f, 4);
+        mag = b & 0x7fffffff, neg = b >> 31;
+    } else {
+        uint64_t b;
+        memcpy(&b, &v, 8);
+        mag = (int64_t)(b & 0x7fffffffffffffffull), neg = (int64_t)(b >> 63);
+    }
+    return neg ? -mag : mag;
+}
+
+static double json_number(const cJSON *x)
+{
+    if (cJSON_IsNumber(x))
+        return x->valuedouble;
+    if (cJSON_IsString(x) && strcmp(x->valuestring, "NaN") == 0)
+        return NAN;
+    if (cJSON_IsString(x) && strcmp(x->valuestring, "-Infinity") == 0)
+        return -INFINITY;
+    ck_assert_msg(cJSON_IsString(x) && strcmp(x->valuestring, "Infinity") == 0,
+                  "golden: bad number");
+    return INFINITY;
+}
+
+static size_t put_number(char *out, const cJSON *x)
+{
+    double v = json_number(x);
+
+    if (isnan(v))
+        return (size_t)sprintf(out, "\"NaN\"");
+    if (isinf(v))
+        return (size_t)sprintf(out, v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+    return (size_t)sprintf(out, "%.17g", v);
+}
+
+/* The native request for one golden case; dtype goes last on odd lines
+ * so both storage paths are taken. Returns the malloc'd document. */
+static char *golden_doc(const cJSON *g, int line, size_t *len)
+{
+    const cJSON *shape = cJSON_GetObjectItem(g, "shape"), *x;
+    int cols = cJSON_GetArrayItem(shape, 1)->valueint, i = 0;
+    const cJSON *input = cJSON_GetObjectItem(g, "input");
+    const cJSON *weight = cJSON_GetObjectItem(g, "weight");
+    char *doc = malloc(32 * (size_t)(cJSON_GetArraySize(input) + cJSON_GetArraySize(weight) +
+                                     cJSON_GetArraySize(cJSON_GetObjectItem(g, "target")))
+                       + 4096);
+    const char *dtype = cJSON_GetObjectItem(g, "dtype")->valuestring;
+    size_t n = 0;
+
+    if (line % 2 == 0)
+        n += (size_t)sprintf(doc + n, "{\"dtype\":\"%s\",\"input\":[", dtype);
+    else
+        n += (size_t)sprintf(doc + n, "{\"input\":[");
+    cJSON_ArrayForEach(x, input) {
+        n += (size_t)sprintf(doc + n, "%s", i % cols == 0 ? (i ? "],[" : "[") : ",");
+        n += put_number(doc + n, x);
+        i++;
+    }
+    n += (size_t)sprintf(doc + n, "%s],\"target\":[", i ? "]" : "");
+    i = 0;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItem(g, "target"))
+        n += (size_t)sprintf(doc + n, "%s%lld", i++ ? "," : "", (long long)x->valuedouble);
+    n += (size_t)sprintf(doc + n, "],\"p\":%d,\"margin\":%d,\"reduction\":\"%s\",\"weight\":",
+                         cJSON_GetObjectItem(g, "p")->valueint,
+                         cJSON_GetObjectItem(g, "margin")->valueint,
+                         cJSON_GetObjectItem(g, "reduction")->valuestring);
+    if (cJSON_IsNull(weight)) {
+        n += (size_t)sprintf(doc + n, "null");
+    } else {
+        i = 0;
+        doc[n++] = '[';
+        cJSON_ArrayForEach(x, weight) {
+            n += (size_t)sprintf(doc + n, "%s", i++ ? "," : "");
+            n += put_number(doc + n, x);
+        }
+        doc[n++] = ']';
+    }
+    if (line % 2 == 1)
+        n += (size_t)sprintf(doc + n, ",\"dtype\":\"%s\"", dtype);
+    n += (size_t)sprintf(doc + n, "}");
+    *len = n;
+    return doc;
+}
+
+/* The decoded input is bit-exact and the loss matches "exact". */
+static void golden_check(const cJSON *g, const outcome *o)
+{
+    const char *name = cJSON_GetObjectItem(g, "name")->valuestring;
+    const mml_request *req = &o->pl.req;
+    const cJSON *x;
+    uint64_t i = 0;
+    int64_t tol = req->dtype == MML_F16 ? 1 : req->dtype == MML_F32 ? 2 : 4;
+    double out[2048];
+
+    cJSON_ArrayForEach(x, cJSON_GetObjectItem(g, "input")) {
+        double want = json_number(x), got = mml_load(req->dtype, req->input, i++);
+        ck_assert_msg((isnan(want) && isnan(got)) || memcmp(&want, &got, 8) == 0,
+                      "%s: input[%d] decoded as %a, expected %a", name, (int)i - 1, got, want);
+    }
+    ck_assert_uint_le(mml_out_count(req), 2048);
+    mml_compute(req, out);
+    i = 0;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItem(g, "exact")) {
+        double want = json_number(x), got = mml_load(req->dtype, out, i++);
+        int64_t ulps = llabs(ordinal(req->dtype, want) - ordinal(req->dtype, got));
+        ck_assert_msg((isnan(want) && isnan(got)) || (!isnan(got) && ulps <= tol),
+                      "%s: loss[%d] = %.17g, exact %.17g (%lld ulp)", name, (int)i - 1,
+                      got, want, (long long)ulps);
+    }
+    ck_assert_uint_eq(i, mml_out_count(req));
+}
+
+START_TEST(test_golden)
+{
+    const char *path = getenv("GOLDEN") ? getenv("GOLDEN") : "tests/data/golden.jsonl";
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    int count = 0;
+
+    ck_assert_msg(f != NULL, "cannot open %s (run from the repository root)", path);
+    while (getline(&line, &cap, f) > 0) {
+        cJSON *g = cJSON_Parse(line);
+        size_t len, cuts[3];
+        char *doc;
+        outcome o;
+        ck_assert_ptr_nonnull(g);
+        doc = golden_doc(g, count, &len);
+        cuts[0] = len / 3, cuts[1] = len / 2, cuts[2] = len - 1;   /* odd pieces */
+        decode_cuts(doc, len, cuts, 3, BIG_BODY, &o);
+        ck_assert_msg(o.rc == 0, "%s: %s", cJSON_GetObjectItem(g, "name")->valuestring,
+                      o.err.message);
+        golden_check(g, &o);
+        outcome_free(&o);
+        free(doc);
+        cJSON_Delete(g);
+        count++;
+    }
+    ck_assert_int_gt(count, 1000);
+    free(line);
+    fclose(f);
+}
+END_TEST
+
+/* ---- differential test against cJSON ------------------------------------------- */
+
+static const char *const field_names_test[] = {
+    "input", "target", "p", "margin", "weight", "reduction", "dtype"
+};
+
+typedef struct gen {
+    uint64_t seed;
+    char *doc;
+    size_t len;
+    bool reject;     /* a change only the token text shows (1.0 for an integer) */
+    bool fragile;    /* an integer field has a fraction: no byte mutations */
+} gen;
+
+__attribute__((format(printf, 2, 3)))
+static void gen_put(gen *g, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    g->len += (size_t)vsprintf(g->doc + g->len, fmt, ap);
+    va_end(ap);
+}
+
+static unsigned gen_below(gen *g, unsigned n)
+{
+    return (unsigned)(rng_next(&g->seed) % n);
+}
+
+static void gen_float(gen *g)
+{
+    static const char *fixed[] = { "0", "-0", "1", "0.5", "-2.25", "1e-3", "2E+2", "\"NaN\"",
+                                   "\"Infinity\"", "\"-Infinity\"", "65504", "1e-8", "3.4e38" };
+    static const char *formats[] = { "%.17g", "%.9g", "%.3g", "%g", "%.6e" };
+    double v = (rng_unit(&g->seed) - 0.5) * pow(10, (int)gen_below(g, 12) - 6);
+
+    if (gen_below(g, 5) == 0)
+        gen_put(g, "%s", fixed[gen_below(g, sizeof fixed / sizeof fixed[0])]);
+    else
+        gen_put(g, formats[gen_below(g, 5)], v);
+}
+
+/* An integer field value, sometimes in a form that must be refused. */
+static void gen_int(gen *g, long long v)
+{
+    switch (gen_below(g, 40)) {
+    case 0: gen_put(g, "%lld.0", v), g->reject = g->fragile = true; break;
+    case 1: gen_put(g, "%llde0", v), g->reject = g->fragile = true; break;
+    case 2: gen_put(g, "\"%lld\"", v); break;
+    case 3: gen_put(g, "true"); break;
+    case 4: gen_put(g, "%lld.5", v), g->fragile = true; break;
+    default: gen_put(g, "%lld", v);
+    }
+}
+
+static void gen_field(gen *g, int field, int n, int c)
+{
+    static const char *reductions[] = { "none", "mean", "sum", "avg" };
+    static const char *dtypes[] = { "float16", "float32", "float64", "int8" };
+
+    gen_put(g, "\"%s\":%s", field_names_test[field], gen_below(g, 3) ? "" : " ");
+    switch (field) {
+    case 0:                                           /* input */
+        gen_put(g, "[");
+        for (int r = 0; r < n; r++) {
+            int cc = gen_below(g, 60) ? c : c + 1;    /* rarely ragged */
+            gen_put(g, "%s[", r ? "," : "");
+            for (int j = 0; j < cc; j++) {
+                gen_put(g, j ? ", " : "");
+                gen_float(g);
+            }
+            gen_put(g, "]");
+        }
+        gen_put(g, "]");
+        break;
+    case 1:                                           /* target */
+        gen_put(g, "[");
+        for (int r = 0; r < n + (gen_below(g, 80) == 0); r++) {
+            gen_put(g, r ? "," : "");
+            gen_int(g, gen_below(g, 50) ? (long long)gen_below(g, (unsigned)c) : c);
+        }
+        gen_put(g, "]");
+        break;
+    case 2: gen_int(g, gen_below(g, 20) ? 1 + gen_below(g, 2) : 3); break;
+    case 3: gen_int(g, (long long)gen_below(g, 7) - 3); break;
+    case 4:                                           /* weight */
+        if (gen_below(g, 3) == 0) {
+            gen_put(g, "null");
+            break;
+        }
+        gen_put(g, "[");
+        for (int j = 0; j < c + (gen_below(g, 60) == 0); j++) {
+            gen_put(g, j ? "," : "");
+            gen_float(g);
+        }
+        gen_put(g, "]");
+        break;
+    case 5: gen_put(g, "\"%s\"", reductions[gen_below(g, 40) ? gen_below(g, 3) : 3]); break;
+    default: gen_put(g, "\"%s\"", dtypes[gen_below(g, 40) ? gen_below(g, 3) : 3]); break;
+    }
+}
+
+/* A plausible request: fields in random order, some left out. */
+static void gen_request(gen *g)
+{
+    int order[7] = { 0, 1, 2, 3, 4, 5, 6 }, n = (int)gen_below(g, 4), c = 1 + (int)gen_below(g, 4);
+    bool first = true;
+
+    g->len = 0;
+    g->reject = g->fragile = false;
+    for (int i = 6; i > 0; i--) {
+        int j = (int)gen_below(g, (unsigned)i + 1), t = order[i];
+        order[i] = order[j], order[j] = t;
+    }
+    gen_put(g, "{");
+    for (int i = 0; i < 7; i++) {
+        if (order[i] > 1 ? gen_below(g, 2) == 0 : gen_below(g, 50) == 0)
+            continue;
+        gen_put(g, first ? "" : gen_below(g, 2) ? ", " : ",");
+        gen_field(g, order[i], n, c);
+        first = false;
+    }
+    if (gen_below(g, 60) == 0)
+        gen_put(g, ",\"p\":2");                       /* maybe a duplicate */
+    if (gen_below(g, 60) == 0)
+        gen_put(g, ",\"extra\":1");
+    gen_put(g, "}");
+}
+
+/* One byte-level mutation. Inserted bytes never include '.', 'e', 'E'
+ * (cJSON cannot tell 1.0 from 1) nor control characters. */
+static void gen_mutate(gen *g)
+{
+    static const char bytes[] = "[]{},:\"0123456789- tnrualsf\\/xNI+";
+    size_t at;
+
+    if (g->len == 0)
+        return;
+    at = gen_below(g, (unsigned)g->len);
+    switch (gen_below(g, 4)) {
+    case 0:
+        g->len = at;
+        break;
+    case 1:
+        memmove(g->doc + at, g->doc + at + 1, g->len - at - 1);
+        g->len--;
+        break;
+    case 2:
+        g->doc[at] = bytes[gen_below(g, sizeof bytes - 1)];
+        break;
+    default:
+        memmove(g->doc + at + 1, g->doc + at, g->len - at);
+        g->doc[at] = bytes[gen_below(g, sizeof bytes - 1)];
+        g->len++;
+    }
+    g->doc[g->len] = '\0';
+}
+
+/* s[0..n) is exactly one RFC 8259 number. */
+static bool rfc_number(const char *s, size_t n)
+{
+    size_t i = 0, d;
+
+    if (i < n && s[i] == '-')
+        i++;
+    if (i < n && s[i] == '0')
+        i++;
+    else if ((d = strspn(s + i, "0123456789")) > 0)
+        i += d;
+    else
+        return false;
+    if (i < n && s[i] == '.') {
+        if ((d = strspn(s + i + 1, "0123456789")) == 0)
+            return false;
+        i += 1 + d;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if ((d = strspn(s + i, "0123456789")) == 0)
+            return false;
+        i += d;
+    }
+    return i == n;
+}
+
+/* What strict JSON refuses but cJSON takes: numbers such as 01, 1., -.5
+ * and raw control bytes in strings. True when doc has none of them. */
+static bool strict_lexically(const char *doc)
+{
+    for (const char *p = doc; *p; p++) {
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++) {
+                if ((unsigned char)*p < 0x20)
+                    return false;
+                if (*p == '\\' && p[1])
+                    p++;
+            }
+            if (!*p)
+                return true;                  /* unterminated: cJSON refuses too */
+        } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
+            size_t run = strspn(p, "0123456789+-.eE");
+            if (!rfc_number(p, run))
+                return false;
+            p += run - 1;
+        }
+    }
+    return true;
+}
+
+/* A float element as the reference reads it; false if not a number. */
+static bool ref_float(const cJSON *x, double *v)
+{
+    if (cJSON_IsNumber(x)) {
+        *v = x->valuedouble;
+        return true;
+    }
+    if (!cJSON_IsString(x))
+        return false;
+    if (strcmp(x->valuestring, "NaN") == 0)
+        *v = NAN;
+    else if (strcmp(x->valuestring, "Infinity") == 0)
+        *v = INFINITY;
+    else if (strcmp(x->valuestring, "-Infinity") == 0)
+        *v = -INFINITY;
+    else
+        return false;
+    return true;
+}
+
+static bool ref_int(const cJSON *x, double lo, double hi)
+{
+    return cJSON_IsNumber(x) && x->valuedouble == floor(x->valuedouble) &&
+           x->valuedouble >= lo && x->valuedouble <= hi;
+}
+
+/* The request as the reference reads it from a cJSON tree. */
+typedef struct ref {
+    const cJSON *input, *target, *weight;
+    int dtype, p, margin, reduction;
+    uint64_t n, c;
+} ref;
+
+/* Known fields, each once, with values of the right kind. */
+static bool ref_fields(const cJSON *root, ref *r)
+{
+    const cJSON *x;
+    unsigned seen = 0;
+
+    memset(r, 0, sizeof *r);
+    r->dtype = MML_F32, r->p = 1, r->margin = 1, r->reduction = MML_MEAN;
+    cJSON_ArrayForEach(x, root) {
+        int f = 0;
+        while (f < 7 && strcmp(x->string, field_names_test[f]) != 0)
+            f++;
+        if (f == 7 || (seen & 1u << f))
+            return false;
+        seen |= 1u << f;
+        if ((f <= 1 && !cJSON_IsArray(x)) || (f == 2 && !ref_int(x, 1, 2)) ||
+            (f == 3 && !ref_int(x, INT32_MIN, INT32_MAX)) ||
+            (f == 4 && !cJSON_IsNull(x) && !cJSON_IsArray(x)) ||
+            (f == 5 && (!cJSON_IsString(x) || mml_reduction_from_name(x->valuestring) < 0)) ||
+            (f == 6 && (!cJSON_IsString(x) || !mml_dtype_from_name(x->valuestring))))
+            return false;
+        switch (f) {
+        case 0: r->input = x; break;
+        case 1: r->target = x; break;
+        case 2: r->p = (int)x->valuedouble; break;
+        case 3: r->margin = (int)x->valuedouble; break;
+        case 4: r->weight = cJSON_IsArray(x) ? x : NULL; break;
+        case 5: r->reduction = mml_reduction_from_name(x->valuestring); break;
+        default: r->dtype = mml_dtype_from_name(x->valuestring);
+        }
+    }
+    return r->input && r->target;
+}
+
+/* True when the reference accepts the request in root. */
+static bool ref_request(const cJSON *root, ref *r)
+{
+    const cJSON *row, *x;
+    double v;
+
+    if (!cJSON_IsObject(root) || !ref_fields(root, r))
+        return false;
+    r->n = (uint64_t)cJSON_GetArraySize(r->input);
+    r->c = r->n ? (uint64_t)cJSON_GetArraySize(r->input->child)
+                : r->weight ? (uint64_t)cJSON_GetArraySize(r->weight) : 1;
+    if (r->c == 0 || (uint64_t)cJSON_GetArraySize(r->target) != r->n ||
+        (r->weight && (uint64_t)cJSON_GetArraySize(r->weight) != r->c))
+        return false;
+    cJSON_ArrayForEach(row, r->input) {
+        if (!cJSON_IsArray(row) || (uint64_t)cJSON_GetArraySize(row) != r->c)
+            return false;
+        cJSON_ArrayForEach(x, row)
+            if (!ref_float(x, &v))
+                return false;
+    }
+    cJSON_ArrayForEach(x, r->target)
+        if (!ref_int(x, 0, (double)r->c - 1))
+            return false;
+    if (r->weight)
+        cJSON_ArrayForEach(x, r->weight)
+            if (!ref_float(x, &v))
+                return false;
+    return true;
+}
+
+/* The element as the reference rounds it equals the decoded one. */
+static void ref_same_float(const cJSON *x, int dtype, const void *buf, uint64_t i,
+                           const char *doc)
+{
+    unsigned char want[8];
+    double v = 0;
+
+    ref_float(x, &v);
+    mml_store(dtype, want, 0, v);
+    ck_assert_msg(memcmp(want, (const unsigned char *)buf + i * mml_dtype_size(dtype),
+                         mml_dtype_size(dtype)) == 0 ||
+                  (isnan(v) && isnan(mml_load(dtype, buf, i))),
+                  "%s: element %d is %a, cJSON reads %a", doc, (int)i,
+                  mml_load(dtype, buf, i), mml_load(dtype, want, 0));
+}
+
+static void ref_compare(const ref *r, const outcome *o, const char *doc)
+{
+    const mml_request *q = &o->pl.req;
+    const cJSON *row, *x;
+    uint64_t i = 0;
+
+    ck_assert_msg(q->dtype == (mml_dtype)r->dtype && q->p == r->p && q->margin == r->margin &&
+                  q->reduction == (mml_reduction)r->reduction && q->n == r->n && q->c == r->c &&
+                  (q->weight != NULL) == (r->weight != NULL), "%s: scalars differ", doc);
+    cJSON_ArrayForEach(row, r->input)
+        cJSON_ArrayForEach(x, row)
+            ref_same_float(x, r->dtype, q->input, i++, doc);
+    i = 0;
+    cJSON_ArrayForEach(x, r->target)
+        ck_assert_int_eq(q->target[i++], (int64_t)x->valuedouble);
+    i = 0;
+    if (r->weight)
+        cJSON_ArrayForEach(x, r->weight)
+            ref_same_float(x, r->dtype, q->weight, i++, doc);
+}
+
+/* Accepted exactly when cJSON parses the document strictly and the
+ * reference validator takes the request; then the numbers agree. Every
+ * document is also decoded in three random pieces. */
+START_TEST(test_differential)
+{
+    /* DIFF_SEED and DIFF_ITERATIONS allow longer runs by hand. */
+    gen g = { .seed = getenv("DIFF_SEED") ? strtoull(getenv("DIFF_SEED"), NULL, 0) : 20240611,
+              .doc = malloc(1 << 16) };
+    int accepted = 0, total = getenv("DIFF_ITERATIONS") ? atoi(getenv("DIFF_ITERATIONS")) : 30000;
+
+    for (int k = 0; k < total; k++) {
+        gen_request(&g);
+        /* a mutation could turn 2.5 into 2.0, or erase what made a
+         * flagged document wrong */
+        for (int m = g.fragile ? 0 : (int)gen_below(&g, 4) - 1; m > 0; m--)
+            gen_mutate(&g);
+        cJSON *root = cJSON_ParseWithOpts(g.doc, NULL, 1);
+        ref r;
+        bool want = root && !g.reject && strict_lexically(g.doc) && ref_request(root, &r);
+        outcome o, split;
+        size_t cuts[2] = { gen_below(&g, (unsigned)g.len + 1), 0 };
+        cuts[1] = cuts[0] + gen_below(&g, (unsigned)(g.len - cuts[0]) + 1);
+        decode_len(g.doc, g.len, BIG_BODY, &o);
+        ck_assert_msg((o.rc == 0) == want, "%s: decoder %s (%s), reference %s", g.doc,
+                      o.rc ? "refuses" : "accepts", o.err.message, want ? "accepts" : "refuses");
+        decode_cuts(g.doc, g.len, cuts, 2, BIG_BODY, &split);
+        ck_assert_msg(outcome_equal(&o, &split), "%s: split at %d,%d: \"%s\" vs \"%s\"",
+                      g.doc, (int)cuts[0], (int)cuts[1], o.err.message, split.err.message);
+        if (want) {
+            ref_compare(&r, &o, g.doc);
+            accepted++;
+        }
+        outcome_free(&o);
+        outcome_free(&split);
+        cJSON_Delete(root);
+    }
+    /* Both outcomes must be well represented for the test to mean much. */
+    ck_assert_int_gt(accepted, total / 10);
+    ck_assert_int_lt(accepted, total * 9 / 10);
+    free(g.doc);
+}
+END_TEST
+
+static Suite *json_decode_suite(void)
+{
+    Suite *s = suite_create("json_decode");
+    struct { const char *name; const TTest *test; int timeout; } cases[] = {
+        { "all_fields", test_all_fields, 0 },
+        { "defaults", test_defaults, 0 },
+        { "dtype_order", test_dtype_order, 0 },
+        { "special_strings", test_special_strings, 0 },
+        { "empty_batch", test_empty_batch, 0 },
+        { "strings_and_space", test_strings_and_space, 0 },
+        { "number_rounding", test_number_rounding, 0 },
+        { "number_random", test_number_random, 60 },
+        { "spec_p", test_spec_p, 0 },
+        { "spec_margin", test_spec_margin, 0 },
+        { "spec_reduction_dtype", test_spec_reduction_dtype, 0 },
+        { "spec_target", test_spec_target, 0 },
+        { "spec_input", test_spec_input, 0 },
+        { "spec_weight", test_spec_weight, 0 },
+        { "spec_fields", test_spec_fields, 0 },
+        { "malformed", test_malformed, 0 },
+        { "split_pairs", test_split_pairs, 120 },
+        { "split_long_numbers", test_split_long_numbers, 120 },
+        { "bounds_nesting", test_bounds_nesting, 0 },
+        { "bounds_number_length", test_bounds_number_length, 0 },
+        { "bounds_too_big", test_bounds_too_big, 0 },
+        { "bounds_many_chunks", test_bounds_many_chunks, 60 },
+        { "lifecycle", test_lifecycle, 0 },
+        { "golden", test_golden, 600 },
+        { "differential", test_differential, 600 },
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        TCase *tc = tcase_create(cases[i].name);
+        if (cases[i].timeout)
+            tcase_set_timeout(tc, cases[i].timeout);
+        tcase_add_test(tc, cases[i].test);
+        suite_add_tcase(s, tc);
+    }
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(json_decode_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
