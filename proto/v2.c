@@ -1,0 +1,1024 @@
+/* v2.c - Open Inference Protocol v2 infer decoder and response encoders with binary tensor data. */
+#include "v2.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define V2_HOST_BE 1
+#else
+#define V2_HOST_BE 0
+#endif
+
+enum { T_INPUT, T_TARGET, T_WEIGHT, T_COUNT };
+static const char *const tensor_name[T_COUNT] = {"INPUT", "TARGET", "WEIGHT"};
+static const char *const tensor_field[T_COUNT] = {"input", "target", "weight"};
+
+/* One input tensor as the JSON header describes it. */
+typedef struct tensor {
+    int present;
+    int pos;                  /* index in "inputs": binary data comes in this order */
+    const char *datatype;     /* as sent; valid while the cJSON tree lives */
+    int dtype;                /* mml code for INPUT/WEIGHT, 0 if unsupported */
+    int rank;
+    uint64_t dim[2];          /* first two dimensions */
+    uint64_t count;           /* product of the shape */
+    uint64_t bytes;           /* count * element size */
+    int64_t binary_size;      /* binary_data_size, -1 when data is JSON */
+    const cJSON *data;
+    uint8_t *buf;             /* owned until finish() moves it out */
+} tensor;
+
+struct v2_decoder {
+    uint64_t max_body;
+    int64_t header_len;       /* -1: the whole body is JSON */
+    char *json;
+    size_t json_len, json_cap;
+    int parsed;               /* JSON header parsed; binary phase */
+    tensor t[T_COUNT];
+    int order[T_COUNT];       /* binary tensors in body order */
+    int nbin, cur;
+    uint64_t cur_off, bin_total, bin_got;
+    int64_t p, margin;
+    int reduction;
+    char *id;
+    int binary_output;
+    int failed;               /* sticky failure, replayed */
+    mml_error error;
+};
+
+/* What the header parse needs besides the decoder. */
+typedef struct parse_ctx {
+    const cJSON *root;
+    uint8_t *isint;           /* bit k: the k-th number token is an integer literal */
+    uint64_t nnum;
+} parse_ctx;
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static uint64_t json_limit(const v2_decoder *d)
+{
+    return d->max_body < V2_MAX_JSON ? d->max_body : V2_MAX_JSON;
+}
+
+static const char *json_kind(const cJSON *v)
+{
+    if (cJSON_IsString(v))
+        return "a string";
+    if (cJSON_IsBool(v))
+        return "a boolean";
+    if (cJSON_IsNull(v))
+        return "null";
+    if (cJSON_IsArray(v))
+        return "an array";
+    if (cJSON_IsObject(v))
+        return "an object";
+    return "a number";
+}
+
+static const char *triton_dtype(int dtype)
+{
+    return dtype == MML_F16 ? "FP16" : dtype == MML_F32 ? "FP32" : dtype == MML_F64 ? "FP64" : NULL;
+}
+
+static int dtype_from_triton(const char *s)
+{
+    return strcmp(s, "FP16") == 0 ? MML_F16 : strcmp(s, "FP32") == 0 ? MML_F32
+         : strcmp(s, "FP64") == 0 ? MML_F64 : 0;
+}
+
+static void swap_elems(void *buf, uint64_t count, size_t elem)
+{
+    uint8_t *b = buf;
+    for (uint64_t i = 0; i < count; i++, b += elem)
+        for (size_t j = 0; j < elem / 2; j++) {
+            uint8_t t = b[j];
+            b[j] = b[elem - 1 - j];
+            b[elem - 1 - j] = t;
+        }
+}
+
+/* ---- integer literals ------------------------------------------------- */
+
+/* cJSON keeps only doubles, but SPEC 2 makes 1.0 a TypeError where 1 is
+ * fine. One pass over the (already valid) text marks which number tokens
+ * are integer literals; a number node's token index is its rank among the
+ * number nodes in document order, which is cJSON's child order. */
+static uint8_t *scan_integer_literals(const char *s, size_t len, uint64_t *count)
+{
+    uint8_t *bits = calloc(len / 16 + 2, 1);  /* at most (len + 1) / 2 numbers */
+    uint64_t k = 0;
+    if (bits == NULL)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '"') {
+            for (i++; i < len && s[i] != '"'; i++)
+                if (s[i] == '\\')
+                    i++;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            int integer = 1;
+            for (; i < len && strchr("0123456789+-.eE", s[i]) != NULL && s[i] != '\0'; i++)
+                if (s[i] == '.' || s[i] == 'e' || s[i] == 'E')
+                    integer = 0;
+            i--;
+            if (integer)
+                bits[k >> 3] |= (uint8_t)(1u << (k & 7));
+            k++;
+        }
+    }
+    *count = k;
+    return bits;
+}
+
+/* Number nodes before target in document order; 1 when target was found. */
+static int count_before(const cJSON *node, const cJSON *target, uint64_t *count)
+{
+    if (node == target)
+        return 1;
+    if (cJSON_IsNumber(node)) {
+        (*count)++;
+        return 0;
+    }
+    for (const cJSON *c = node->child; c != NULL; c = c->next)
+        if (count_before(c, target, count))
+            return 1;
+    return 0;
+}
+
+static uint64_t number_index(const parse_ctx *px, const cJSON *node)
+{
+    uint64_t k = 0;
+    count_before(px->root, node, &k);
+    return k;
+}
+
+static int is_int_token(const parse_ctx *px, uint64_t k)
+{
+    return k < px->nnum && (px->isint[k >> 3] >> (k & 7) & 1);
+}
+
+/* An integer-valued double as int64, saturating so range checks fail. */
+static int64_t to_int64(double x)
+{
+    if (x >= 9223372036854775807.0)
+        return INT64_MAX;
+    if (x <= -9223372036854775808.0)
+        return INT64_MIN;
+    return (int64_t)x;
+}
+
+/* ---- request parameters ---------------------------------------------- */
+
+static int param_int(const parse_ctx *px, const cJSON *v, const char *name,
+                     int64_t *out, mml_error *err)
+{
+    if (!cJSON_IsNumber(v))
+        return mml_error_set(err, MML_ETYPE, name, "parameter %s must be an integer, got %s",
+                             name, json_kind(v));
+    if (!is_int_token(px, number_index(px, v)))
+        return mml_error_set(err, MML_ETYPE, name, "parameter %s must be an integer, got %.17g",
+                             name, v->valuedouble);
+    *out = to_int64(v->valuedouble);
+    return 0;
+}
+
+static int parse_parameters(v2_decoder *d, const parse_ctx *px, const cJSON *params,
+                            mml_error *err)
+{
+    unsigned seen = 0;
+    int rc = 0;
+    if (!cJSON_IsObject(params))
+        return mml_error_set(err, MML_ETYPE, "parameters",
+                             "parameters must be an object, got %s", json_kind(params));
+    for (const cJSON *v = params->child; v != NULL && rc == 0; v = v->next) {
+        static const char *const known[] = {"p", "margin", "reduction",
+                                            "binary_data_output", "priority", "timeout"};
+        unsigned k = 0;
+        while (k < 6 && strcmp(v->string, known[k]) != 0)
+            k++;
+        if (k == 6)
+            return mml_error_set(err, MML_EVALUE, v->string,
+                                 "unknown parameter \"%s\" (expected p, margin, reduction, binary_data_output)",
+                                 v->string);
+        if (seen & (1u << k))
+            return mml_error_set(err, MML_EVALUE, v->string, "parameter %s appears twice",
+                                 v->string);
+        seen |= 1u << k;
+        if (k == 0)
+            rc = param_int(px, v, "p", &d->p, err);
+        else if (k == 1)
+            rc = param_int(px, v, "margin", &d->margin, err);
+        else if (k == 2) {
+            if (!cJSON_IsString(v))
+                return mml_error_set(err, MML_ETYPE, "reduction",
+                                     "parameter reduction must be a string, got %s", json_kind(v));
+            d->reduction = mml_reduction_from_name(v->valuestring);
+        } else if (k == 3) {
+            if (!cJSON_IsBool(v))
+                return mml_error_set(err, MML_ETYPE, "binary_data_output",
+                                     "parameter binary_data_output must be a boolean, got %s",
+                                     json_kind(v));
+            d->binary_output = cJSON_IsTrue(v);
+        }
+    }
+    return rc;
+}
+
+/* "outputs": [{"name": "LOSS", "parameters": {"binary_data": bool}}]. */
+static int parse_outputs(v2_decoder *d, const cJSON *outputs, int *binary, mml_error *err)
+{
+    int seen = 0;
+    if (!cJSON_IsArray(outputs))
+        return mml_error_set(err, MML_ETYPE, "outputs", "outputs must be an array, got %s",
+                             json_kind(outputs));
+    for (const cJSON *o = outputs->child; o != NULL; o = o->next) {
+        const cJSON *name = NULL, *params = NULL;
+        if (!cJSON_IsObject(o))
+            return mml_error_set(err, MML_ETYPE, "outputs", "each output must be an object, got %s",
+                                 json_kind(o));
+        for (const cJSON *v = o->child; v != NULL; v = v->next) {
+            const cJSON **slot = strcmp(v->string, "name") == 0 ? &name
+                               : strcmp(v->string, "parameters") == 0 ? &params : NULL;
+            if (slot == NULL || *slot != NULL)
+                return mml_error_set(err, MML_EVALUE, "outputs", "%s key \"%s\" in an output",
+                                     slot == NULL ? "unknown" : "duplicate", v->string);
+            *slot = v;
+        }
+        if (!cJSON_IsString(name) || strcmp(name->valuestring, "LOSS") != 0)
+            return mml_error_set(err, MML_EVALUE, "outputs",
+                                 "unknown output %s%s%s (the only output is LOSS)",
+                                 cJSON_IsString(name) ? "\"" : "",
+                                 cJSON_IsString(name) ? name->valuestring : json_kind(name),
+                                 cJSON_IsString(name) ? "\"" : "");
+        if (seen++)
+            return mml_error_set(err, MML_EVALUE, "outputs", "output LOSS is requested twice");
+        if (params == NULL)
+            continue;
+        if (!cJSON_IsObject(params))
+            return mml_error_set(err, MML_ETYPE, "outputs", "output parameters must be an object");
+        for (const cJSON *v = params->child; v != NULL; v = v->next) {
+            if (strcmp(v->string, "binary_data") != 0)
+                return mml_error_set(err, MML_EBADREQ, "outputs",
+                                     "output parameter \"%s\" is not supported", v->string);
+            if (!cJSON_IsBool(v))
+                return mml_error_set(err, MML_ETYPE, "outputs",
+                                     "output parameter binary_data must be a boolean, got %s",
+                                     json_kind(v));
+            *binary = cJSON_IsTrue(v);
+        }
+    }
+    (void)d;
+    return 0;
+}
+
+/* ---- input tensors ---------------------------------------------------- */
+
+static int parse_shape(tensor *t, const char *name, const cJSON *shape, mml_error *err)
+{
+    int i = 0;
+    if (!cJSON_IsArray(shape))
+        return mml_error_set(err, MML_ETYPE, "shape", "%s shape must be an array, got %s",
+                             name, json_kind(shape));
+    t->count = 1;
+    for (const cJSON *v = shape->child; v != NULL; v = v->next, i++) {
+        double x = v->valuedouble;
+        if (!cJSON_IsNumber(v) || !(x >= 0) || x != floor(x) || x >= 18446744073709551616.0)
+            return mml_error_set(err, MML_EVALUE, "shape",
+                                 "%s shape[%d] must be a non-negative integer", name, i);
+        uint64_t dim = (uint64_t)x;
+        if (i < 2)
+            t->dim[i] = dim;
+        if (__builtin_mul_overflow(t->count, dim, &t->count))
+            return mml_error_set(err, MML_ETOOBIG, "shape", "%s shape is too large", name);
+    }
+    t->rank = i;
+    return 0;
+}
+
+static int parse_binary_size(tensor *t, const char *name, const cJSON *params, mml_error *err)
+{
+    if (!cJSON_IsObject(params))
+        return mml_error_set(err, MML_ETYPE, "parameters",
+                             "%s parameters must be an object, got %s", name, json_kind(params));
+    for (const cJSON *v = params->child; v != NULL; v = v->next) {
+        if (strncmp(v->string, "shared_memory_", 14) == 0)
+            return mml_error_set(err, MML_EBADREQ, "parameters",
+                                 "%s: shared memory is not supported, send the data in the body",
+                                 name);
+        if (strcmp(v->string, "binary_data_size") != 0)
+            continue;   /* tensor parameters of other extensions are ignored */
+        double x = v->valuedouble;
+        if (!cJSON_IsNumber(v) || !(x >= 0) || x != floor(x) || x >= 9.2e18)
+            return mml_error_set(err, MML_EBADREQ, "parameters",
+                                 "%s binary_data_size must be a non-negative integer", name);
+        t->binary_size = (int64_t)x;
+    }
+    return 0;
+}
+
+/* One element of "inputs": fill d->t[] after checking names and keys. */
+static int parse_input(v2_decoder *d, const cJSON *obj, int pos, mml_error *err)
+{
+    const cJSON *name = NULL, *datatype = NULL, *shape = NULL, *params = NULL, *data = NULL;
+    if (!cJSON_IsObject(obj))
+        return mml_error_set(err, MML_ETYPE, "inputs", "inputs[%d] must be an object, got %s",
+                             pos, json_kind(obj));
+    for (const cJSON *v = obj->child; v != NULL; v = v->next) {
+        const cJSON **slot = strcmp(v->string, "name") == 0 ? &name
+                           : strcmp(v->string, "datatype") == 0 ? &datatype
+                           : strcmp(v->string, "shape") == 0 ? &shape
+                           : strcmp(v->string, "parameters") == 0 ? &params
+                           : strcmp(v->string, "data") == 0 ? &data : NULL;
+        if (slot == NULL || *slot != NULL)
+            return mml_error_set(err, MML_EVALUE, "inputs", "%s key \"%s\" in inputs[%d]",
+                                 slot == NULL ? "unknown" : "duplicate", v->string, pos);
+        *slot = v;
+    }
+    if (!cJSON_IsString(name))
+        return mml_error_set(err, MML_ETYPE, "inputs", "inputs[%d] needs a string name", pos);
+    int k = 0;
+    while (k < T_COUNT && strcmp(name->valuestring, tensor_name[k]) != 0)
+        k++;
+    if (k == T_COUNT)
+        return mml_error_set(err, MML_EVALUE, "inputs",
+                             "unknown input \"%s\" (expected INPUT, TARGET or WEIGHT)",
+                             name->valuestring);
+    tensor *t = &d->t[k];
+    if (t->present)
+        return mml_error_set(err, MML_EVALUE, tensor_field[k], "input %s appears twice",
+                             tensor_name[k]);
+    t->present = 1;
+    t->pos = pos;
+    t->binary_size = -1;
+    if (!cJSON_IsString(datatype))
+        return mml_error_set(err, MML_ETYPE, tensor_field[k], "%s needs a string datatype",
+                             tensor_name[k]);
+    t->datatype = datatype->valuestring;
+    t->dtype = dtype_from_triton(t->datatype);
+    if (shape == NULL)
+        return mml_error_set(err, MML_EVALUE, tensor_field[k], "%s needs a shape", tensor_name[k]);
+    int rc = parse_shape(t, tensor_name[k], shape, err);
+    if (rc == 0 && params != NULL)
+        rc = parse_binary_size(t, tensor_name[k], params, err);
+    t->data = data;
+    return rc;
+}
+
+/* Datatypes first (TypeErrors), then the core's checks of shapes and
+ * parameter values, as mml_validate() orders them. */
+static int check_tensors(v2_decoder *d, mml_error *err)
+{
+    tensor *in = &d->t[T_INPUT], *tg = &d->t[T_TARGET], *w = &d->t[T_WEIGHT];
+    for (int k = T_INPUT; k <= T_TARGET; k++)
+        if (!d->t[k].present)
+            return mml_error_set(err, MML_EVALUE, tensor_field[k], "missing input %s",
+                                 tensor_name[k]);
+    if (in->dtype == 0)
+        return mml_error_set(err, MML_ETYPE, "input",
+                             "INPUT datatype must be FP16, FP32 or FP64, got %s", in->datatype);
+    if (w->present && strcmp(w->datatype, in->datatype) != 0)
+        return mml_error_set(err, MML_ETYPE, "weight",
+                             "WEIGHT datatype %s must equal the INPUT datatype %s",
+                             w->datatype, in->datatype);
+    if (strcmp(tg->datatype, "INT64") != 0)
+        return mml_error_set(err, MML_ETYPE, "target",
+                             "TARGET datatype must be INT64, got %s", tg->datatype);
+    mml_desc desc;
+    mml_desc_init(&desc);
+    desc.dtype = in->dtype;
+    desc.input_rank = in->rank;
+    desc.n = in->dim[0];
+    desc.c = in->dim[1];
+    desc.target_rank = tg->rank;
+    desc.target_len = tg->dim[0];
+    desc.has_weight = w->present;
+    desc.weight_dtype = w->dtype;
+    desc.weight_rank = w->rank;
+    desc.weight_len = w->dim[0];
+    desc.p = d->p;
+    desc.margin = d->margin;
+    desc.reduction = d->reduction;
+    return mml_validate(&desc, err);
+}
+
+/* ---- JSON tensor data ------------------------------------------------- */
+
+typedef struct fill {
+    const parse_ctx *px;
+    tensor *t;
+    int k;                    /* T_INPUT, ... */
+    uint64_t i;               /* elements seen */
+    uint64_t num;             /* number-token index of the next number */
+} fill;
+
+static int fill_value(fill *f, const cJSON *v, mml_error *err)
+{
+    const char *name = tensor_name[f->k], *field = tensor_field[f->k];
+    double x;
+    if (cJSON_IsArray(v)) {
+        for (const cJSON *c = v->child; c != NULL; c = c->next) {
+            int rc = fill_value(f, c, err);
+            if (rc < 0)
+                return rc;
+        }
+        return 0;
+    }
+    if (f->k == T_TARGET) {
+        if (!cJSON_IsNumber(v))
+            return mml_error_set(err, MML_ETYPE, field,
+                                 "TARGET data[%llu] must be an integer, got %s",
+                                 (unsigned long long)f->i, json_kind(v));
+        if (!is_int_token(f->px, f->num))
+            return mml_error_set(err, MML_ETYPE, field,
+                                 "TARGET data[%llu] must be an integer, got %.17g",
+                                 (unsigned long long)f->i, v->valuedouble);
+        f->num++;
+        if (f->i < f->t->count)
+            ((int64_t *)(void *)f->t->buf)[f->i] = to_int64(v->valuedouble);
+        f->i++;
+        return 0;
+    }
+    if (cJSON_IsNumber(v)) {
+        x = v->valuedouble;
+        f->num++;
+    } else if (cJSON_IsString(v) && strcmp(v->valuestring, "NaN") == 0) {
+        x = NAN;
+    } else if (cJSON_IsString(v) && strcmp(v->valuestring, "Infinity") == 0) {
+        x = INFINITY;
+    } else if (cJSON_IsString(v) && strcmp(v->valuestring, "-Infinity") == 0) {
+        x = -INFINITY;
+    } else {
+        return mml_error_set(err, MML_ETYPE, field, "%s data[%llu] must be a number, got %s",
+                             name, (unsigned long long)f->i, json_kind(v));
+    }
+    if (f->i < f->t->count)
+        mml_store(f->t->dtype, f->t->buf, f->i, x);
+    f->i++;
+    return 0;
+}
+
+static int fill_json(const parse_ctx *px, tensor *t, int k, mml_error *err)
+{
+    if (!cJSON_IsArray(t->data))
+        return mml_error_set(err, MML_ETYPE, tensor_field[k], "%s data must be an array, got %s",
+                             tensor_name[k], json_kind(t->data));
+    if (k != T_TARGET && t->dtype == MML_F16)
+        return mml_error_set(err, MML_EBADREQ, tensor_field[k],
+                             "%s: FP16 has no JSON form, send it as binary data (binary_data_size)",
+                             tensor_name[k]);
+    fill f = {.px = px, .t = t, .k = k};
+    if (k == T_TARGET)
+        f.num = number_index(px, t->data);
+    int rc = fill_value(&f, t->data, err);
+    if (rc < 0)
+        return rc;
+    if (f.i != t->count)
+        return mml_error_set(err, MML_EVALUE, tensor_field[k],
+                             "%s has %llu data elements but its shape needs %llu",
+                             tensor_name[k], (unsigned long long)f.i,
+                             (unsigned long long)t->count);
+    return 0;
+}
+
+/* Sizes, limits and buffers: binary sizes must match the shapes, the
+ * whole body must fit in max_body, and only then is memory taken. */
+static int plan_tensors(v2_decoder *d, const parse_ctx *px, mml_error *err)
+{
+    uint64_t total = d->json_len;
+    for (int k = 0; k < T_COUNT; k++) {
+        tensor *t = &d->t[k];
+        if (!t->present)
+            continue;
+        size_t es = k == T_TARGET ? 8 : mml_dtype_size(t->dtype);
+        t->bytes = t->count * es;   /* bounded by mml_validate */
+        if (t->data != NULL && t->binary_size >= 0)
+            return mml_error_set(err, MML_EBADREQ, tensor_field[k],
+                                 "%s has both data and binary_data_size", tensor_name[k]);
+        if (t->data == NULL && t->binary_size < 0)
+            return mml_error_set(err, MML_EBADREQ, tensor_field[k],
+                                 "%s has neither data nor binary_data_size", tensor_name[k]);
+        if (t->binary_size >= 0) {
+            if (d->header_len < 0)
+                return mml_error_set(err, MML_EBADREQ, tensor_field[k],
+                                     "%s is binary data but Inference-Header-Content-Length is missing",
+                                     tensor_name[k]);
+            if ((uint64_t)t->binary_size != t->bytes)
+                return mml_error_set(err, MML_EBADREQ, tensor_field[k],
+                                     "%s binary_data_size is %lld bytes but shape and %s need %llu",
+                                     tensor_name[k], (long long)t->binary_size, t->datatype,
+                                     (unsigned long long)t->bytes);
+            if (t->bytes > d->max_body || total + t->bytes > d->max_body)
+                return mml_error_set(err, MML_ETOOBIG, "body",
+                                     "body declares more than the limit of %llu bytes",
+                                     (unsigned long long)d->max_body);
+            total += t->bytes;
+        } else if (t->bytes > d->max_body) {
+            return mml_error_set(err, MML_ETOOBIG, tensor_field[k],
+                                 "%s of this shape needs %llu bytes, over the limit of %llu",
+                                 tensor_name[k], (unsigned long long)t->bytes,
+                                 (unsigned long long)d->max_body);
+        }
+    }
+    for (int k = 0; k < T_COUNT; k++) {
+        tensor *t = &d->t[k];
+        if (!t->present || t->bytes == 0)
+            continue;
+        t->buf = payload_mem_alloc((size_t)t->bytes);
+        if (t->buf == NULL)
+            return mml_error_set(err, MML_ENOMEM, "body", "out of memory");
+        if (t->binary_size < 0) {
+            int rc = fill_json(px, t, k, err);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    for (int k = 0; k < T_COUNT; k++)   /* JSON data of empty tensors */
+        if (d->t[k].present && d->t[k].bytes == 0 && d->t[k].binary_size < 0) {
+            int rc = fill_json(px, &d->t[k], k, err);
+            if (rc < 0)
+                return rc;
+        }
+    /* Binary sections in the order of "inputs". */
+    for (int pos = 0; pos < T_COUNT; pos++)
+        for (int k = 0; k < T_COUNT; k++)
+            if (d->t[k].present && d->t[k].pos == pos && d->t[k].binary_size >= 0)
+                d->order[d->nbin++] = k;
+    d->bin_total = total - d->json_len;
+    return 0;
+}
+
+/* ---- the JSON header -------------------------------------------------- */
+
+static int parse_top(v2_decoder *d, const parse_ctx *px, mml_error *err)
+{
+    const cJSON *inputs = NULL, *outputs = NULL, *params = NULL, *id = NULL;
+    const cJSON *model = NULL, *version = NULL;
+    const cJSON *root = px->root;
+    int rc, binary = -1;
+    if (!cJSON_IsObject(root))
+        return mml_error_set(err, MML_EBADREQ, "body",
+                             "the inference request must be a JSON object");
+    for (const cJSON *v = root->child; v != NULL; v = v->next) {
+        const cJSON **slot = strcmp(v->string, "inputs") == 0 ? &inputs
+                           : strcmp(v->string, "outputs") == 0 ? &outputs
+                           : strcmp(v->string, "parameters") == 0 ? &params
+                           : strcmp(v->string, "id") == 0 ? &id
+                           : strcmp(v->string, "model_name") == 0 ? &model
+                           : strcmp(v->string, "model_version") == 0 ? &version : NULL;
+        if (slot == NULL || *slot != NULL)
+            return mml_error_set(err, MML_EVALUE, v->string, "%s key \"%s\" in the request",
+                                 slot == NULL ? "unknown" : "duplicate", v->string);
+        *slot = v;
+    }
+    if (id != NULL) {
+        if (!cJSON_IsString(id))
+            return mml_error_set(err, MML_ETYPE, "id", "id must be a string, got %s",
+                                 json_kind(id));
+        d->id = strdup(id->valuestring);
+        if (d->id == NULL)
+            return mml_error_set(err, MML_ENOMEM, "id", "out of memory");
+    }
+    if (params != NULL && (rc = parse_parameters(d, px, params, err)) < 0)
+        return rc;
+    if (outputs != NULL && (rc = parse_outputs(d, outputs, &binary, err)) < 0)
+        return rc;
+    if (binary >= 0)
+        d->binary_output = binary;
+    if (!cJSON_IsArray(inputs))
+        return mml_error_set(err, inputs == NULL ? MML_EVALUE : MML_ETYPE, "inputs",
+                             "the request needs an \"inputs\" array");
+    int pos = 0;
+    for (const cJSON *v = inputs->child; v != NULL; v = v->next, pos++)
+        if ((rc = parse_input(d, v, pos, err)) < 0)
+            return rc;
+    if ((rc = check_tensors(d, err)) < 0)
+        return rc;
+    return plan_tensors(d, px, err);
+}
+
+static int parse_header(v2_decoder *d, mml_error *err)
+{
+    parse_ctx px = {0};
+    const char *end = NULL;
+    int rc;
+    cJSON *root = cJSON_ParseWithLengthOpts(d->json, d->json_len, &end, 0);
+    if (root == NULL)
+        return mml_error_set(err, MML_EBADREQ, "body", "malformed JSON in the request header near byte %lld",
+                             end != NULL ? (long long)(end - d->json) : -1LL);
+    for (const char *p = end; p < d->json + d->json_len; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+            rc = mml_error_set(err, MML_EBADREQ, "body",
+                               "unexpected bytes after the JSON request at byte %lld",
+                               (long long)(p - d->json));
+            goto fail_trailing;
+        }
+    px.root = root;
+    px.isint = scan_integer_literals(d->json, d->json_len, &px.nnum);
+    if (px.isint == NULL) {
+        rc = mml_error_set(err, MML_ENOMEM, "body", "out of memory");
+        goto fail_scan;
+    }
+    rc = parse_top(d, &px, err);
+    free(px.isint);
+fail_scan:
+fail_trailing:
+    cJSON_Delete(root);
+    free(d->json);   /* the header is not needed any more */
+    d->json = NULL;
+    d->json_cap = 0;
+    d->parsed = rc == 0;
+    return rc;
+}
+
+/* ---- decoder ---------------------------------------------------------- */
+
+int v2_parse_header_length(const char *value, int64_t *len, mml_error *err)
+{
+    uint64_t v = 0;
+    const char *p = value;
+    *len = -1;
+    if (value == NULL)
+        return 0;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    const char *digits = p;
+    while (*p >= '0' && *p <= '9') {
+        if (v > (uint64_t)(INT64_MAX - 9) / 10)
+            return mml_error_set(err, MML_EBADREQ, "Inference-Header-Content-Length",
+                                 "Inference-Header-Content-Length is too large");
+        v = v * 10 + (uint64_t)(*p++ - '0');
+    }
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (p == digits || *p != '\0')
+        return mml_error_set(err, MML_EBADREQ, "Inference-Header-Content-Length",
+                             "Inference-Header-Content-Length must be a decimal number of bytes");
+    *len = (int64_t)v;
+    return 0;
+}
+
+v2_decoder *v2_decoder_create(uint64_t max_body, int64_t header_len)
+{
+    v2_decoder *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return NULL;
+    d->max_body = max_body;
+    d->header_len = header_len;
+    d->p = 1;
+    d->margin = 1;
+    d->reduction = MML_MEAN;
+    if (header_len == 0 || header_len < -1)
+        d->failed = mml_error_set(&d->error, MML_EBADREQ, "Inference-Header-Content-Length",
+                                  "Inference-Header-Content-Length must be positive, got %lld",
+                                  (long long)header_len);
+    else if (header_len > 0 && (uint64_t)header_len > json_limit(d))
+        d->failed = mml_error_set(&d->error, MML_ETOOBIG, "body",
+                                  "Inference-Header-Content-Length %lld is over the limit of %llu bytes",
+                                  (long long)header_len, (unsigned long long)json_limit(d));
+    return d;
+}
+
+void v2_decoder_destroy(v2_decoder *d)
+{
+    if (d == NULL)
+        return;
+    for (int k = 0; k < T_COUNT; k++)
+        payload_mem_free(d->t[k].buf);
+    free(d->json);
+    free(d->id);
+    free(d);
+}
+
+static int fail(v2_decoder *d, int rc, mml_error *err)
+{
+    d->failed = rc;
+    d->error = *err;
+    return rc;
+}
+
+/* Append to the JSON buffer, at most limit bytes in all. */
+static int append_json(v2_decoder *d, const char *data, size_t len, uint64_t limit,
+                       mml_error *err)
+{
+    if (len > limit - d->json_len)
+        return mml_error_set(err, MML_ETOOBIG, "body",
+                             "the JSON part of the request is over the limit of %llu bytes%s",
+                             (unsigned long long)limit,
+                             limit < d->max_body ? "; send large tensors as binary data" : "");
+    if (d->json_len + len > d->json_cap) {
+        uint64_t cap = d->json_cap ? (uint64_t)d->json_cap * 2 : 4096;
+        if (cap < d->json_len + len)
+            cap = d->json_len + len;
+        if (cap > limit)
+            cap = limit;
+        char *p = realloc(d->json, (size_t)cap);
+        if (p == NULL)
+            return mml_error_set(err, MML_ENOMEM, "body", "out of memory");
+        d->json = p;
+        d->json_cap = (size_t)cap;
+    }
+    memcpy(d->json + d->json_len, data, len);
+    d->json_len += len;
+    return 0;
+}
+
+static void copy_binary(v2_decoder *d, const char *data, size_t len)
+{
+    while (len > 0) {
+        tensor *t = &d->t[d->order[d->cur]];
+        uint64_t room = t->bytes - d->cur_off;
+        if (room == 0) {
+            d->cur++;
+            d->cur_off = 0;
+            continue;
+        }
+        size_t take = len < room ? len : (size_t)room;
+        memcpy(t->buf + d->cur_off, data, take);
+        d->cur_off += take;
+        d->bin_got += take;
+        data += take;
+        len -= take;
+    }
+}
+
+int v2_decoder_feed(v2_decoder *d, const char *data, size_t len, mml_error *err)
+{
+    mml_error local;
+    int rc;
+    if (err == NULL)
+        err = &local;
+    if (d->failed) {
+        *err = d->error;
+        return d->failed;
+    }
+    if (len == 0)
+        return 0;
+    if (d->header_len < 0) {
+        rc = append_json(d, data, len, json_limit(d), err);
+        return rc < 0 ? fail(d, rc, err) : 0;
+    }
+    if (!d->parsed) {
+        size_t take = (uint64_t)d->header_len - d->json_len;
+        if (take > len)
+            take = len;
+        if ((rc = append_json(d, data, take, (uint64_t)d->header_len, err)) < 0)
+            return fail(d, rc, err);
+        data += take;
+        len -= take;
+        if (d->json_len < (size_t)d->header_len)
+            return 0;
+        if ((rc = parse_header(d, err)) < 0)
+            return fail(d, rc, err);
+    }
+    if (len > d->bin_total - d->bin_got)
+        return fail(d, mml_error_set(err, MML_EBADREQ, "body",
+                                     "body is longer than Inference-Header-Content-Length (%lld) plus the binary_data_size of the inputs (%llu)",
+                                     (long long)d->header_len,
+                                     (unsigned long long)d->bin_total), err);
+    copy_binary(d, data, len);
+    return 0;
+}
+
+void v2_request_free(v2_request *r)
+{
+    if (r == NULL)
+        return;
+    payload_free(&r->pl);
+    free(r->id);
+    memset(r, 0, sizeof(*r));
+}
+
+static int check_complete(v2_decoder *d, mml_error *err)
+{
+    if (d->header_len < 0)
+        return parse_header(d, err);
+    if (!d->parsed)
+        return mml_error_set(err, MML_EBADREQ, "body",
+                             "truncated body: %zu bytes, but the JSON header alone is %lld",
+                             d->json_len, (long long)d->header_len);
+    if (d->bin_got != d->bin_total)
+        return mml_error_set(err, MML_EBADREQ, "body",
+                             "truncated body: %llu of %llu bytes of binary tensor data",
+                             (unsigned long long)d->bin_got, (unsigned long long)d->bin_total);
+    return 0;
+}
+
+int v2_decoder_finish(v2_decoder *d, v2_request *out, mml_error *err)
+{
+    mml_error local;
+    int rc;
+    if (err == NULL)
+        err = &local;
+    memset(out, 0, sizeof(*out));
+    if (d->failed) {
+        *err = d->error;
+        return d->failed;
+    }
+    if ((rc = check_complete(d, err)) < 0)
+        return fail(d, rc, err);
+    tensor *in = &d->t[T_INPUT], *tg = &d->t[T_TARGET], *w = &d->t[T_WEIGHT];
+    if (V2_HOST_BE)
+        for (int k = 0; k < T_COUNT; k++)
+            if (d->t[k].binary_size > 0)
+                swap_elems(d->t[k].buf, d->t[k].count, k == T_TARGET ? 8 : mml_dtype_size(d->t[k].dtype));
+    uint64_t n = in->dim[0], c = in->dim[1];
+    if ((rc = mml_validate_targets((const int64_t *)(void *)tg->buf, n, c, err)) < 0)
+        return fail(d, rc, err);
+    out->pl.input = in->buf;
+    out->pl.target = (int64_t *)(void *)tg->buf;
+    out->pl.weight = w->present ? w->buf : NULL;
+    in->buf = tg->buf = w->buf = NULL;
+    out->pl.req = (mml_request){
+        .dtype = (mml_dtype)in->dtype,
+        .p = (int)d->p,
+        .margin = (int32_t)d->margin,
+        .reduction = (mml_reduction)d->reduction,
+        .n = n,
+        .c = c,
+        .input = out->pl.input,
+        .target = out->pl.target,
+        .weight = out->pl.weight,
+    };
+    out->id = d->id;
+    d->id = NULL;
+    out->binary_output = d->binary_output;
+    return 0;
+}
+
+/* ---- encoders --------------------------------------------------------- */
+
+typedef struct strbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} strbuf;
+
+static void sb_put(strbuf *b, const void *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_puts(strbuf *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
+
+static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(strbuf *b, const char *fmt, ...)
+{
+    char tmp[64];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        sb_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+/* s as a JSON string literal; bytes >= 0x80 pass through (UTF-8). */
+static void sb_json_string(strbuf *b, const char *s)
+{
+    sb_put(b, "\"", 1);
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            sb_put(b, e, 2);
+        } else if (c < 0x20) {
+            sb_printf(b, "\\u%04x", c);
+        } else {
+            sb_put(b, s, 1);
+        }
+    }
+    sb_put(b, "\"", 1);
+}
+
+static char *sb_finish(strbuf *b, size_t *len)
+{
+    if (b->oom) {
+        free(b->p);
+        return NULL;
+    }
+    *len = b->len;
+    return b->p;
+}
+
+static void sb_number(strbuf *b, int dtype, double v)
+{
+    char num[32];
+    if (isnan(v))
+        sb_puts(b, "\"NaN\"");
+    else if (isinf(v))
+        sb_puts(b, v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+    else {
+        json_fmt_shortest(v, dtype, num);
+        sb_puts(b, num);
+    }
+}
+
+char *v2_encode_result(const v2_request *r, const void *out, size_t *len,
+                       size_t *header_len)
+{
+    const mml_request *req = &r->pl.req;
+    uint64_t count = mml_out_count(req);
+    size_t bytes = (size_t)count * mml_dtype_size(req->dtype);
+    strbuf b = {0};
+    sb_puts(&b, "{\"model_name\":\"" V2_MODEL_NAME "\",\"model_version\":\"" V2_MODEL_VERSION "\"");
+    if (r->id != NULL) {
+        sb_puts(&b, ",\"id\":");
+        sb_json_string(&b, r->id);
+    }
+    sb_printf(&b, ",\"outputs\":[{\"name\":\"LOSS\",\"datatype\":\"%s\",\"shape\":",
+              triton_dtype(req->dtype));
+    if (req->reduction == MML_NONE)
+        sb_printf(&b, "[%llu]", (unsigned long long)count);
+    else
+        sb_puts(&b, "[]");
+    if (r->binary_output) {
+        sb_printf(&b, ",\"parameters\":{\"binary_data_size\":%zu}}]}", bytes);
+        *header_len = b.len;
+        if (bytes > 0)
+            sb_put(&b, out, bytes);
+        if (V2_HOST_BE && !b.oom)
+            swap_elems(b.p + *header_len, count, mml_dtype_size(req->dtype));
+    } else {
+        sb_puts(&b, ",\"data\":[");
+        for (uint64_t i = 0; i < count; i++) {
+            if (i > 0)
+                sb_put(&b, ",", 1);
+            sb_number(&b, req->dtype, mml_load(req->dtype, out, i));
+        }
+        sb_puts(&b, "]}]}");
+        *header_len = 0;
+    }
+    return sb_finish(&b, len);
+}
+
+char *v2_encode_error(const char *message, size_t *len)
+{
+    strbuf b = {0};
+    sb_puts(&b, "{\"error\":");
+    sb_json_string(&b, message);
+    sb_puts(&b, "}");
+    return sb_finish(&b, len);
+}
+
+char *v2_encode_mml_error(const mml_error *err, size_t *len)
+{
+    char msg[sizeof(err->message) + 40];
+    snprintf(msg, sizeof(msg), "%s: %s", mml_err_name(err->code), err->message);
+    return v2_encode_error(msg, len);
+}
+
+char *v2_encode_server_metadata(const char *version, size_t *len)
+{
+    strbuf b = {0};
+    sb_puts(&b, "{\"name\":\"lossd\",\"version\":");
+    sb_json_string(&b, version);
+    sb_puts(&b, ",\"extensions\":[\"binary_tensor_data\"]}");
+    return sb_finish(&b, len);
+}
+
+const char *v2_model_metadata(void)
+{
+    return "{\"name\":\"" V2_MODEL_NAME "\",\"versions\":[\"" V2_MODEL_VERSION "\"],"
+           "\"platform\":\"lossd\","
+           "\"inputs\":["
+           "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[-1,-1]},"
+           "{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[-1]},"
+           "{\"name\":\"WEIGHT\",\"datatype\":\"FP32\",\"shape\":[-1]}],"
+           "\"outputs\":[{\"name\":\"LOSS\",\"datatype\":\"FP32\",\"shape\":[-1]}]}";
+}
+
+const char *v2_health_live(void)
+{
+    return "{\"live\":true}";
+}
+
+const char *v2_health_ready(void)
+{
+    return "{\"ready\":true}";
+}

@@ -1,0 +1,136 @@
+/* v2.h - the Open Inference Protocol v2 (KServe, Triton) for model
+ * multi_margin_loss, with Triton's binary tensor data extension: infer
+ * request decoder, infer response encoder, metadata and error bodies.
+ *
+ * Model: inputs INPUT (FP16, FP32 or FP64, shape [N, C]), TARGET (INT64,
+ * [N]), optional WEIGHT (INPUT's datatype, [C]); output LOSS (INPUT's
+ * datatype, shape [] for reduction mean/sum, [N] for none). Request-level
+ * parameters p, margin (integers), reduction (string) default to 1, 1,
+ * "mean"; binary_data_output (bool) and the per-output binary_data (bool)
+ * choose how LOSS comes back. priority and timeout are accepted and
+ * ignored; any other request parameter, top-level key or input name is a
+ * ValueError.
+ *
+ * Server use for POST /v2/models/multi_margin_loss/infer (also
+ * .../versions/1/infer). Any Content-Type is accepted: tritonclient sends
+ * none, curl users send application/json.
+ *
+ *     int64_t hlen;
+ *     rc = v2_parse_header_length(Inference-Header-Content-Length or NULL,
+ *                                 &hlen, &err);             rc < 0 -> 400
+ *     v2_decoder *d = v2_decoder_create(max_body, hlen);     NULL -> 500
+ *     per upload chunk (after Content-Encoding inflation, see inflate.h):
+ *         rc = v2_decoder_feed(d, data, len, &err);
+ *     at the end:
+ *         rc = v2_decoder_finish(d, &req, &err);   req.pl is validated
+ *     v2_decoder_destroy(d);
+ *     compute req.pl.req into out (mml_out_count(&req.pl.req) values)
+ *     body = v2_encode_result(&req, out, &len, &hlen_out);
+ *     if hlen_out > 0:  Content-Type: application/octet-stream and
+ *                       Inference-Header-Content-Length: hlen_out
+ *     else:             Content-Type: application/json
+ *     v2_request_free(&req);
+ *
+ * Failures: rc < 0 is answered with status mml_err_status(rc) (400, 413,
+ * 500) and the body of v2_encode_mml_error(&err), {"error": "<Type>:
+ * <message>"}, which is what tritonclient and KServe clients read. A body
+ * over max_body (Inference-Header-Content-Length, the binary sizes the
+ * header declares, or the JSON itself) fails with MML_ETOOBIG as soon as
+ * it is known, before tensor memory is taken.
+ *
+ * The JSON header is parsed with cJSON once it is complete (the whole body
+ * when Inference-Header-Content-Length is absent); tensors sent as binary
+ * data are then copied once, straight into PAYLOAD_ALIGN buffers, in input
+ * order. */
+#ifndef LOSSD_V2_H
+#define LOSSD_V2_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mml.h"
+#include "payload.h"
+
+#define V2_MODEL_NAME "multi_margin_loss"
+#define V2_MODEL_VERSION "1"
+
+/* The JSON part of a request (the header, or the whole body without
+ * Inference-Header-Content-Length) is parsed into a cJSON tree, which
+ * takes up to ~30 times the text in memory, so it is bounded separately
+ * from max_body: MML_ETOOBIG past it. Large tensors go as binary data. */
+#define V2_MAX_JSON ((uint64_t)8 << 20)
+
+/* A decoded infer request. */
+typedef struct v2_request {
+    payload pl;           /* validated tensors and parameters */
+    char *id;             /* the request "id" to echo, malloc'd; NULL if absent */
+    int binary_output;    /* 1: LOSS is returned as binary data */
+} v2_request;
+
+/* Free what *r owns and zero it. NULL is a no-op. */
+void v2_request_free(v2_request *r);
+
+/* Parse an Inference-Header-Content-Length value (NULL when the header is
+ * absent: *len = -1). 0 with *len set, or MML_EBADREQ when it is not a
+ * plain decimal number. */
+int v2_parse_header_length(const char *value, int64_t *len, mml_error *err);
+
+typedef struct v2_decoder v2_decoder;
+
+/* A decoder for one infer request body of at most max_body bytes (after
+ * decompression). header_len is the Inference-Header-Content-Length, or
+ * -1 when absent (the whole body is the JSON request). NULL when out of
+ * memory; a header_len that is invalid or over max_body makes the first
+ * feed() or finish() fail. */
+v2_decoder *v2_decoder_create(uint64_t max_body, int64_t header_len);
+
+/* Consume len bytes of body. 0, or a negative MML code with *err filled
+ * (err may be NULL); after a failure every later call returns it again.
+ * Errors in the JSON header are reported by the feed() that completes it
+ * when header_len is known, by finish() otherwise. */
+int v2_decoder_feed(v2_decoder *d, const char *data, size_t len, mml_error *err);
+
+/* End of body: 0 with *out filled (the caller owns it and frees it with
+ * v2_request_free), or a negative code with *err filled and *out zeroed:
+ * BadRequest for a truncated body or malformed JSON, TypeError and
+ * ValueError per SPEC 2 with messages naming the tensor and index. */
+int v2_decoder_finish(v2_decoder *d, v2_request *out, mml_error *err);
+
+/* Free the decoder and what it still owns. NULL is a no-op. */
+void v2_decoder_destroy(v2_decoder *d);
+
+/* The infer response for r with the computed loss in out
+ * (mml_out_count(&r->pl.req) values of r->pl.req.dtype):
+ * {"model_name", "model_version", "id" (if the request had one),
+ *  "outputs": [{"name": "LOSS", "datatype", "shape", "data" | "parameters":
+ *  {"binary_data_size"}}]}, followed by the raw little-endian values when
+ * r->binary_output. Returns a malloc'd body of *len bytes; *header_len is
+ * the JSON part's length when binary data follows (send it as
+ * Inference-Header-Content-Length), 0 for a pure JSON body. NULL when out
+ * of memory. */
+char *v2_encode_result(const v2_request *r, const void *out, size_t *len,
+                       size_t *header_len);
+
+/* {"error": "<message>"}, the message JSON-escaped. Malloc'd, *len set;
+ * NULL when out of memory. */
+char *v2_encode_error(const char *message, size_t *len);
+
+/* {"error": "<Type>: <message>"} for a failure of the decoder or core. */
+char *v2_encode_mml_error(const mml_error *err, size_t *len);
+
+/* GET /v2: {"name": "lossd", "version": version, "extensions":
+ * ["binary_tensor_data"]}. Malloc'd, *len set; NULL when out of memory. */
+char *v2_encode_server_metadata(const char *version, size_t *len);
+
+/* Constant bodies (do not free):
+ * GET /v2/models/multi_margin_loss[/versions/1]: model metadata, with
+ * INPUT and WEIGHT listed as FP32 (FP16 and FP64 are accepted too);
+ * GET /v2/health/live: {"live":true}; GET /v2/health/ready and
+ * GET /v2/models/multi_margin_loss/ready: {"ready":true} (Triton sends an
+ * empty 200; clients only read the status, KServe's read the body). When
+ * not ready (draining) answer 503 with v2_encode_error(). */
+const char *v2_model_metadata(void);
+const char *v2_health_live(void);
+const char *v2_health_ready(void);
+
+#endif

@@ -1,0 +1,879 @@
+/* check_v2.c - Check suite for the Open Inference Protocol v2 codec (proto/v2.c). */
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "golden.h"
+#include "v2.h"
+
+/* A request body under construction: JSON header then binary data. */
+typedef struct body {
+    char *data;
+    size_t len;
+    int64_t header_len;       /* -1: JSON only */
+} body;
+
+static void put(body *b, const void *p, size_t n)
+{
+    b->data = realloc(b->data, b->len + n + 1);
+    ck_assert_ptr_nonnull(b->data);
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+static void putf(body *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(body *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    ck_assert_int_ge(n, 0);
+    put(b, s, (size_t)n);
+    free(s);
+}
+
+static body json_body(const char *json)
+{
+    body b = {.header_len = -1};
+    put(&b, json, strlen(json));
+    return b;
+}
+
+/* The request tritonclient sends for INPUT [2, 4] FP32 and TARGET [2]
+ * with binary inputs and no outputs named. */
+static const float tc_input[8] = {0.1f, 0.2f, 0.4f, 0.8f, 0.3f, 0.9f, 0.1f, 0.2f};
+static const int64_t tc_target[2] = {3, 1};
+
+static body tritonclient_body(const char *extra_params)
+{
+    body b = {0};
+    putf(&b, "{\"inputs\":[{\"name\":\"INPUT\",\"shape\":[2,4],\"datatype\":\"FP32\","
+             "\"parameters\":{\"binary_data_size\":32}},"
+             "{\"name\":\"TARGET\",\"shape\":[2],\"datatype\":\"INT64\","
+             "\"parameters\":{\"binary_data_size\":16}}],"
+             "\"parameters\":{%s\"binary_data_output\":true}}",
+         extra_params);
+    b.header_len = (int64_t)b.len;
+    put(&b, tc_input, sizeof(tc_input));
+    put(&b, tc_target, sizeof(tc_target));
+    return b;
+}
+
+/* Decode a body fed in two pieces split at split, then chunks of chunk. */
+static int decode(const body *b, size_t len, size_t split, size_t chunk, uint64_t max_body,
+                  v2_request *r, mml_error *err)
+{
+    v2_decoder *d = v2_decoder_create(max_body, b->header_len);
+    ck_assert_ptr_nonnull(d);
+    memset(r, 0, sizeof(*r));
+    int rc = 0;
+    size_t pos = 0;
+    while (rc == 0 && pos < len) {
+        size_t end = chunk ? pos + chunk : len;
+        if (pos < split && split < end)
+            end = split;
+        if (end > len)
+            end = len;
+        rc = v2_decoder_feed(d, b->data + pos, end - pos, err);
+        pos = end;
+    }
+    if (rc == 0)
+        rc = v2_decoder_finish(d, r, err);
+    v2_decoder_destroy(d);
+    return rc;
+}
+
+static int decode_all(const body *b, v2_request *r, mml_error *err)
+{
+    return decode(b, b->len, 0, 0, 1 << 20, r, err);
+}
+
+/* Expect the JSON-only request json to fail with code and a message
+ * containing want (the v2 error body is checked too). */
+static void expect_error(const char *json, int code, const char *want)
+{
+    body b = json_body(json);
+    v2_request r;
+    mml_error err = {0};
+    int rc = decode_all(&b, &r, &err);
+    ck_assert_msg(rc == code, "%s: rc %d, want %d (%s)", json, rc, code, err.message);
+    ck_assert_msg(strstr(err.message, want) != NULL, "%s: message \"%s\" lacks \"%s\"", json,
+                  err.message, want);
+    ck_assert_ptr_null(r.pl.input);
+    ck_assert_ptr_null(r.id);
+    size_t len;
+    char *e = v2_encode_mml_error(&err, &len);
+    cJSON *o = cJSON_Parse(e);
+    ck_assert_ptr_nonnull(o);
+    const char *msg = cJSON_GetStringValue(cJSON_GetObjectItem(o, "error"));
+    ck_assert_ptr_nonnull(msg);
+    ck_assert_int_eq(strncmp(msg, mml_err_name(code), strlen(mml_err_name(code))), 0);
+    ck_assert_ptr_nonnull(strstr(msg, want));
+    cJSON_Delete(o);
+    free(e);
+    free(b.data);
+}
+
+/* A JSON-only request with the given inputs array and parameters. */
+static char *req_json(const char *inputs, const char *rest)
+{
+    char *s = NULL;
+    ck_assert_int_ge(asprintf(&s, "{\"inputs\":[%s]%s}", inputs, rest), 0);
+    return s;
+}
+
+#define IN_OK "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,3,4]}"
+#define TG_OK "{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,1]}"
+
+static void expect_req_error(const char *inputs, const char *rest, int code, const char *want)
+{
+    char *json = req_json(inputs, rest);
+    expect_error(json, code, want);
+    free(json);
+}
+
+/* Parse a response, check the common fields, return the LOSS output. */
+static const cJSON *check_response(cJSON *o, const char *id, const char *datatype,
+                                   int rank, uint64_t n)
+{
+    ck_assert_ptr_nonnull(o);
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(o, "model_name")),
+                     "multi_margin_loss");
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(o, "model_version")), "1");
+    const cJSON *jid = cJSON_GetObjectItem(o, "id");
+    if (id == NULL)
+        ck_assert_ptr_null(jid);
+    else
+        ck_assert_str_eq(cJSON_GetStringValue(jid), id);
+    const cJSON *outs = cJSON_GetObjectItem(o, "outputs");
+    ck_assert_int_eq(cJSON_GetArraySize(outs), 1);
+    const cJSON *loss = cJSON_GetArrayItem(outs, 0);
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(loss, "name")), "LOSS");
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(loss, "datatype")), datatype);
+    const cJSON *shape = cJSON_GetObjectItem(loss, "shape");
+    ck_assert_int_eq(cJSON_GetArraySize(shape), rank);
+    if (rank == 1)
+        ck_assert_double_eq(cJSON_GetArrayItem(shape, 0)->valuedouble, (double)n);
+    return loss;
+}
+
+/* ---- tritonclient wire behaviour ------------------------------------- */
+
+START_TEST(test_tritonclient_binary)
+{
+    body b = tritonclient_body("");
+    for (size_t split = 0; split <= b.len; split++) {
+        v2_request r;
+        mml_error err = {0};
+        int rc = decode(&b, b.len, split, 0, 1 << 20, &r, &err);
+        ck_assert_msg(rc == 0, "split %zu: %s", split, err.message);
+        ck_assert_int_eq(r.binary_output, 1);
+        ck_assert_ptr_null(r.id);
+        ck_assert_int_eq(r.pl.req.dtype, MML_F32);
+        ck_assert_int_eq(r.pl.req.p, 1);
+        ck_assert_int_eq(r.pl.req.margin, 1);
+        ck_assert_int_eq(r.pl.req.reduction, MML_MEAN);
+        ck_assert_uint_eq(r.pl.req.n, 2);
+        ck_assert_uint_eq(r.pl.req.c, 4);
+        ck_assert_ptr_null(r.pl.req.weight);
+        ck_assert_int_eq(memcmp(r.pl.input, tc_input, sizeof(tc_input)), 0);
+        ck_assert_int_eq(memcmp(r.pl.target, tc_target, sizeof(tc_target)), 0);
+        ck_assert_uint_eq((uintptr_t)r.pl.input % PAYLOAD_ALIGN, 0);
+        ck_assert_uint_eq((uintptr_t)r.pl.target % PAYLOAD_ALIGN, 0);
+        v2_request_free(&r);
+    }
+    /* Byte by byte too. */
+    v2_request r;
+    ck_assert_int_eq(decode(&b, b.len, 0, 1, 1 << 20, &r, NULL), 0);
+
+    float loss;
+    mml_compute(&r.pl.req, &loss);
+    size_t len, hlen;
+    char *resp = v2_encode_result(&r, &loss, &len, &hlen);
+    ck_assert_ptr_nonnull(resp);
+    ck_assert_uint_eq(len, hlen + 4);
+    cJSON *o = cJSON_ParseWithLength(resp, hlen);
+    const cJSON *out = check_response(o, NULL, "FP32", 0, 0);
+    const cJSON *params = cJSON_GetObjectItem(out, "parameters");
+    ck_assert_double_eq(cJSON_GetObjectItem(params, "binary_data_size")->valuedouble, 4);
+    ck_assert_ptr_null(cJSON_GetObjectItem(out, "data"));
+    ck_assert_int_eq(memcmp(resp + hlen, &loss, 4), 0);
+    /* Rows: (0.3 + 0.4 + 0.6) / 4 and (0.4 + 0.2 + 0.3) / 4, mean 0.275. */
+    ck_assert_float_eq_tol(loss, 0.275f, 1e-7f);
+    cJSON_Delete(o);
+    free(resp);
+    v2_request_free(&r);
+    free(b.data);
+}
+END_TEST
+
+START_TEST(test_tritonclient_params_id_json_output)
+{
+    body b = {0};
+    putf(&b, "{\"id\":\"req-\\\"7\\\"\",\"inputs\":[{\"name\":\"INPUT\",\"shape\":[2,4],"
+             "\"datatype\":\"FP32\",\"parameters\":{\"binary_data_size\":32}},"
+             "{\"name\":\"TARGET\",\"shape\":[2],\"datatype\":\"INT64\","
+             "\"parameters\":{\"binary_data_size\":16}}],"
+             "\"outputs\":[{\"name\":\"LOSS\",\"parameters\":{\"binary_data\":false}}],"
+             "\"parameters\":{\"p\":2,\"margin\":-3,\"reduction\":\"none\",\"priority\":0}}");
+    b.header_len = (int64_t)b.len;
+    put(&b, tc_input, sizeof(tc_input));
+    put(&b, tc_target, sizeof(tc_target));
+    v2_request r;
+    mml_error err = {0};
+    ck_assert_int_eq(decode_all(&b, &r, &err), 0);
+    ck_assert_str_eq(r.id, "req-\"7\"");
+    ck_assert_int_eq(r.binary_output, 0);
+    ck_assert_int_eq(r.pl.req.p, 2);
+    ck_assert_int_eq(r.pl.req.margin, -3);
+    ck_assert_int_eq(r.pl.req.reduction, MML_NONE);
+    float out[2] = {0.5f, 0.25f};
+    size_t len, hlen = 99;
+    char *resp = v2_encode_result(&r, out, &len, &hlen);
+    ck_assert_uint_eq(hlen, 0);
+    ck_assert_str_eq(resp, "{\"model_name\":\"multi_margin_loss\",\"model_version\":\"1\","
+                           "\"id\":\"req-\\\"7\\\"\",\"outputs\":[{\"name\":\"LOSS\","
+                           "\"datatype\":\"FP32\",\"shape\":[2],\"data\":[0.5,0.25]}]}");
+    ck_assert_uint_eq(len, strlen(resp));
+    cJSON *o = cJSON_Parse(resp);
+    check_response(o, "req-\"7\"", "FP32", 1, 2);
+    cJSON_Delete(o);
+    free(resp);
+    v2_request_free(&r);
+    free(b.data);
+}
+END_TEST
+
+/* binary_data on the output overrides binary_data_output. */
+START_TEST(test_output_selection)
+{
+    static const struct {
+        const char *rest;
+        int binary;
+    } cases[] = {
+        {"", 0},
+        {",\"parameters\":{\"binary_data_output\":true}", 1},
+        {",\"parameters\":{\"binary_data_output\":false}", 0},
+        {",\"outputs\":[{\"name\":\"LOSS\"}]", 0},
+        {",\"outputs\":[]", 0},
+        {",\"outputs\":[{\"name\":\"LOSS\",\"parameters\":{\"binary_data\":true}}]", 1},
+        {",\"outputs\":[{\"name\":\"LOSS\"}],\"parameters\":{\"binary_data_output\":true}", 1},
+        {",\"outputs\":[{\"name\":\"LOSS\",\"parameters\":{\"binary_data\":false}}],"
+         "\"parameters\":{\"binary_data_output\":true}", 0},
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        char *json = req_json(IN_OK "," TG_OK, cases[k].rest);
+        body b = json_body(json);
+        v2_request r;
+        mml_error err = {0};
+        ck_assert_msg(decode_all(&b, &r, &err) == 0, "%s: %s", json, err.message);
+        ck_assert_msg(r.binary_output == cases[k].binary, "%s", json);
+        v2_request_free(&r);
+        free(b.data);
+        free(json);
+    }
+}
+END_TEST
+
+START_TEST(test_json_flat_and_nested)
+{
+    static const char *const forms[] = {
+        "[0.1,0.2,0.4,0.8,0.3,0.9,0.1,0.2]",
+        "[[0.1,0.2,0.4,0.8],[0.3,0.9,0.1,0.2]]",
+        "[[0.1,0.2],[0.4,0.8,0.3],[[0.9],0.1,0.2]]",   /* any nesting, row-major order */
+    };
+    for (size_t k = 0; k < 3; k++) {
+        body b = {.header_len = -1};
+        putf(&b, "{\"inputs\":[{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,4],"
+                 "\"data\":%s},{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],"
+                 "\"data\":[[3],[1]]}]}", forms[k]);
+        for (size_t split = 0; split <= b.len; split += 1) {
+            v2_request r;
+            mml_error err = {0};
+            ck_assert_msg(decode(&b, b.len, split, 0, 1 << 20, &r, &err) == 0, "%s", err.message);
+            ck_assert_int_eq(memcmp(r.pl.input, tc_input, sizeof(tc_input)), 0);
+            ck_assert_int_eq(memcmp(r.pl.target, tc_target, sizeof(tc_target)), 0);
+            ck_assert_int_eq(r.binary_output, 0);
+            v2_request_free(&r);
+        }
+        free(b.data);
+    }
+}
+END_TEST
+
+/* A header length may also frame a JSON-only request, and JSON and
+ * binary inputs mix; binary data follows in the order of "inputs". */
+START_TEST(test_mixed_and_order)
+{
+    body b = {0};
+    putf(&b, "{\"inputs\":[{\"name\":\"WEIGHT\",\"datatype\":\"FP64\",\"shape\":[3],"
+             "\"parameters\":{\"binary_data_size\":24}},"
+             "{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[1],\"data\":[2]},"
+             "{\"name\":\"INPUT\",\"datatype\":\"FP64\",\"shape\":[1,3],"
+             "\"parameters\":{\"binary_data_size\":24}}]}   \n");
+    b.header_len = (int64_t)b.len;
+    double w[3] = {1, 2, 3}, x[3] = {0.5, -1, 4};
+    put(&b, w, sizeof(w));
+    put(&b, x, sizeof(x));
+    for (size_t split = 0; split <= b.len; split++) {
+        v2_request r;
+        mml_error err = {0};
+        ck_assert_msg(decode(&b, b.len, split, 0, 1 << 20, &r, &err) == 0, "%s", err.message);
+        ck_assert_int_eq(memcmp(r.pl.weight, w, 24), 0);
+        ck_assert_int_eq(memcmp(r.pl.input, x, 24), 0);
+        ck_assert_int_eq(r.pl.target[0], 2);
+        ck_assert_ptr_eq(r.pl.req.weight, r.pl.weight);
+        v2_request_free(&r);
+    }
+    free(b.data);
+    /* JSON only, but framed by the header length. */
+    char *json = req_json(IN_OK "," TG_OK, "");
+    b = json_body(json);
+    b.header_len = (int64_t)b.len;
+    v2_request r;
+    ck_assert_int_eq(decode_all(&b, &r, NULL), 0);
+    v2_request_free(&r);
+    free(b.data);
+    free(json);
+}
+END_TEST
+
+START_TEST(test_empty_batch)
+{
+    body b = {0};
+    putf(&b, "{\"inputs\":[{\"name\":\"INPUT\",\"datatype\":\"FP16\",\"shape\":[0,5],"
+             "\"parameters\":{\"binary_data_size\":0}},"
+             "{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[0],"
+             "\"parameters\":{\"binary_data_size\":0}}],\"id\":\"e\"}");
+    b.header_len = (int64_t)b.len;
+    v2_request r;
+    mml_error err = {0};
+    ck_assert_int_eq(decode_all(&b, &r, &err), 0);
+    ck_assert_uint_eq(r.pl.req.n, 0);
+    ck_assert_uint_eq(r.pl.req.c, 5);
+    uint16_t h;
+    mml_compute(&r.pl.req, &h);
+    size_t len, hlen;
+    char *resp = v2_encode_result(&r, &h, &len, &hlen);
+    ck_assert_str_eq(resp, "{\"model_name\":\"multi_margin_loss\",\"model_version\":\"1\","
+                           "\"id\":\"e\",\"outputs\":[{\"name\":\"LOSS\",\"datatype\":\"FP16\","
+                           "\"shape\":[],\"data\":[\"NaN\"]}]}");
+    free(resp);
+    /* reduction none of zero rows, binary: a zero-byte output. */
+    r.pl.req.reduction = MML_NONE;
+    r.binary_output = 1;
+    resp = v2_encode_result(&r, NULL, &len, &hlen);
+    ck_assert_uint_eq(len, hlen);
+    cJSON *o = cJSON_ParseWithLength(resp, hlen);
+    const cJSON *out = check_response(o, "e", "FP16", 1, 0);
+    ck_assert_double_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(out, "parameters"),
+                                            "binary_data_size")->valuedouble, 0);
+    cJSON_Delete(o);
+    free(resp);
+    v2_request_free(&r);
+    free(b.data);
+}
+END_TEST
+
+/* ---- golden cases through v2 ----------------------------------------- */
+
+static void put_golden_values(body *b, int dtype, const double *v, uint64_t count)
+{
+    char one[8];
+    for (uint64_t i = 0; i < count; i++) {
+        mml_store(dtype, one, 0, v[i]);
+        put(b, one, mml_dtype_size(dtype));
+    }
+}
+
+static void put_json_values(body *b, const double *v, uint64_t count)
+{
+    put(b, "[", 1);
+    for (uint64_t i = 0; i < count; i++) {
+        if (i > 0)
+            put(b, ",", 1);
+        if (isnan(v[i]))
+            putf(b, "\"NaN\"");
+        else if (isinf(v[i]))
+            putf(b, v[i] > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+        else
+            putf(b, "%.17g", v[i]);
+    }
+    put(b, "]", 1);
+}
+
+static const char *golden_dt(int dtype)
+{
+    return dtype == MML_F16 ? "FP16" : dtype == MML_F32 ? "FP32" : "FP64";
+}
+
+/* Binary inputs (every dtype) or JSON inputs (float32, float64). */
+static body golden_body(const golden_case *g, int binary)
+{
+    body b = {0};
+    const char *dt = golden_dt(g->dtype);
+    size_t es = mml_dtype_size(g->dtype);
+    putf(&b, "{\"id\":\"%s\",\"parameters\":{\"p\":%d,\"margin\":%d,\"reduction\":\"%s\","
+             "\"binary_data_output\":true},\"inputs\":[",
+         g->name, g->p, g->margin, mml_reduction_name(g->reduction));
+    putf(&b, "{\"name\":\"INPUT\",\"datatype\":\"%s\",\"shape\":[%llu,%llu],", dt,
+         (unsigned long long)g->n, (unsigned long long)g->c);
+    if (binary) {
+        putf(&b, "\"parameters\":{\"binary_data_size\":%llu}},",
+             (unsigned long long)(g->n * g->c * es));
+        putf(&b, "{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[%llu],"
+                 "\"parameters\":{\"binary_data_size\":%llu}}",
+             (unsigned long long)g->n, (unsigned long long)g->n * 8);
+        if (g->weight)
+            putf(&b, ",{\"name\":\"WEIGHT\",\"datatype\":\"%s\",\"shape\":[%llu],"
+                     "\"parameters\":{\"binary_data_size\":%llu}}",
+                 dt, (unsigned long long)g->c, (unsigned long long)(g->c * es));
+        put(&b, "]}", 2);
+        b.header_len = (int64_t)b.len;
+        put_golden_values(&b, g->dtype, g->input, g->n * g->c);
+        put(&b, g->target, g->n * 8);
+        if (g->weight)
+            put_golden_values(&b, g->dtype, g->weight, g->c);
+    } else {
+        put(&b, "\"data\":", 7);
+        put_json_values(&b, g->input, g->n * g->c);
+        putf(&b, "},{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[%llu],\"data\":[",
+             (unsigned long long)g->n);
+        for (uint64_t i = 0; i < g->n; i++)
+            putf(&b, "%s%lld", i ? "," : "", (long long)g->target[i]);
+        put(&b, "]}", 2);
+        if (g->weight) {
+            putf(&b, ",{\"name\":\"WEIGHT\",\"datatype\":\"%s\",\"shape\":[%llu],\"data\":", dt,
+                 (unsigned long long)g->c);
+            put_json_values(&b, g->weight, g->c);
+            put(&b, "}", 1);
+        }
+        put(&b, "]}", 2);
+        b.header_len = -1;
+    }
+    return b;
+}
+
+START_TEST(test_golden)
+{
+    size_t count;
+    golden_case *cases = golden_load(GOLDEN_PATH, &count);
+    ck_assert_ptr_nonnull(cases);
+    ck_assert_uint_gt(count, 1000);
+    static char out[8 * 4096];
+    for (size_t k = 0; k < count; k++) {
+        const golden_case *g = &cases[k];
+        for (int binary = 1; binary >= (g->dtype == MML_F16 ? 1 : 0); binary--) {
+            body b = golden_body(g, binary);
+            v2_request r;
+            mml_error err = {0};
+            int rc = decode(&b, b.len, 0, 0, 64 << 20, &r, &err);
+            ck_assert_msg(rc == 0, "%s (binary %d): %s", g->name, binary, err.message);
+            ck_assert_str_eq(r.id, g->name);
+            mml_compute(&r.pl.req, out);
+            size_t len, hlen;
+            char *resp = v2_encode_result(&r, out, &len, &hlen);
+            cJSON *o = cJSON_ParseWithLength(resp, hlen);
+            check_response(o, g->name, golden_dt(g->dtype),
+                           g->reduction == MML_NONE ? 1 : 0, g->n);
+            ck_assert_uint_eq(len - hlen, g->n_out * mml_dtype_size(g->dtype));
+            for (size_t i = 0; i < g->n_out; i++) {
+                double got = mml_load(g->dtype, resp + hlen, i);
+                double ulps = golden_ulps(g->dtype, got, g->exact[i]);
+                ck_assert_msg(ulps <= golden_max_ulps(g->dtype), "%s: out[%zu] = %.17g, exact %.17g",
+                              g->name, i, got, g->exact[i]);
+            }
+            cJSON_Delete(o);
+            free(resp);
+            v2_request_free(&r);
+            free(b.data);
+        }
+    }
+    golden_free(cases, count);
+}
+END_TEST
+
+/* JSON output of every golden dtype reads back to the same values. */
+START_TEST(test_json_output_round_trip)
+{
+    static const double vals[] = {0.6666666865348816, -0.0, 1e-8, 65504, NAN, INFINITY,
+                                  -INFINITY, 3.0};
+    for (int dtype = MML_F16; dtype <= MML_F64; dtype++) {
+        char out[8 * 8];
+        for (int i = 0; i < 8; i++)
+            mml_store(dtype, out, (uint64_t)i, vals[i]);
+        v2_request r = {.pl.req = {.dtype = dtype, .reduction = MML_NONE, .n = 8, .c = 1}};
+        size_t len, hlen;
+        char *resp = v2_encode_result(&r, out, &len, &hlen);
+        cJSON *o = cJSON_Parse(resp);
+        const cJSON *loss = check_response(o, NULL, golden_dt(dtype), 1, 8);
+        const cJSON *data = cJSON_GetObjectItem(loss, "data");
+        ck_assert_int_eq(cJSON_GetArraySize(data), 8);
+        for (int i = 0; i < 8; i++) {
+            const cJSON *v = cJSON_GetArrayItem(data, i);
+            double want = mml_load(dtype, out, (uint64_t)i), got;
+            if (cJSON_IsString(v))
+                got = strcmp(v->valuestring, "NaN") == 0 ? NAN
+                    : strcmp(v->valuestring, "Infinity") == 0 ? INFINITY : -INFINITY;
+            else
+                got = v->valuedouble;
+            char a[8], c[8];
+            mml_store(dtype, a, 0, got);
+            mml_store(dtype, c, 0, want);
+            ck_assert_msg(memcmp(a, c, mml_dtype_size(dtype)) == 0, "dtype %d value %d: %s",
+                          dtype, i, resp);
+        }
+        cJSON_Delete(o);
+        free(resp);
+    }
+}
+END_TEST
+
+/* ---- errors ----------------------------------------------------------- */
+
+START_TEST(test_param_types)
+{
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":1.0}", MML_ETYPE, "p must be an integer");
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":1e0}", MML_ETYPE, "p must be an integer");
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":\"1\"}", MML_ETYPE, "got a string");
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":true}", MML_ETYPE, "got a boolean");
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":3}", MML_EVALUE, "p must be 1 or 2");
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":0}", MML_EVALUE, "p must be 1 or 2");
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"margin\":1.5}", MML_ETYPE, "margin must be an integer");
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"margin\":\"1\"}", MML_ETYPE, "margin must be an integer");
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"margin\":2147483648}", MML_EVALUE, "32-bit");
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"margin\":-99999999999999999999}",
+                     MML_EVALUE, "32-bit");
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"reduction\":1}", MML_ETYPE, "reduction must be a string");
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"reduction\":\"avg\"}", MML_EVALUE, "reduction");
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"binary_data_output\":1}", MML_ETYPE, "boolean");
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"reduce\":\"sum\"}", MML_EVALUE, "unknown parameter \"reduce\"");
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":1,\"p\":2}", MML_EVALUE, "twice");
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":[]", MML_ETYPE, "parameters must be an object");
+
+    /* The integers that are fine. */
+    char *json = req_json(IN_OK "," TG_OK,
+                          ",\"parameters\":{\"p\":2,\"margin\":-2147483648,\"reduction\":\"sum\","
+                          "\"timeout\":5}");
+    body b = json_body(json);
+    v2_request r;
+    mml_error err = {0};
+    ck_assert_msg(decode_all(&b, &r, &err) == 0, "%s", err.message);
+    ck_assert_int_eq(r.pl.req.margin, INT32_MIN);
+    ck_assert_int_eq(r.pl.req.reduction, MML_SUM);
+    v2_request_free(&r);
+    free(b.data);
+    free(json);
+}
+END_TEST
+
+START_TEST(test_tensor_errors)
+{
+    /* Names and keys. */
+    expect_req_error(IN_OK "," TG_OK ",{\"name\":\"LABELS\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,1]}",
+                     "", MML_EVALUE, "unknown input \"LABELS\"");
+    expect_req_error(IN_OK "," TG_OK "," IN_OK, "", MML_EVALUE, "INPUT appears twice");
+    expect_req_error(IN_OK, "", MML_EVALUE, "missing input TARGET");
+    expect_req_error(TG_OK, "", MML_EVALUE, "missing input INPUT");
+    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,1],\"extra\":1}",
+                     "", MML_EVALUE, "unknown key \"extra\"");
+    expect_req_error(IN_OK "," TG_OK, ",\"inputz\":[]", MML_EVALUE, "unknown key \"inputz\"");
+    expect_req_error(IN_OK "," TG_OK, ",\"outputs\":[{\"name\":\"PROB\"}]", MML_EVALUE, "unknown output \"PROB\"");
+    expect_req_error(IN_OK "," TG_OK, ",\"outputs\":[{\"name\":\"LOSS\"},{\"name\":\"LOSS\"}]", MML_EVALUE, "twice");
+    expect_req_error(IN_OK "," TG_OK, ",\"outputs\":[{\"name\":\"LOSS\",\"parameters\":{\"classification\":2}}]",
+                     MML_EBADREQ, "classification");
+    expect_req_error(IN_OK "," TG_OK, ",\"id\":7", MML_ETYPE, "id must be a string");
+
+    /* Datatypes. */
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"INT32\",\"shape\":[2,2],\"data\":[1,2,3,4]}," TG_OK,
+                     "", MML_ETYPE, "INPUT datatype must be FP16, FP32 or FP64, got INT32");
+    expect_req_error(IN_OK "," TG_OK ",{\"name\":\"WEIGHT\",\"datatype\":\"FP64\",\"shape\":[2],\"data\":[1,2]}",
+                     "", MML_ETYPE, "WEIGHT datatype FP64 must equal the INPUT datatype FP32");
+    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT32\",\"shape\":[2],\"data\":[0,1]}",
+                     "", MML_ETYPE, "TARGET datatype must be INT64");
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP16\",\"shape\":[2,2],\"data\":[1,2,3,4]}," TG_OK,
+                     "", MML_EBADREQ, "FP16");
+
+    /* Elements. */
+    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,1.0]}",
+                     "", MML_ETYPE, "TARGET data[1] must be an integer");
+    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[\"0\",1]}",
+                     "", MML_ETYPE, "TARGET data[0] must be an integer, got a string");
+    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,2]}",
+                     "", MML_EVALUE, "target[1] = 2 is out of range [0, 2)");
+    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[-1,0]}",
+                     "", MML_EVALUE, "target[0] = -1");
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,true,4]}," TG_OK,
+                     "", MML_ETYPE, "INPUT data[2] must be a number, got a boolean");
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,3]}," TG_OK,
+                     "", MML_EVALUE, "INPUT has 3 data elements but its shape needs 4");
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[[1,2],[3,4],[5]]}," TG_OK,
+                     "", MML_EVALUE, "INPUT has 5 data elements");
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":7}," TG_OK,
+                     "", MML_ETYPE, "INPUT data must be an array");
+
+    /* Shapes. */
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[4],\"data\":[1,2,3,4]}," TG_OK,
+                     "", MML_EVALUE, "rank 1");
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[-1,2],\"data\":[1,2,3,4]}," TG_OK,
+                     "", MML_EVALUE, "INPUT shape[0] must be a non-negative integer");
+    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[3],\"data\":[0,1,1]}",
+                     "", MML_EVALUE, "does not match target.shape[0]");
+    expect_req_error(IN_OK "," TG_OK ",{\"name\":\"WEIGHT\",\"datatype\":\"FP32\",\"shape\":[3],\"data\":[1,2,3]}",
+                     "", MML_EVALUE, "weight.shape[0]");
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,0],\"data\":[]}," TG_OK,
+                     "", MML_EVALUE, "at least 1");
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[4294967296,4294967296],\"data\":[]},"
+                     "{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[4294967296],\"data\":[]}",
+                     "", MML_ETOOBIG, "");
+
+    /* Data and binary together or neither; binary without the header. */
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,3,4],"
+                     "\"parameters\":{\"binary_data_size\":16}}," TG_OK,
+                     "", MML_EBADREQ, "both data and binary_data_size");
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2]}," TG_OK,
+                     "", MML_EBADREQ, "neither data nor binary_data_size");
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],"
+                     "\"parameters\":{\"binary_data_size\":16}}," TG_OK,
+                     "", MML_EBADREQ, "Inference-Header-Content-Length is missing");
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,3,4],"
+                     "\"parameters\":{\"shared_memory_region\":\"r\"}}," TG_OK,
+                     "", MML_EBADREQ, "shared memory");
+}
+END_TEST
+
+START_TEST(test_malformed_json)
+{
+    expect_error("", MML_EBADREQ, "malformed JSON");
+    expect_error("{\"inputs\":[", MML_EBADREQ, "malformed JSON");
+    expect_error("[1,2]", MML_EBADREQ, "JSON object");
+    expect_error("{\"inputs\":[]} x", MML_EBADREQ, "unexpected bytes");
+    expect_error("{\"inputs\":[NaN]}", MML_EBADREQ, "malformed JSON");
+    expect_error("{}", MML_EVALUE, "inputs");
+    expect_error("{\"inputs\":{}}", MML_ETYPE, "inputs");
+}
+END_TEST
+
+START_TEST(test_binary_sizes)
+{
+    /* binary_data_size that disagrees with the shape. */
+    body b = {0};
+    putf(&b, "{\"inputs\":[{\"name\":\"INPUT\",\"shape\":[2,4],\"datatype\":\"FP32\","
+             "\"parameters\":{\"binary_data_size\":31}},"
+             "{\"name\":\"TARGET\",\"shape\":[2],\"datatype\":\"INT64\","
+             "\"parameters\":{\"binary_data_size\":16}}]}");
+    b.header_len = (int64_t)b.len;
+    put(&b, tc_input, 31);
+    put(&b, tc_target, 16);
+    v2_request r;
+    mml_error err = {0};
+    ck_assert_int_eq(decode_all(&b, &r, &err), MML_EBADREQ);
+    ck_assert_ptr_nonnull(strstr(err.message, "INPUT binary_data_size is 31 bytes but shape and FP32 need 32"));
+    free(b.data);
+
+    /* One byte too many: refused by the feed that brings it. */
+    b = tritonclient_body("");
+    put(&b, "x", 1);
+    ck_assert_int_eq(decode_all(&b, &r, &err), MML_EBADREQ);
+    ck_assert_ptr_nonnull(strstr(err.message, "longer"));
+    v2_decoder *d = v2_decoder_create(1 << 20, b.header_len);
+    ck_assert_int_eq(v2_decoder_feed(d, b.data, b.len - 1, &err), 0);
+    ck_assert_int_eq(v2_decoder_feed(d, b.data + b.len - 1, 1, &err), MML_EBADREQ);
+    ck_assert_int_eq(v2_decoder_finish(d, &r, &err), MML_EBADREQ);   /* sticky */
+    v2_decoder_destroy(d);
+    free(b.data);
+
+    /* Every truncation. */
+    b = tritonclient_body("");
+    for (size_t len = 0; len < b.len; len++) {
+        int rc = decode(&b, len, 0, 0, 1 << 20, &r, &err);
+        ck_assert_msg(rc == MML_EBADREQ, "len %zu: rc %d", len, rc);
+        ck_assert_msg(strstr(err.message, "truncated") != NULL, "len %zu: %s", len, err.message);
+    }
+    /* A header length that cuts the JSON short, or runs into the data. */
+    b.header_len -= 1;
+    ck_assert_int_eq(decode_all(&b, &r, &err), MML_EBADREQ);
+    b.header_len += 2;
+    ck_assert_int_eq(decode_all(&b, &r, &err), MML_EBADREQ);
+    free(b.data);
+}
+END_TEST
+
+START_TEST(test_limits)
+{
+    body b = tritonclient_body("");
+    v2_request r;
+    mml_error err = {0};
+    /* Exactly the limit passes, one byte less is 413 before the data. */
+    ck_assert_int_eq(decode(&b, b.len, 0, 0, b.len, &r, &err), 0);
+    v2_request_free(&r);
+    v2_decoder *d = v2_decoder_create(b.len - 1, b.header_len);
+    ck_assert_int_eq(v2_decoder_feed(d, b.data, (size_t)b.header_len, &err), MML_ETOOBIG);
+    ck_assert_int_eq(mml_err_status(err.code), 413);
+    v2_decoder_destroy(d);
+    /* The header length alone over the limit. */
+    d = v2_decoder_create(100, 101);
+    ck_assert_int_eq(v2_decoder_feed(d, "{", 1, &err), MML_ETOOBIG);
+    v2_decoder_destroy(d);
+    d = v2_decoder_create(100, 0);
+    ck_assert_int_eq(v2_decoder_finish(d, &r, &err), MML_EBADREQ);
+    v2_decoder_destroy(d);
+    free(b.data);
+
+    /* Binary sizes that claim the earth. */
+    b = (body){0};
+    putf(&b, "{\"inputs\":[{\"name\":\"INPUT\",\"shape\":[1000000,1000],\"datatype\":\"FP64\","
+             "\"parameters\":{\"binary_data_size\":8000000000}},"
+             "{\"name\":\"TARGET\",\"shape\":[1000000],\"datatype\":\"INT64\","
+             "\"parameters\":{\"binary_data_size\":8000000}}]}");
+    b.header_len = (int64_t)b.len;
+    ck_assert_int_eq(decode(&b, b.len, 0, 0, 64 << 20, &r, &err), MML_ETOOBIG);
+    free(b.data);
+
+    /* JSON-only body over the limit. */
+    char *json = req_json(IN_OK "," TG_OK, "");
+    b = json_body(json);
+    ck_assert_int_eq(decode(&b, b.len, 0, 0, b.len - 1, &r, &err), MML_ETOOBIG);
+    ck_assert_int_eq(decode(&b, b.len, 0, 0, b.len, &r, &err), 0);
+    v2_request_free(&r);
+    free(b.data);
+    free(json);
+}
+END_TEST
+
+START_TEST(test_header_length_parse)
+{
+    int64_t len;
+    mml_error err = {0};
+    ck_assert_int_eq(v2_parse_header_length(NULL, &len, &err), 0);
+    ck_assert_int_eq(len, -1);
+    ck_assert_int_eq(v2_parse_header_length("123", &len, &err), 0);
+    ck_assert_int_eq(len, 123);
+    ck_assert_int_eq(v2_parse_header_length(" 7 ", &len, &err), 0);
+    ck_assert_int_eq(len, 7);
+    ck_assert_int_eq(v2_parse_header_length("", &len, &err), MML_EBADREQ);
+    ck_assert_int_eq(v2_parse_header_length("-1", &len, &err), MML_EBADREQ);
+    ck_assert_int_eq(v2_parse_header_length("12a", &len, &err), MML_EBADREQ);
+    ck_assert_int_eq(v2_parse_header_length("None", &len, &err), MML_EBADREQ);
+    ck_assert_int_eq(v2_parse_header_length("99999999999999999999999", &len, &err), MML_EBADREQ);
+}
+END_TEST
+
+START_TEST(test_metadata_bodies)
+{
+    size_t len;
+    char *s = v2_encode_server_metadata("0.1.0", &len);
+    cJSON *o = cJSON_Parse(s);
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(o, "name")), "lossd");
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(o, "version")), "0.1.0");
+    const cJSON *ext = cJSON_GetObjectItem(o, "extensions");
+    int found = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, ext)
+        found |= strcmp(cJSON_GetStringValue(e), "binary_tensor_data") == 0;
+    ck_assert(found);
+    ck_assert_uint_eq(len, strlen(s));
+    cJSON_Delete(o);
+    free(s);
+
+    o = cJSON_Parse(v2_model_metadata());
+    ck_assert_ptr_nonnull(o);
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(o, "name")), "multi_margin_loss");
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "versions"), 0)), "1");
+    ck_assert_ptr_nonnull(cJSON_GetStringValue(cJSON_GetObjectItem(o, "platform")));
+    const cJSON *inputs = cJSON_GetObjectItem(o, "inputs");
+    ck_assert_int_eq(cJSON_GetArraySize(inputs), 3);
+    static const char *const want[3][2] = {{"INPUT", "FP32"}, {"TARGET", "INT64"}, {"WEIGHT", "FP32"}};
+    for (int i = 0; i < 3; i++) {
+        const cJSON *t = cJSON_GetArrayItem(inputs, i);
+        ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(t, "name")), want[i][0]);
+        ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(t, "datatype")), want[i][1]);
+        ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(t, "shape")), i == 0 ? 2 : 1);
+    }
+    const cJSON *out = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "outputs"), 0);
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(out, "name")), "LOSS");
+    cJSON_Delete(o);
+
+    o = cJSON_Parse(v2_health_live());
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(o, "live")));
+    cJSON_Delete(o);
+    o = cJSON_Parse(v2_health_ready());
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(o, "ready")));
+    cJSON_Delete(o);
+
+    s = v2_encode_error("bad \"thing\"\n", &len);
+    ck_assert_str_eq(s, "{\"error\":\"bad \\\"thing\\\"\\u000a\"}");
+    free(s);
+    mml_error err;
+    mml_error_set(&err, MML_EVALUE, "p", "p must be 1 or 2, got 3");
+    s = v2_encode_mml_error(&err, &len);
+    ck_assert_str_eq(s, "{\"error\":\"ValueError: p must be 1 or 2, got 3\"}");
+    free(s);
+}
+END_TEST
+
+START_TEST(test_null_and_sticky)
+{
+    v2_decoder_destroy(NULL);
+    v2_request_free(NULL);
+    v2_decoder *d = v2_decoder_create(1 << 20, -1);
+    v2_request r;
+    mml_error err = {0};
+    ck_assert_int_eq(v2_decoder_feed(d, "[", 1, NULL), 0);
+    ck_assert_int_eq(v2_decoder_finish(d, &r, NULL), MML_EBADREQ);
+    ck_assert_int_eq(v2_decoder_finish(d, &r, &err), MML_EBADREQ);
+    ck_assert_ptr_nonnull(strstr(err.message, "JSON"));
+    ck_assert_int_eq(v2_decoder_feed(d, "x", 1, &err), MML_EBADREQ);
+    v2_decoder_destroy(d);
+}
+END_TEST
+
+static Suite *v2_suite(void)
+{
+    Suite *s = suite_create("v2");
+    TCase *tc = tcase_create("tritonclient");
+    tcase_add_test(tc, test_tritonclient_binary);
+    tcase_add_test(tc, test_tritonclient_params_id_json_output);
+    tcase_add_test(tc, test_output_selection);
+    tcase_add_test(tc, test_json_flat_and_nested);
+    tcase_add_test(tc, test_mixed_and_order);
+    tcase_add_test(tc, test_empty_batch);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("golden");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_golden);
+    tcase_add_test(tc, test_json_output_round_trip);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("errors");
+    tcase_add_test(tc, test_param_types);
+    tcase_add_test(tc, test_tensor_errors);
+    tcase_add_test(tc, test_malformed_json);
+    tcase_add_test(tc, test_binary_sizes);
+    tcase_add_test(tc, test_limits);
+    tcase_add_test(tc, test_header_length_parse);
+    tcase_add_test(tc, test_null_and_sticky);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("bodies");
+    tcase_add_test(tc, test_metadata_bodies);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(v2_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
