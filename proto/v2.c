@@ -786,6 +786,11 @@ int v2_decoder_feed(v2_decoder *d, const char *data, size_t len, mml_error *err)
     return 0;
 }
 
+int v2_decoder_sink(void *d, const char *data, size_t len, mml_error *err)
+{
+    return v2_decoder_feed(d, data, len, err);
+}
+
 void v2_request_free(v2_request *r)
 {
     if (r == NULL)

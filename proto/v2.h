@@ -90,6 +90,11 @@ v2_decoder *v2_decoder_create(uint64_t max_body, int64_t header_len);
  * when header_len is known, by finish() otherwise. */
 int v2_decoder_feed(v2_decoder *d, const char *data, size_t len, mml_error *err);
 
+/* v2_decoder_feed() with a void * decoder, to pass as the sink of an
+ * inflater (inflate.h) for Content-Encoding gzip or deflate:
+ * inflater_create(coding, max_body, v2_decoder_sink, d). */
+int v2_decoder_sink(void *d, const char *data, size_t len, mml_error *err);
+
 /* End of body: 0 with *out filled (the caller owns it and frees it with
  * v2_request_free), or a negative code with *err filled and *out zeroed:
  * BadRequest for a truncated body or malformed JSON, TypeError and

@@ -8,6 +8,7 @@
 
 #include "frame.h"
 #include "inflate.h"
+#include "v2.h"
 
 /* Sink that collects what it is given, up to a cap; fails on demand. */
 typedef struct collect {
@@ -384,6 +385,41 @@ START_TEST(test_into_frame_decoder)
 }
 END_TEST
 
+/* A deflate'd v2 request through v2_decoder_sink, as tritonclient sends
+ * with request_compression_algorithm="deflate". */
+START_TEST(test_into_v2_decoder)
+{
+    static const char json[] =
+        "{\"inputs\":[{\"name\":\"INPUT\",\"shape\":[1,2],\"datatype\":\"FP32\","
+        "\"parameters\":{\"binary_data_size\":8}},{\"name\":\"TARGET\",\"shape\":[1],"
+        "\"datatype\":\"INT64\",\"parameters\":{\"binary_data_size\":8}}]}";
+    unsigned char body[sizeof(json) - 1 + 16];
+    float x[2] = {2.0f, 0.5f};
+    int64_t t = 0;
+    memcpy(body, json, sizeof(json) - 1);
+    memcpy(body + sizeof(json) - 1, x, 8);
+    memcpy(body + sizeof(json) - 1 + 8, &t, 8);
+    void *z;
+    size_t zlen;
+    ck_assert_int_eq(inflate_compress(CODING_DEFLATE, body, sizeof(body), &z, &zlen), 0);
+    v2_decoder *d = v2_decoder_create(1 << 20, (int64_t)sizeof(json) - 1);
+    inflater *in = inflater_create(CODING_DEFLATE, 1 << 20, v2_decoder_sink, d);
+    mml_error err = {0};
+    for (size_t pos = 0; pos < zlen; pos += 5)
+        ck_assert_int_eq(inflater_feed(in, (char *)z + pos, zlen - pos < 5 ? zlen - pos : 5, &err), 0);
+    ck_assert_int_eq(inflater_finish(in, &err), 0);
+    v2_request r;
+    ck_assert_msg(v2_decoder_finish(d, &r, &err) == 0, "%s", err.message);
+    float out;
+    mml_compute(&r.pl.req, &out);
+    ck_assert_float_eq(out, 0.0f);   /* 1 - 2 + 0.5 < 0 */
+    v2_request_free(&r);
+    inflater_destroy(in);
+    v2_decoder_destroy(d);
+    free(z);
+}
+END_TEST
+
 START_TEST(test_compress_empty)
 {
     void *z;
@@ -414,6 +450,7 @@ static Suite *inflate_suite(void)
     tcase_add_test(tc, test_gzip_members);
     tcase_add_test(tc, test_compress_empty);
     tcase_add_test(tc, test_into_frame_decoder);
+    tcase_add_test(tc, test_into_v2_decoder);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("hostile");
