@@ -108,7 +108,7 @@ static int64_t ordered(int dtype, double v)
     mml_store(dtype, buf, 0, v);
     memcpy(&bits, buf, mml_dtype_size(dtype));
     int width = 8 * (int)mml_dtype_size(dtype);
-    sign_mask = (int64_t)1 << (width - 1);
+    sign_mask = (int64_t)((uint64_t)1 << (width - 1));
     int64_t i = (int64_t)bits;
     return (i & sign_mask) ? -(i & ~sign_mask) : i;
 }
