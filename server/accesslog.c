@@ -8,6 +8,15 @@
 #include <unistd.h>
 
 #define LINE_MAX_BYTES 1024
+#define BUFFER_BYTES (16 * 1024)
+
+/* Lines not yet written; only the loop thread logs. */
+static char pending[BUFFER_BYTES];
+static size_t pending_len;
+
+/* The formatted second of the last timestamp, reused within a second. */
+static time_t cached_sec = -1;
+static char cached_prefix[32];
 
 /* Copy s into out (size bytes) with JSON string escaping, or for plain
  * logs with blanks and controls escaped so a line splits on spaces. */
@@ -25,14 +34,19 @@ static void escape(const char *s, int json, char *out, size_t size)
     out[o] = '\0';
 }
 
+/* "2026-01-31T12:00:00.123Z"; the date part is formatted once a second.
+ * Not thread-safe (the cache), like the buffer. */
 static void timestamp(char *buf, size_t size)
 {
     struct timeval tv;
-    struct tm tm;
     gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, size - n, ".%03dZ", (int)(tv.tv_usec / 1000));
+    if (tv.tv_sec != cached_sec) {
+        struct tm tm;
+        gmtime_r(&tv.tv_sec, &tm);
+        strftime(cached_prefix, sizeof cached_prefix, "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_sec = tv.tv_sec;
+    }
+    snprintf(buf, size, "%s.%03dZ", cached_prefix, (int)(tv.tv_usec / 1000));
 }
 
 size_t accesslog_format(config_log_format fmt, const access_entry *e, char *buf,
@@ -77,10 +91,20 @@ static void write_all(const char *buf, size_t len)
     }
 }
 
+void accesslog_flush(void)
+{
+    write_all(pending, pending_len);
+    pending_len = 0;
+}
+
 void accesslog_write(config_log_format fmt, const access_entry *e)
 {
     char line[LINE_MAX_BYTES];
-    write_all(line, accesslog_format(fmt, e, line, sizeof line));
+    size_t n = accesslog_format(fmt, e, line, sizeof line);
+    if (pending_len + n > sizeof pending)
+        accesslog_flush();
+    memcpy(pending + pending_len, line, n);
+    pending_len += n;
 }
 
 void accesslog_event(config_log_format fmt, const char *message)
@@ -91,6 +115,7 @@ void accesslog_event(config_log_format fmt, const char *message)
     escape(message, json, msg, sizeof msg);
     int n = json ? snprintf(line, sizeof line, "{\"ts\":\"%s\",\"event\":\"%s\"}\n", ts, msg)
                  : snprintf(line, sizeof line, "%s lossd: %s\n", ts, message);
+    accesslog_flush();
     if (n > 0)
         write_all(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }

@@ -22,10 +22,16 @@ typedef struct access_entry {
 size_t accesslog_format(config_log_format fmt, const access_entry *e, char *buf,
                         size_t size);
 
-/* Write e to fd 2 with a single write(). */
+/* Queue the line of e for stderr. Lines are buffered and written by
+ * accesslog_flush() (or when the buffer fills), so a loop turn that
+ * completes many requests costs one write(). Loop thread only. */
 void accesslog_write(config_log_format fmt, const access_entry *e);
 
-/* A start-up or shutdown message in the same format ("event" line). */
+/* Write the buffered lines to fd 2. Loop thread only. */
+void accesslog_flush(void);
+
+/* A start-up or shutdown message in the same format ("event" line),
+ * written at once after the buffered lines. Loop thread only. */
 void accesslog_event(config_log_format fmt, const char *message);
 
 #endif

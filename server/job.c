@@ -7,13 +7,20 @@
 #include <string.h>
 
 /* Below this many input elements a request is computed on the loop
- * thread. Measured on a 2-core x86-64 (AVX2), wrk -c32 -t2 against
- * POST /v1/multi_margin_loss with N=32, C=10, 3 x 10 s median:
- * see JOB_INLINE_MEASUREMENT in the report of bench/http_bench.sh; the
- * pool hop (uv_queue_work, a futex wake, the async back, suspend and
- * resume of the connection) costs ~10-20 us, while 8192 float32 elements
- * take ~3-5 us, so smaller requests are not worth the hop. */
-#define JOB_INLINE_ELEMS 8192u
+ * thread: the hop to the pool costs more than the work. Measured on the
+ * 2-core x86-64 (AVX-512) dev box, libuv 1.44:
+ *   - uv_queue_work round trip, empty work: 17-18 us;
+ *   - mml_compute float32, C = 10: 320 elements 0.4 us, 1280 3.4 us,
+ *     5120 10-12 us, 20480 40-54 us;
+ *   - wrk -t2 -c32, POST N=32 C=10 JSON, 4 alternating 5 s runs:
+ *     inline 12.8k/11.2k/14.0k/22.4k req/s, always via the pool
+ *     10.2k/9.2k/8.2k/11.5k req/s.
+ * At 4096 elements the work is still about half a hop; past it the pool
+ * wins by keeping the loop free for other connections. Override with
+ * -DJOB_INLINE_ELEMS=n to measure again (0 sends everything to the pool). */
+#ifndef JOB_INLINE_ELEMS
+#define JOB_INLINE_ELEMS 4096u
+#endif
 
 typedef struct job job;
 
@@ -87,7 +94,7 @@ static uint64_t elements(const mml_request *req)
 
 int job_wants_pool(const mml_request *req)
 {
-    return elements(req) >= JOB_INLINE_ELEMS;
+    return elements(req) + 1 > JOB_INLINE_ELEMS;
 }
 
 static size_t out_bytes(const mml_request *req)

@@ -75,6 +75,7 @@ static void on_drain_deadline(uv_timer_t *t)
     log_event(a, "drain timeout (%us) passed with %u requests in flight, exiting with status 1",
               a->cfg.drain_timeout, http_server_inflight(a->http));
     /* Jobs may still be running on the pool: leave without waiting. */
+    accesslog_flush();
     _exit(1);
 }
 
@@ -83,6 +84,7 @@ static void on_signal(uv_signal_t *h, int signum)
     app *a = h->data;
     if (a->draining) {
         log_event(a, "second %s during the drain, exiting with status 1", strsignal(signum));
+        accesslog_flush();
         _exit(1);
     }
     a->draining = 1;

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# http_bench.sh - HTTP throughput of lossd against a bare libmicrohttpd server, with wrk.
+#
+#   BUILD=build bash bench/http_bench.sh        (make bench runs it)
+#
+# Starts $BUILD/lossd and $BUILD/bench/bare_mhd on free loopback ports and
+# runs wrk (-t2 -c32, DURATION seconds, default 10) with a Lua script that
+# POSTs the same N=32, C=10 float32 JSON request to both (bare_mhd drops the
+# body and answers a fixed one). RUNS runs each (default 3), alternating,
+# then prints the median requests/s, p50 and p99 latency and the ratio
+# lossd/bare (target >= 0.6). Extra lossd flags: LOSSD_FLAGS.
+set -u
+
+BUILD=${BUILD:-build}
+DURATION=${DURATION:-10}
+RUNS=${RUNS:-3}
+LOSSD=${LOSSD:-$BUILD/lossd}
+BARE=${BARE:-$BUILD/bench/bare_mhd}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/lossd-bench.XXXXXX")
+PIDS=()
+
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+die() {
+    echo "http_bench: $*" >&2
+    exit 1
+}
+
+command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
+[ -x "$LOSSD" ] || die "no $LOSSD (run make)"
+[ -x "$BARE" ] || die "no $BARE (run make)"
+
+# start NAME CMD...: runs CMD with stderr in $TMP/NAME.log, sets PORT.
+start() {
+    local name=$1
+    shift
+    "$@" 2>"$TMP/$name.log" >/dev/null &
+    PIDS+=("$!")
+    PORT=""
+    for _ in $(seq 1 100); do
+        PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/$name.log" | head -n 1)
+        [ -n "$PORT" ] && return 0
+        sleep 0.05
+    done
+    die "$name did not start: $(cat "$TMP/$name.log")"
+}
+
+# The request: N=32 rows of C=10 values, as a dashboard would send it.
+python3 - >"$TMP/body.json" <<'EOF'
+import json, random
+random.seed(7)
+n, c = 32, 10
+print(json.dumps({"input": [[round(random.uniform(-2, 2), 4) for _ in range(c)] for _ in range(n)],
+                  "target": [random.randrange(c) for _ in range(n)],
+                  "p": 1, "margin": 1, "reduction": "mean", "dtype": "float32"},
+                 separators=(",", ":")), end="")
+EOF
+cat >"$TMP/post.lua" <<EOF
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("$TMP/body.json", "rb")
+wrk.body = f:read("*a")
+f:close()
+EOF
+
+# shellcheck disable=SC2086
+start lossd "$LOSSD" --listen 127.0.0.1:0 ${LOSSD_FLAGS:-}
+LOSSD_PORT=$PORT
+start bare "$BARE" 0
+BARE_PORT=$PORT
+
+code=$(curl -s -o "$TMP/check" -w '%{http_code}' -H 'Content-Type: application/json' \
+    --data-binary @"$TMP/body.json" "http://127.0.0.1:$LOSSD_PORT/v1/multi_margin_loss")
+[ "$code" = 200 ] || die "lossd answered $code to the bench request: $(cat "$TMP/check")"
+
+# run NAME PORT I: one wrk run, results appended to $TMP/NAME.results as
+# "rps p50_us p99_us".
+run() {
+    local name=$1 port=$2 i=$3
+    local out="$TMP/$name.$i.wrk"
+    wrk -t2 -c32 -d"${DURATION}s" --latency -s "$TMP/post.lua" \
+        "http://127.0.0.1:$port/v1/multi_margin_loss" >"$out" 2>&1 || die "wrk failed: $(cat "$out")"
+    grep -q 'Non-2xx' "$out" && die "$name answered non-2xx during the run: $(cat "$out")"
+    python3 - "$out" >>"$TMP/$name.results" <<'EOF'
+import re, sys
+text = open(sys.argv[1]).read()
+def us(v):
+    m = re.match(r"([\d.]+)(us|ms|s)", v)
+    return float(m.group(1)) * {"us": 1, "ms": 1e3, "s": 1e6}[m.group(2)]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p50 = us(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1))
+p99 = us(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))
+print(f"{rps:.0f} {p50:.0f} {p99:.0f}")
+EOF
+    echo "  run $i $name: $(tail -n 1 "$TMP/$name.results" | awk '{printf "%s req/s, p50 %s us, p99 %s us", $1, $2, $3}')"
+}
+
+echo "http_bench: wrk -t2 -c32 -d${DURATION}s, POST N=32 C=10 float32 JSON, $RUNS runs each"
+for i in $(seq 1 "$RUNS"); do
+    run lossd "$LOSSD_PORT" "$i"
+    run bare "$BARE_PORT" "$i"
+done
+
+python3 - "$TMP/lossd.results" "$TMP/bare.results" <<'EOF'
+import statistics, sys
+def med(path):
+    rows = [list(map(float, l.split())) for l in open(path) if l.strip()]
+    return [statistics.median(col) for col in zip(*rows)]
+l, b = med(sys.argv[1]), med(sys.argv[2])
+print(f"{'':8} {'req/s':>10} {'p50 us':>8} {'p99 us':>8}   (medians)")
+print(f"{'lossd':8} {l[0]:10.0f} {l[1]:8.0f} {l[2]:8.0f}")
+print(f"{'bare':8} {b[0]:10.0f} {b[1]:8.0f} {b[2]:8.0f}")
+ratio = l[0] / b[0]
+print(f"ratio lossd/bare = {ratio:.2f} (target >= 0.6){'' if ratio >= 0.6 else '  BELOW TARGET'}")
+EOF
