@@ -118,16 +118,13 @@ static int finish(const mml_request *req, job_block *block, unsigned nblocks,
 
 int job_run_inline(const payload *p, const job_ops *ops, void *ctx)
 {
-    int status = MML_ENOMEM;
+    job_block block;                /* on the stack: a partial is ~4 KiB */
     void *out = payload_mem_alloc(out_bytes(&p->req));
-    job_block *block = malloc(sizeof *block);
-    if (out == NULL || block == NULL)
-        goto fail_alloc;
-    mml_partial_init(&block->part);
-    mml_rows(&p->req, 0, p->req.n, out, &block->part);
-    status = finish(&p->req, block, 1, out, ops, ctx);
-fail_alloc:
-    free(block);
+    if (out == NULL)
+        return MML_ENOMEM;
+    mml_partial_init(&block.part);
+    mml_rows(&p->req, 0, p->req.n, out, &block.part);
+    int status = finish(&p->req, &block, 1, out, ops, ctx);
     payload_mem_free(out);
     return status;
 }
