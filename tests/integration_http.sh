@@ -347,6 +347,27 @@ sys.stdout.write('{"input":[' + ",".join([row] * n) + '],"target":[' +
 EOF
 }
 
+# Split into row blocks (3 pool threads) or not (1): the same bits (SPEC 1).
+check_determinism() {
+    make_big 100000 5 sum "$TMP/split_sum.json"
+    make_big 60000 5 none "$TMP/split_none.json"
+    local t f
+    for t in 1 3; do
+        start_server "split$t" --threads "$t"
+        for f in split_sum split_none; do
+            post @"$TMP/$f.json"
+            [ "$CODE" = 200 ] || fail "$f with $t threads: $CODE $BODY"
+            cp "$TMP/body" "$TMP/$f.$t.out"
+        done
+        kill -TERM "$SPID"
+        wait_exit "$SPID" 10
+    done
+    for f in split_sum split_none; do
+        cmp -s "$TMP/$f.1.out" "$TMP/$f.3.out" || fail "$f differs between 1 and 3 threads"
+    done
+    ok "a request split over 3 pool threads answers the same bytes as with 1"
+}
+
 check_limits() {
     start_server small --max-body 1000 --threads 1
     make_big 100 10 mean "$TMP/2k.json"
@@ -489,6 +510,7 @@ check_access_log
 kill -TERM "$MAIN_PID"
 wait_exit "$MAIN_PID" 10
 [ "$EXIT_CODE" = 0 ] || fail "main server exit $EXIT_CODE"
+check_determinism
 check_limits
 check_overload
 check_drain
