@@ -212,7 +212,7 @@ static int tbuf_grow(tbuf *b)
 }
 
 /* Room for one element, charged against max_body. 0 or a latched code. */
-static int tbuf_room(decoder *d, tbuf *b, const char *field)
+__attribute__((always_inline)) static inline int tbuf_room(decoder *d, tbuf *b, const char *field)
 {
     d->tensor_bytes += b->charge;
     if (d->tensor_bytes > d->max_body)
@@ -225,7 +225,7 @@ static int tbuf_room(decoder *d, tbuf *b, const char *field)
     return 0;
 }
 
-static int tbuf_push_value(decoder *d, tbuf *b, double v, const char *field)
+__attribute__((always_inline)) static inline int tbuf_push_value(decoder *d, tbuf *b, double v, const char *field)
 {
     if (tbuf_room(d, b, field) < 0)
         return d->rc;
@@ -302,17 +302,55 @@ static bool is_numchar(int c)
     return is_digit(c) || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
 }
 
-static void num_digit(numtok *t, int digit, bool frac)
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* Eight ASCII digits at s as their value, or -1 if any byte is no digit.
+ * SWAR: check every byte is 0x30..0x39, then fold digit pairs, quads,
+ * and the two halves with three multiplications. */
+__attribute__((always_inline)) static inline int64_t eight_digits(const char *s)
 {
-    if (frac && t->m == 0 && digit == 0) {
-        t->exp10--;                   /* leading zero of 0.00ddd */
-    } else if (t->m < 1000000000000000000ull) {  /* fewer than SIG_DIGITS */
-        t->m = t->m * 10 + (uint64_t)digit;
-        t->exp10 -= frac;
-    } else {
-        t->trunc = true;              /* strtod will read the full text */
-        t->exp10 += !frac;
+    uint64_t v;
+
+    memcpy(&v, s, 8);
+    if ((v & 0xf0f0f0f0f0f0f0f0ull) != 0x3030303030303030ull ||
+        ((v + 0x0606060606060606ull) & 0xf0f0f0f0f0f0f0f0ull) != 0x3030303030303030ull)
+        return -1;
+    v -= 0x3030303030303030ull;
+    v = v * 10 + (v >> 8);                       /* 2-digit values in bytes 0, 2, 4, 6 */
+    v = ((v & 0x000000ff000000ffull) * (100 + (1000000ull << 32)) +
+         ((v >> 16) & 0x000000ff000000ffull) * (1 + (10000ull << 32))) >> 32;
+    return (int64_t)v;
+}
+#else
+static int64_t eight_digits(const char *s)
+{
+    (void)s;
+    return -1;
+}
+#endif
+
+/* Read the digit run at s[i..n) into t (fraction digits when frac) and
+ * return the index after it. Up to SIG_DIGITS significant digits are
+ * kept in t->m; later ones only set t->trunc (strtod reads the text). */
+__attribute__((always_inline)) static inline size_t num_digits(const char *s, size_t i, size_t n, numtok *t, bool frac)
+{
+    int64_t eight;
+
+    while (n - i >= 8 && t->m < 10000000000ull && (eight = eight_digits(s + i)) >= 0) {
+        t->m = t->m * 100000000u + (uint64_t)eight;   /* still below 10^18 */
+        t->exp10 -= frac ? 8 : 0;
+        i += 8;
     }
+    for (; i < n && is_digit(s[i]); i++) {
+        unsigned digit = (unsigned)(s[i] - '0');
+        if (t->m < 1000000000000000000ull) {         /* fewer than SIG_DIGITS */
+            t->m = t->m * 10 + digit;
+            t->exp10 -= frac;
+        } else {
+            t->trunc |= digit != 0;           /* dropped zeros are exact */
+            t->exp10 += !frac;
+        }
+    }
+    return i;
 }
 
 /* Scan an RFC 8259 number at s[0..n). NUM_OK: t->len is the token length
@@ -333,8 +371,7 @@ static int num_scan(const char *s, size_t n, bool final, numtok *t, size_t *stop
     if (s[i] == '0')
         i++;
     else if (is_digit(s[i]))
-        for (; i < n && is_digit(s[i]); i++)
-            num_digit(t, s[i] - '0', false);
+        i = num_digits(s, i, n, t, false);
     else
         goto bad;
     if (i < n && s[i] == '.') {
@@ -343,8 +380,7 @@ static int num_scan(const char *s, size_t n, bool final, numtok *t, size_t *stop
             goto more;
         if (!is_digit(s[i]))
             goto bad;
-        for (; i < n && is_digit(s[i]); i++)
-            num_digit(t, s[i] - '0', true);
+        i = num_digits(s, i, n, t, true);
     }
     if (i < n && (s[i] == 'e' || s[i] == 'E')) {
         t->is_int = false;
@@ -372,7 +408,7 @@ bad:
 /* The double nearest to the token. Clinger's fast path when the digits
  * and the power of ten are both exact doubles (one correctly rounded
  * operation), otherwise strtod on a bounded copy. */
-static double num_value(const numtok *t)
+__attribute__((always_inline)) static inline double num_value(const numtok *t)
 {
     int e = t->exp10 + (t->exp_neg ? -t->exp : t->exp);
     char buf[NUM_WINDOW + 1];
@@ -392,7 +428,8 @@ static double num_value(const numtok *t)
 static int num_int(const numtok *t, int64_t *out)
 {
     assert(t->is_int);
-    if (t->trunc || t->m > (t->neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
+    if (t->trunc || t->exp10 != 0 ||
+        t->m > (t->neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
         return -1;
     *out = t->neg ? (int64_t)(0 - t->m) : (int64_t)t->m;
     return 0;
@@ -917,6 +954,82 @@ static const char *start_number(decoder *d, const char *p, const char *end)
     return r == NUM_OK ? p + t.len : end;
 }
 
+static bool is_space(int c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* The common number shape, [-]int[.frac] with at most SIG_DIGITS digits
+ * and a terminating byte inside the chunk, read without the general
+ * scanner: 0 with *v and the length, or -1 to take the general path (which
+ * would give the same double: both round correctly). */
+__attribute__((always_inline))
+static inline int plain_decimal(const char *p, const char *end, double *v, size_t *len)
+{
+    const char *s = p + (*p == '-'), *int_start = s, *frac_start;
+    uint64_t m = 0;
+    int64_t eight;
+    int frac = 0;
+
+    if (s < end && *s == '0')
+        s++;
+    else
+        for (; s < end && is_digit(*s) && s - int_start < SIG_DIGITS; s++)
+            m = m * 10 + (uint64_t)(*s - '0');
+    if (s == int_start)
+        return -1;
+    if (s < end && *s == '.') {
+        frac_start = ++s;
+        for (; end - s >= 8 && m < 10000000000ull && (eight = eight_digits(s)) >= 0; s += 8)
+            m = m * 100000000u + (uint64_t)eight;
+        for (; s < end && is_digit(*s) && m < 1000000000000000000ull; s++)
+            m = m * 10 + (uint64_t)(*s - '0');
+        frac = (int)(s - frac_start);
+        if (frac == 0 || frac > 22)
+            return -1;
+    }
+    if (s == end || is_numchar((unsigned char)*s) || m > (1ull << 53))
+        return -1;
+    *v = frac ? (double)m / pow10_exact[frac] : (double)m;
+    *v = *p == '-' ? -*v : *v;
+    *len = (size_t)(s - p);
+    return 0;
+}
+
+/* The hot loop: the numbers of an input row ("1.5,-2, 3e1"), each stored
+ * as soon as it is scanned. It only takes what start_number() and
+ * row_value() would accept; anything else (a cut or bad number, a ragged
+ * row, a bracket) is left to the general path at that token. */
+static const char *row_run(decoder *d, const char *p, const char *end)
+{
+    for (;;) {
+        size_t avail = (size_t)(end - p), stop, len;
+        numtok t;
+        double v;
+        if (d->rows > 0 && d->col >= d->cols)
+            return start_number(d, p, end);
+        if (plain_decimal(p, end, &v, &len) < 0) {
+            if (num_scan(p, avail < NUM_WINDOW ? avail : NUM_WINDOW, false, &t, &stop) != NUM_OK)
+                return start_number(d, p, end);
+            v = num_value(&t);
+            len = t.len;
+        }
+        if (tbuf_push_value(d, &d->input, v, "input") < 0)
+            return end;
+        d->col++;
+        p += len;
+        if (p == end || *p != ',') {
+            d->state = ST_ROW_NEXT;
+            return p;
+        }
+        d->state = ST_ROW_VALUE;
+        for (p++; p < end && is_space((unsigned char)*p); p++)
+            ;
+        if (p == end || !(is_digit(*p) || *p == '-'))
+            return p;
+    }
+}
+
 /* One token (or whitespace byte) at p < end; returns the next position. */
 static const char *step(decoder *d, const char *p, const char *end)
 {
@@ -935,6 +1048,8 @@ static const char *step(decoder *d, const char *p, const char *end)
         return lex_string(d, p + 1, end);
     case '-': case '0': case '1': case '2': case '3': case '4':
     case '5': case '6': case '7': case '8': case '9':
+        if (d->state == ST_ROW_FIRST || d->state == ST_ROW_VALUE)
+            return row_run(d, p, end);
         if (!accepts_value(d->state))
             break;
         return start_number(d, p, end);

@@ -324,6 +324,43 @@ START_TEST(test_number_random)
 }
 END_TEST
 
+/* Random digit strings of the shape the row fast path reads (up to 19
+ * digits, 22 decimals), around its limits: still strtod's bits. */
+START_TEST(test_number_plain_decimal)
+{
+    uint64_t seed = 99;
+    char *doc = malloc(1 << 20), tok[64];
+    static double want[2000];
+
+    for (int round = 0; round < 20; round++) {
+        size_t len = (size_t)sprintf(doc, "{\"dtype\":\"float64\",\"target\":[0],\"input\":[[");
+        for (int i = 0; i < 2000; i++) {
+            int ints = 1 + (int)(rng_next(&seed) % 12), fracs = (int)(rng_next(&seed) % 24), n = 0;
+            if (rng_next(&seed) % 2)
+                tok[n++] = '-';
+            for (int k = 0; k < ints; k++)
+                tok[n++] = (char)('0' + (k == 0 && ints > 1 ? 1 + rng_next(&seed) % 9
+                                                         : rng_next(&seed) % 10));
+            if (fracs)
+                tok[n++] = '.';
+            for (int k = 0; k < fracs; k++)
+                tok[n++] = (char)('0' + (rng_next(&seed) % 3 ? rng_next(&seed) % 10 : 9));
+            tok[n] = '\0';
+            want[i] = strtod(tok, NULL);
+            len += (size_t)sprintf(doc + len, "%s%s", tok, i < 1999 ? (i % 3 ? "," : ", ") : "]");
+        }
+        strcpy(doc + len, "]}");
+        outcome o;
+        expect_ok(doc, &o);
+        for (int i = 0; i < 2000; i++)
+            ck_assert_msg(memcmp(&want[i], &(double){ in_at(&o, (uint64_t)i) }, 8) == 0,
+                          "element %d: got %a, expected %a", i, in_at(&o, (uint64_t)i), want[i]);
+        outcome_free(&o);
+    }
+    free(doc);
+}
+END_TEST
+
 /* ---- SPEC 2: one row per condition -------------------------------------- */
 
 #define DOC(rest) "{\"input\":[[0.5,1,2],[3,4,5]],\"target\":[0,2]" rest "}"
@@ -1254,6 +1291,7 @@ static Suite *json_decode_suite(void)
         { "strings_and_space", test_strings_and_space, 0 },
         { "number_rounding", test_number_rounding, 0 },
         { "number_random", test_number_random, 60 },
+        { "number_plain_decimal", test_number_plain_decimal, 60 },
         { "spec_p", test_spec_p, 0 },
         { "spec_margin", test_spec_margin, 0 },
         { "spec_reduction_dtype", test_spec_reduction_dtype, 0 },

@@ -1,0 +1,195 @@
+/* json_bench.c - streaming JSON decoder against cJSON on a 4096 x 1000 float32 request.
+ *
+ * Builds the document in memory, then in the same process times
+ *   (a) json_decoder_ops fed in 64 KiB chunks, finish() included;
+ *   (b) cJSON_Parse plus a walk that copies every number into a float
+ *       array (cJSON_Delete is not timed, in cJSON's favour).
+ * Each runs REPEATS times; medians of CPU time are reported with the
+ * ratio a/b, and the decoder's peak resident memory above the baseline
+ * (Linux VmHWM, reset through /proc/self/clear_refs) against the tensor
+ * bytes.
+ * Usage: json_bench [--json] */
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cJSON.h>
+
+#include "json.h"
+
+#define ROWS    4096
+#define COLS    1000
+#define CHUNK   (64 * 1024)
+#define REPEATS 5
+
+/* CPU time of the process (single-threaded here): other jobs sharing
+ * the machine slow both sides less unevenly than wall time would. */
+static double now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* The request document, NUL-terminated; NULL when out of memory. */
+static char *make_document(size_t *len)
+{
+    size_t cap = (size_t)ROWS * COLS * 18 + (size_t)ROWS * 8 + 256, n = 0;
+    char *doc = malloc(cap);
+    uint64_t seed = 1;
+
+    if (doc == NULL)
+        return NULL;
+    n += (size_t)sprintf(doc + n, "{\"dtype\":\"float32\",\"reduction\":\"mean\",\"input\":[");
+    for (int r = 0; r < ROWS; r++) {
+        doc[n++] = '[';
+        for (int c = 0; c < COLS; c++) {
+            float v = (float)(((double)(rng_next(&seed) >> 11) * 0x1p-53 - 0.5) * 8);
+            n += (size_t)sprintf(doc + n, c ? ",%.9g" : "%.9g", v);
+        }
+        doc[n++] = ']';
+        doc[n++] = r + 1 < ROWS ? ',' : ']';
+    }
+    n += (size_t)sprintf(doc + n, ",\"target\":[");
+    for (int r = 0; r < ROWS; r++)
+        n += (size_t)sprintf(doc + n, r ? ",%d" : "%d", (int)(rng_next(&seed) % COLS));
+    n += (size_t)sprintf(doc + n, "]}");
+    *len = n;
+    return doc;
+}
+
+/* (a): seconds, or -1 on a decoding error. */
+static double run_decoder(const char *doc, size_t len)
+{
+    double t0 = now();
+    decoder *d = json_decoder_ops.create((uint64_t)len * 4);
+    mml_error err;
+    payload pl;
+    int rc = d ? 0 : MML_ENOMEM;
+
+    for (size_t at = 0; rc == 0 && at < len; at += CHUNK)
+        rc = json_decoder_ops.feed(d, doc + at, len - at < CHUNK ? len - at : CHUNK, &err);
+    if (rc == 0)
+        rc = json_decoder_ops.finish(d, &pl, &err);
+    json_decoder_ops.destroy(d);
+    if (rc < 0) {
+        fprintf(stderr, "json_bench: decoder: %s\n", err.message);
+        return -1;
+    }
+    t0 = now() - t0;
+    payload_free(&pl);
+    return t0;
+}
+
+/* (b): seconds, or -1 on a parse error. */
+static double run_cjson(const char *doc)
+{
+    double t0 = now(), t;
+    cJSON *root = cJSON_Parse(doc), *row, *x;
+    float *input = malloc((size_t)ROWS * COLS * sizeof *input);
+    size_t i = 0;
+
+    if (root == NULL || input == NULL) {
+        fprintf(stderr, "json_bench: cJSON failed\n");
+        cJSON_Delete(root);
+        free(input);
+        return -1;
+    }
+    cJSON_ArrayForEach(row, cJSON_GetObjectItemCaseSensitive(root, "input"))
+        cJSON_ArrayForEach(x, row)
+            input[i++] = (float)x->valuedouble;
+    t = now() - t0;
+    if (i != (size_t)ROWS * COLS)
+        t = -1;
+    cJSON_Delete(root);
+    free(input);
+    return t;
+}
+
+/* A "VmXXX:  123 kB" line of /proc/self/status in bytes; 0 if absent. */
+static long long vm_bytes(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long long kb = 0;
+
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, key, strlen(key)) == 0)
+            kb = atoll(line + strlen(key) + 1);
+    fclose(f);
+    return kb * 1024;
+}
+
+/* Peak resident bytes one decode adds above the current resident set;
+ * -1 when the kernel cannot reset the high-water mark. */
+static long long decoder_peak_extra(const char *doc, size_t len)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    long long base;
+
+    if (f == NULL || fputs("5", f) < 0 || fclose(f) != 0)
+        return -1;
+    base = vm_bytes("VmRSS:");
+    if (run_decoder(doc, len) < 0)
+        return -1;
+    return vm_bytes("VmHWM:") - base;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, by_value);
+    return v[n / 2];
+}
+
+int main(int argc, char **argv)
+{
+    bool json = argc > 1 && strcmp(argv[1], "--json") == 0;
+    double dec[REPEATS], cjs[REPEATS], mb, dec_mbs, cjs_mbs;
+    size_t len;
+    char *doc = make_document(&len);
+    long long peak;
+    const double tensor = (double)ROWS * COLS * 4 + ROWS * 8;
+
+    if (doc == NULL)
+        return EXIT_FAILURE;
+    mb = (double)len / 1e6;
+    peak = decoder_peak_extra(doc, len);        /* first, on a fresh heap */
+    for (int i = 0; i < REPEATS; i++)
+        if ((dec[i] = run_decoder(doc, len)) < 0 || (cjs[i] = run_cjson(doc)) < 0)
+            return EXIT_FAILURE;
+    dec_mbs = mb / median(dec, REPEATS);
+    cjs_mbs = mb / median(cjs, REPEATS);
+    printf("json_bench: %dx%d float32, %.1f MB: decoder %.0f MB/s, cJSON+walk %.0f MB/s, "
+           "ratio %.1fx; decoder peak extra RSS %.1f MB for %.1f MB of tensors (%.2fx)\n",
+           ROWS, COLS, mb, dec_mbs, cjs_mbs, dec_mbs / cjs_mbs, (double)peak / 1e6,
+           tensor / 1e6, (double)peak / tensor);
+    if (json) {
+        printf("{\"bench\":\"json_decode\",\"rows\":%d,\"cols\":%d,\"bytes\":%zu,"
+               "\"decoder_mb_per_s\":%.1f,\"cjson_mb_per_s\":%.1f,\"ratio\":%.2f}\n",
+               ROWS, COLS, len, dec_mbs, cjs_mbs, dec_mbs / cjs_mbs);
+        printf("{\"bench\":\"json_decode_memory\",\"peak_extra_bytes\":%lld,"
+               "\"tensor_bytes\":%.0f,\"ratio\":%.3f}\n", peak, tensor, (double)peak / tensor);
+    }
+    free(doc);
+    return EXIT_SUCCESS;
+}
