@@ -9,7 +9,15 @@
  * stored in that dtype at once; otherwise as doubles, converted when
  * finish() gathers the chunks into the final aligned buffer. Chunks are
  * freed as they are copied, so the resident peak is about the tensor
- * bytes plus one chunk (twice that for float32 sent with dtype last).
+ * bytes plus one chunk; sent before "dtype", float32 tensors take twice
+ * their size and float16 ones four times until finish(). Elements are
+ * counted against max_body as they arrive (as 2-byte ones while the
+ * dtype is unknown), so a body cannot make the decoder hold much more.
+ *
+ * Numbers: the common plain decimals of input rows are read in a hot loop
+ * (SWAR digits, Clinger's exact fast path); other tokens take a general
+ * scanner, falling back to strtod on a copy of at most 513 bytes. Either
+ * way the value is the correctly rounded double, then rounded to dtype.
  *
  * Errors are raised at the first token that makes the document invalid,
  * so one document gives the same error whatever the chunking. Semantic
@@ -151,17 +159,20 @@ static const char *printable(const char *s, size_t len, char *out, size_t size)
     return out;
 }
 
+/* A byte no token may start with here: BadRequest naming it. */
 static int fail_unexpected(decoder *d, unsigned char c, uint64_t off)
 {
-    const char *what = d->state == ST_END ? "data after the JSON object"
-                     : d->state == ST_BEGIN ? "character (the body must be a JSON object)"
-                     : "character";
+    const char *what = d->state == ST_END ? "unexpected data after the JSON object:"
+                     : d->state == ST_BEGIN ? "the body must be a JSON object: unexpected"
+                     : "unexpected character";
+    char shown[16];
 
     if (c >= 0x20 && c < 0x7f)
-        return fail(d, MML_EBADREQ, "body", "unexpected %s '%c' at byte %llu",
-                    what, c, (unsigned long long)off);
-    return fail(d, MML_EBADREQ, "body", "unexpected %s (byte 0x%02x) at byte %llu",
-                what, c, (unsigned long long)off);
+        snprintf(shown, sizeof shown, "'%c'", c);
+    else
+        snprintf(shown, sizeof shown, "byte 0x%02x", c);
+    return fail(d, MML_EBADREQ, "body", "%s %s at byte %llu", what, shown,
+                (unsigned long long)off);
 }
 
 /* ---- tensor buffers ----------------------------------------------------- */

@@ -495,11 +495,11 @@ START_TEST(test_malformed)
     static const struct { const char *doc, *needle; } cases[] = {
         { "", "request body is empty" },
         { "  \n", "request body is empty" },
-        { "[]", "unexpected character (the body must be a JSON object) '[' at byte 0" },
+        { "[]", "the body must be a JSON object: unexpected '[' at byte 0" },
         { "1", "at byte 0" },
         { "{", "unexpected end of body at byte 1" },
         { "{\"input\":[[1]],\"target\":[0]", "unexpected end of body at byte 27" },
-        { "{\"input\":[[1]],\"target\":[0]} {}", "data after the JSON object '{' at byte 29" },
+        { "{\"input\":[[1]],\"target\":[0]} {}", "unexpected data after the JSON object: '{' at byte 29" },
         { "{\"input\":[[1]],\"target\":[0]}x", "'x' at byte 28" },
         { "{\"input\":[[1,]],\"target\":[0]}", "unexpected character ']' at byte 13" },
         { "{\"input\":[[1]],,\"target\":[0]}", "unexpected character ',' at byte 15" },
@@ -521,8 +521,8 @@ START_TEST(test_malformed)
         { "{input:[[1]]}", "unexpected character 'i' at byte 1" },
         { "{'input':[[1]]}", "unexpected character ''' at byte 1" },
         { "{\"input\":[[1]],}", "unexpected character '}' at byte 15" },
-        { "{\"input\":[[1]],\"target\":[0]}\x01", "(byte 0x01) at byte 28" },
-        { "\xef\xbb\xbf{}", "(byte 0xef) at byte 0" },
+        { "{\"input\":[[1]],\"target\":[0]}\x01", "after the JSON object: byte 0x01 at byte 28" },
+        { "\xef\xbb\xbf{}", "JSON object: unexpected byte 0xef at byte 0" },
     };
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
