@@ -369,7 +369,7 @@ check_determinism() {
 }
 
 check_limits() {
-    start_server small --max-body 1000 --threads 1
+    start_server small --max-body 1000 --threads 1 --timeout 1
     make_big 100 10 mean "$TMP/2k.json"
     post @"$TMP/2k.json" -H 'Expect: 100-continue'
     expect_error 413 PayloadTooLarge
@@ -380,9 +380,18 @@ check_limits() {
     expect_error 413 PayloadTooLarge
     post '{"input":[[1,2]],"target":[0]}' -H 'Transfer-Encoding: chunked'
     [ "$CODE" = 200 ] || fail "small chunked body: $CODE $BODY"
+    python3 - "$PORT" <<'EOF' || fail "a stalled request was not closed by --timeout 1"
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(b"POST /v1/multi_margin_loss HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+t0 = time.time()
+while s.recv(4096):
+    pass
+assert time.time() - t0 < 5, time.time() - t0
+EOF
     kill -TERM "$SPID"
     wait_exit "$SPID" 10
-    ok "413 PayloadTooLarge from Content-Length, a chunked body and a gzip bomb"
+    ok "413 from Content-Length, a chunked body and a gzip bomb; a stalled body times out"
 }
 
 check_overload() {
