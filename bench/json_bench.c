@@ -8,7 +8,7 @@
  * ratio a/b, and the decoder's peak resident memory above the baseline
  * (Linux VmHWM, reset through /proc/self/clear_refs) against the tensor
  * bytes.
- * Usage: json_bench [--json] */
+ * Usage: json_bench [--json]   (--json: one JSON object per line instead) */
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -179,11 +179,12 @@ int main(int argc, char **argv)
             return EXIT_FAILURE;
     dec_mbs = mb / median(dec, REPEATS);
     cjs_mbs = mb / median(cjs, REPEATS);
-    printf("json_bench: %dx%d float32, %.1f MB: decoder %.0f MB/s, cJSON+walk %.0f MB/s, "
-           "ratio %.1fx; decoder peak extra RSS %.1f MB for %.1f MB of tensors (%.2fx)\n",
-           ROWS, COLS, mb, dec_mbs, cjs_mbs, dec_mbs / cjs_mbs, (double)peak / 1e6,
-           tensor / 1e6, (double)peak / tensor);
-    if (json) {
+    if (!json) {
+        printf("json_bench: %dx%d float32, %.1f MB: decoder %.0f MB/s, cJSON+walk %.0f MB/s, "
+               "ratio %.1fx; decoder peak extra RSS %.1f MB for %.1f MB of tensors (%.2fx)\n",
+               ROWS, COLS, mb, dec_mbs, cjs_mbs, dec_mbs / cjs_mbs, (double)peak / 1e6,
+               tensor / 1e6, (double)peak / tensor);
+    } else {
         printf("{\"bench\":\"json_decode\",\"rows\":%d,\"cols\":%d,\"bytes\":%zu,"
                "\"decoder_mb_per_s\":%.1f,\"cjson_mb_per_s\":%.1f,\"ratio\":%.2f}\n",
                ROWS, COLS, len, dec_mbs, cjs_mbs, dec_mbs / cjs_mbs);
