@@ -119,6 +119,93 @@ static int render(const decimal *x, bool neg, char *buf)
     return len;
 }
 
+static const double pow10_exact[23] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
+};
+
+/* a * 10^s and a / 10^s for |s| <= 22: one correctly rounded operation. */
+static double scale10(double a, int s)
+{
+    return s >= 0 ? a * pow10_exact[s] : a / pow10_exact[-s];
+}
+
+/* Does the decimal D x 10^-s read back as a (float32 or float16)? D and
+ * 10^s are exact doubles, so the quotient is what strtod returns. For
+ * float32 a strtof reader rounds the decimal directly: it can only differ
+ * when that double is a float midpoint, reported as -1 (undecided). */
+static int fast_reads_back(uint64_t D, int s, double a, int dtype)
+{
+    double back = scale10((double)D, -s);
+    uint64_t bits;
+
+    if (dtype == MML_F16)
+        return mml_double_to_half(back) == mml_double_to_half(a);
+    memcpy(&bits, &back, sizeof bits);
+    if ((bits & ((1ull << 29) - 1)) == 1ull << 28)
+        return -1;
+    return (float)back == (float)a;
+}
+
+/* k digits for a, 10^(e) <= a < 10^(e+1): the integer neighbours of
+ * a * 10^(k-1-e), nearer first (an inexact product may be one unit off
+ * near an integer; the value that matters is then still among the two).
+ * 1 with *D, 0 when neither reads back, -1 undecided. */
+static int fast_fits(double a, int e, int k, int dtype, uint64_t *D)
+{
+    int s = k - 1 - e;
+    double p = scale10(a, s);
+    uint64_t lo = (uint64_t)p, first = p - (double)lo >= 0.5 ? lo + 1 : lo;
+    uint64_t second = first == lo ? lo + 1 : lo;
+    int r = fast_reads_back(first, s, a, dtype);
+
+    if (r != 0) {
+        *D = first;
+        return r;
+    }
+    *D = second;
+    return fast_reads_back(second, s, a, dtype);
+}
+
+/* Shortest digits of a float32 or float16 magnitude a without text:
+ * 0 with *out, or -1 to take the general path (decimal exponent outside
+ * the exact powers of ten, a near a power of ten, undecided midpoints). */
+static int shortest_small(double a, int dtype, decimal *out)
+{
+    int lo = 1, hi = dtype == MML_F16 ? 5 : 9, e = (int)floor(log10(a)), s, n;
+    double p;
+    uint64_t D = 0, best = 0;
+
+    if (e < -13 || e > 13)
+        return -1;
+    p = scale10(a, 8 - e);                      /* 9 digits: [1e8, 1e9) */
+    e += p >= 1e9 ? 1 : p < 1e8 ? -1 : 0;
+    p = scale10(a, 8 - e);
+    if (p < 1e8 + 1 || p > 1e9 - 10)
+        return -1;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2, r = fast_fits(a, e, mid, dtype, &D);
+        if (r < 0)
+            return -1;
+        if (r)
+            hi = mid, best = D;
+        else
+            lo = mid + 1;
+    }
+    if (best == 0 && fast_fits(a, e, hi, dtype, &best) != 1)
+        return -1;
+    s = hi - 1 - e;
+    for (n = 0; best > 0; best /= 10)             /* digits, last first */
+        out->d[n++] = (char)('0' + best % 10);
+    for (int i = 0; i < n / 2; i++) {
+        char t = out->d[i];
+        out->d[i] = out->d[n - 1 - i], out->d[n - 1 - i] = t;
+    }
+    out->k = n;
+    out->exp = n - 1 - s;
+    return 0;
+}
+
 /* The fewest significant digits that read back as v, found by binary
  * search: fitting in k digits implies fitting in k + 1 (append a zero).
  * The longest form (17, 9, 5 digits) always fits. */
@@ -135,6 +222,8 @@ int json_fmt_shortest(double v, int dtype, char *buf)
         return (int)strlen(strcpy(buf, neg ? "-Infinity" : "Infinity"));
     if (v == 0)
         return (int)strlen(strcpy(buf, neg ? "-0" : "0"));
+    if (dtype != MML_F64 && shortest_small(fabs(v), dtype, &best) == 0)
+        return render(&best, neg, buf);
     snprintf(text, sizeof text, "%.*e", hi - 1, fabs(v));    /* d.ddde+XX */
     full.d[0] = text[0];
     memcpy(full.d + 1, text + 2, (size_t)hi - 1);

@@ -142,6 +142,30 @@ START_TEST(test_shortest_float64_random)
 }
 END_TEST
 
+/* Every decade a float32 spans, and the floats next to each power of
+ * ten, where the digit count changes. */
+START_TEST(test_shortest_float32_decades)
+{
+    uint64_t seed = 5;
+
+    for (int e = -45; e <= 38; e++) {
+        float ten = (float)pow(10, e), f = ten;
+        for (int i = 0; i < 8; i++, f = nextafterf(f, 0))
+            if (f != 0 && isfinite(f))
+                check_shortest(f, MML_F32);
+        f = ten;
+        for (int i = 0; i < 8; i++, f = nextafterf(f, INFINITY))
+            if (isfinite(f))
+                check_shortest(f, MML_F32);
+        for (int i = 0; i < 5000; i++) {
+            double v = (1 + (double)(rng_next(&seed) >> 11) * 0x1p-53 * 9) * pow(10, e);
+            if ((float)v != 0 && isfinite((float)v))
+                check_shortest((float)v, MML_F32);
+        }
+    }
+}
+END_TEST
+
 /* Powers of two have a narrower gap below them: the case where a longer
  * correctly rounded string can fail while a shorter one reads back. */
 START_TEST(test_shortest_powers_of_two)
@@ -317,6 +341,7 @@ static Suite *json_encode_suite(void)
         { "shortest_float16_all", test_shortest_float16_all, 60 },
         { "shortest_float32_random", test_shortest_float32_random, 120 },
         { "shortest_float64_random", test_shortest_float64_random, 120 },
+        { "shortest_float32_decades", test_shortest_float32_decades, 120 },
         { "shortest_powers_of_two", test_shortest_powers_of_two, 60 },
         { "shortest_known", test_shortest_known, 0 },
         { "result_scalar", test_result_scalar, 0 },
