@@ -256,16 +256,25 @@ static int element_json(const mml_request *req, const void *out, uint64_t i, cha
 }
 
 /* "[v0,v1,...]" for reduction none: built as text and attached raw, so a
- * long output costs no cJSON node per element. NULL when out of memory. */
+ * long output costs no cJSON node per element. The buffer starts at a
+ * typical 12 bytes per element and doubles when an element might not
+ * fit. NULL when out of memory. */
 static char *vector_json(const mml_request *req, const void *out, uint64_t count)
 {
-    size_t cap = 3 + (size_t)count * (FMT_MAX + 3), len = 0;
-    char *text = malloc(cap);
+    size_t cap = 64 + (size_t)count * 12, len = 0;
+    char *text = malloc(cap), *grown;
 
     if (text == NULL)
         return NULL;
     text[len++] = '[';
     for (uint64_t i = 0; i < count; i++) {
+        if (cap - len < FMT_MAX + 4) {
+            if ((grown = realloc(text, cap * 2)) == NULL) {
+                free(text);
+                return NULL;
+            }
+            text = grown, cap *= 2;
+        }
         if (i > 0)
             text[len++] = ',';
         len += (size_t)element_json(req, out, i, text + len);
