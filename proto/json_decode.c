@@ -1174,7 +1174,9 @@ static int json_finish(decoder *d, payload *out, mml_error *err)
     uint64_t bytes;
 
     memset(out, 0, sizeof *out);
-    if (d->rc || (d->finished && fail(d, MML_EBADREQ, "body", "finish called twice")))
+    if (d->rc == 0 && d->finished)
+        fail(d, MML_EBADREQ, "body", "finish called twice");
+    if (d->rc)
         goto failed;
     d->finished = true;
     if (check_complete(d) < 0)
