@@ -675,7 +675,7 @@ END_TEST
 START_TEST(test_bounds_many_chunks)
 {
     const int rows = 300, cols = 1000;
-    char *doc = malloc((size_t)rows * cols * 8 + 4096);
+    char *doc = malloc((size_t)rows * (size_t)cols * 8 + 4096);
     size_t len = (size_t)sprintf(doc, "{\"input\":[");
     outcome o;
 
