@@ -67,6 +67,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(XFLAGS) -c $< -o $@
 
+# GET /openapi.json is served from the document embedded with .incbin.
+$(BUILD)/server/openapi.o: docs/openapi.json
+
 $(CORE_LIB): $(call obj,$(CORE_SRC))
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^

@@ -14,9 +14,16 @@
  * A request goes through three handler phases (STYLE 8): the first call
  * routes it and allocates its state (rejecting 404/405/413/415/503 before
  * any body is read), body calls feed the decoder chosen from the
- * Content-Type, and the final call computes it inline (small requests)
- * or suspends the connection until its job is done. NOTIFY_COMPLETED
- * logs, counts and frees the state. */
+ * Content-Type (JSON or binary frame on /v1, the v2 decoder on infer),
+ * and the final call computes it inline (small requests) or suspends the
+ * connection until its job is done. NOTIFY_COMPLETED logs, counts and
+ * frees the state.
+ *
+ * Body bytes are never buffered here: each chunk libmicrohttpd hands over
+ * (a slice of its connection read buffer) goes to the decoder, or through
+ * the inflater to it, and the decoder copies tensor bytes once into their
+ * aligned buffers. Errors on /v2 paths take the v2 shape {"error": "..."};
+ * everywhere else the SPEC 3.3 shape. */
 #include "http.h"
 
 #include <cJSON.h>
@@ -30,11 +37,14 @@
 #include <unistd.h>
 
 #include "accesslog.h"
+#include "frame.h"
 #include "inflate.h"
 #include "json.h"
 #include "mml.h"
+#include "openapi.h"
 #include "reqid.h"
 #include "route.h"
+#include "v2.h"
 
 /* A body that failed (decode error, over --max-body) is still read and
  * dropped so the client gets its 4xx; past this much over the limit the
@@ -83,38 +93,49 @@ typedef struct http_req {
     uint64_t bytes_out;
     int status;                     /* queued response status, 0 before */
     req_phase phase;
-    const decoder_ops *ops;
+    int v2;                         /* errors in the v2 shape (SPEC 6) */
+    const decoder_ops *ops;         /* /v1 body decoder, or NULL */
     decoder *dec;
+    v2_decoder *v2dec;              /* infer body decoder, or NULL */
     inflater *z;                    /* gzip/deflate body, or NULL */
     inflate_decoder_sink sink;      /* z feeds dec through this */
     char accept_encoding[128];      /* for the response coding */
+    int want_frame;                 /* Accept: application/octet-stream on /v1 */
     content_coding body_coding;     /* of body */
     int err_code;                   /* first failure, 0 while all is well */
     mml_error err;
-    payload p;
+    payload p;                      /* decoded /v1 request */
+    v2_request v2req;               /* decoded infer request (id, output form) */
     uint64_t elements;
     char *body;                     /* encoded result, malloc'd */
     size_t body_len;
+    const char *body_type;          /* its Content-Type */
+    size_t infer_hlen;              /* Inference-Header-Content-Length, 0: none */
     int job_status;
 } http_req;
 
 static const char JSON_TYPE[] = "application/json";
+static const char BINARY_TYPE[] = "application/octet-stream";
 static const char METRICS_TYPE[] = "text/plain; version=0.0.4; charset=utf-8";
 
 /* ---- responses ---- */
 
-/* Queue status with body (malloc'd, taken over; NULL for empty). The
- * headers every response carries are added here. */
-static enum MHD_Result respond(http_req *r, unsigned status, char *body, size_t len,
-                               const char *type, const char *allow)
+/* Queue status with body: malloc'd and taken over when mode is
+ * MHD_RESPMEM_MUST_FREE, a constant for MHD_RESPMEM_PERSISTENT; NULL for
+ * empty. The headers every response carries are added here. */
+static enum MHD_Result respond_mem(http_req *r, unsigned status, const char *body,
+                                   size_t len, enum MHD_ResponseMemoryMode mode,
+                                   const char *type, const char *allow)
 {
-    if (body == NULL)
+    if (body == NULL) {
+        body = "";
         len = 0;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, body ? body : (char *)"",
-                                        body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+        mode = MHD_RESPMEM_PERSISTENT;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, mode);
     if (resp == NULL) {
-        free(body);
+        if (mode == MHD_RESPMEM_MUST_FREE)
+            free((void *)body);
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
@@ -130,6 +151,11 @@ static enum MHD_Result respond(http_req *r, unsigned status, char *body, size_t 
                                 inflate_coding_name(r->body_coding));
         MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
     }
+    if (status == 200 && r->infer_hlen > 0) {
+        char hlen[24];
+        snprintf(hlen, sizeof hlen, "%zu", r->infer_hlen);
+        MHD_add_response_header(resp, "Inference-Header-Content-Length", hlen);
+    }
     enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     if (ret == MHD_YES) {
@@ -140,11 +166,36 @@ static enum MHD_Result respond(http_req *r, unsigned status, char *body, size_t 
     return ret;
 }
 
+/* respond_mem() for a malloc'd body (taken over). */
+static enum MHD_Result respond(http_req *r, unsigned status, char *body, size_t len,
+                               const char *type, const char *allow)
+{
+    return respond_mem(r, status, body, len, MHD_RESPMEM_MUST_FREE, type, allow);
+}
+
+/* An error with allow for 405 (else NULL): {"error": {"type", "message",
+ * "field"}} (SPEC 3.3), or {"error": "<type>: <message>"} on v2 paths. */
+static enum MHD_Result respond_error_text(http_req *r, unsigned status, const char *type,
+                                          const char *field, const char *message,
+                                          const char *allow)
+{
+    size_t len = 0;
+    char *body;
+    if (r->v2) {
+        char text[sizeof(mml_error){0}.message + 64];
+        snprintf(text, sizeof text, "%s: %s", type, message);
+        body = v2_encode_error(text, &len);
+    } else {
+        body = json_encode_error(type, message, field, &len);
+    }
+    return respond(r, status, body, body ? len : 0, JSON_TYPE, allow);
+}
+
 static enum MHD_Result respond_error(http_req *r, unsigned status, const char *type,
                                      const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* {"error": {...}} with a printf-style message. */
+/* respond_error_text() with a printf-style message. */
 static enum MHD_Result respond_error(http_req *r, unsigned status, const char *type,
                                      const char *field, const char *fmt, ...)
 {
@@ -153,27 +204,21 @@ static enum MHD_Result respond_error(http_req *r, unsigned status, const char *t
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    size_t len = 0;
-    char *body = json_encode_error(type, message, field, &len);
-    if (body == NULL)
-        len = 0;
-    return respond(r, status, body, len, JSON_TYPE, NULL);
+    return respond_error_text(r, status, type, field, message, NULL);
 }
 
 /* The error of a failed decode or job, with its type and status. */
 static enum MHD_Result respond_mml_error(http_req *r, int code, const mml_error *err)
 {
-    return respond_error(r, (unsigned)mml_err_status(code), mml_err_name(code),
-                         err->field[0] ? err->field : NULL, "%s", err->message);
+    return respond_error_text(r, (unsigned)mml_err_status(code), mml_err_name(code),
+                              err->field[0] ? err->field : NULL, err->message, NULL);
 }
 
-/* A JSON body from a constant string. */
+/* A JSON body from a constant string (not copied). */
 static enum MHD_Result respond_copy(http_req *r, unsigned status, const char *text)
 {
-    char *body = strdup(text);
-    if (body == NULL)
-        return MHD_NO;
-    return respond(r, status, body, strlen(body), JSON_TYPE, NULL);
+    return respond_mem(r, status, text, strlen(text), MHD_RESPMEM_PERSISTENT, JSON_TYPE,
+                       NULL);
 }
 
 static enum MHD_Result respond_json(http_req *r, unsigned status, cJSON *obj)
@@ -210,6 +255,31 @@ static cJSON *info_object(const http_server *s)
     return o;
 }
 
+/* GET routes of the Open Inference Protocol v2 (SPEC 6). */
+static enum MHD_Result serve_v2_get(http_req *r, route_id id)
+{
+    switch (id) {
+    case ROUTE_V2_SERVER: {
+        size_t len = 0;
+        char *body = v2_encode_server_metadata(LOSSD_VERSION, &len);
+        if (body == NULL)
+            return respond_error(r, 500, "InternalError", NULL, "out of memory");
+        return respond(r, 200, body, len, JSON_TYPE, NULL);
+    }
+    case ROUTE_V2_LIVE:
+        return respond_copy(r, 200, v2_health_live());
+    case ROUTE_V2_READY:
+        if (r->srv->draining)
+            return respond_error(r, 503, "Overloaded", NULL, "the server is draining");
+        return respond_copy(r, 200, v2_health_ready());
+    case ROUTE_V2_MODEL:
+        return respond_copy(r, 200, v2_model_metadata());
+    default:
+        return respond_error(r, 500, "InternalError", NULL, "route %d has no GET handler",
+                             (int)id);
+    }
+}
+
 static enum MHD_Result serve_get(http_req *r, route_id id)
 {
     http_server *s = r->srv;
@@ -230,9 +300,13 @@ static enum MHD_Result serve_get(http_req *r, route_id id)
     }
     case ROUTE_INFO:
         return respond_json(r, 200, info_object(s));
+    case ROUTE_OPENAPI: {
+        size_t len;
+        const char *doc = openapi_json(&len);
+        return respond_mem(r, 200, doc, len, MHD_RESPMEM_PERSISTENT, JSON_TYPE, NULL);
+    }
     default:
-        return respond_error(r, 500, "InternalError", NULL, "route %d has no GET handler",
-                             (int)id);
+        return serve_v2_get(r, id);
     }
 }
 
@@ -266,6 +340,37 @@ static int encode_json(void *ctx, const mml_request *req, const void *out)
     r->body = json_encode_result(req, out, &r->body_len);
     if (r->body == NULL)
         return MML_ENOMEM;
+    r->body_type = JSON_TYPE;
+    return compress_body(r);
+}
+
+/* Pool thread: the MMR1 result frame (SPEC 4). */
+static int encode_frame(void *ctx, const mml_request *req, const void *out)
+{
+    http_req *r = ctx;
+    void *body = NULL;
+    r->body_len = frame_encode_result(req, out, &body);
+    r->body = body;
+    if (r->body == NULL)
+        return MML_ENOMEM;
+    r->body_type = BINARY_TYPE;
+    return compress_body(r);
+}
+
+/* Pool thread: the v2 infer response, JSON or JSON header + raw LOSS. */
+static int encode_v2(void *ctx, const mml_request *req, const void *out)
+{
+    http_req *r = ctx;
+    /* The job owns the tensors now; r->v2req keeps the id and the output
+     * form, req describes what was computed. */
+    v2_request vr = r->v2req;
+    vr.pl.req = *req;
+    size_t hlen = 0;
+    r->body = v2_encode_result(&vr, out, &r->body_len, &hlen);
+    if (r->body == NULL)
+        return MML_ENOMEM;
+    r->infer_hlen = hlen;
+    r->body_type = hlen > 0 ? BINARY_TYPE : JSON_TYPE;
     return compress_body(r);
 }
 
@@ -282,13 +387,16 @@ static void job_finished(void *ctx, int status)
 }
 
 static const job_ops json_result_ops = {encode_json, job_finished};
+static const job_ops frame_result_ops = {encode_frame, job_finished};
+static const job_ops v2_result_ops = {encode_v2, job_finished};
 
-/* How the result is written back. The binary frame (SPEC 4, Accept:
- * application/octet-stream) plugs in here. */
-static const job_ops *select_responder(http_req *r)
+/* How the result is written back: v2 on infer, an MMR1 frame when a /v1
+ * client asked for application/octet-stream, JSON otherwise. */
+static const job_ops *select_responder(const http_req *r)
 {
-    (void)r;
-    return &json_result_ops;
+    if (r->v2)
+        return &v2_result_ops;
+    return r->want_frame ? &frame_result_ops : &json_result_ops;
 }
 
 static enum MHD_Result answer_result(http_req *r)
@@ -302,7 +410,7 @@ static enum MHD_Result answer_result(http_req *r)
     char *body = r->body;
     r->body = NULL;
     metrics_add_scored(r->srv->metrics, r->elements);
-    return respond(r, 200, body, r->body_len, JSON_TYPE, NULL);
+    return respond(r, 200, body, r->body_len, r->body_type, NULL);
 }
 
 /* Free the decoder (and the inflater feeding it); the tensors go back
@@ -314,29 +422,45 @@ static void drop_decoder(http_req *r)
     if (r->ops != NULL)
         r->ops->destroy(r->dec);
     r->dec = NULL;
+    v2_decoder_destroy(r->v2dec);
+    r->v2dec = NULL;
+}
+
+/* End of body: run the decoder's finish into the payload to compute,
+ * r->p for /v1, r->v2req.pl for infer. 0 or a negative MML code. */
+static int finish_decoder(http_req *r, payload **pl)
+{
+    if (r->err_code == 0 && r->z != NULL)
+        r->err_code = inflater_finish(r->z, &r->err);
+    if (r->err_code == 0 && r->v2dec != NULL) {
+        r->err_code = v2_decoder_finish(r->v2dec, &r->v2req, &r->err);
+        *pl = &r->v2req.pl;
+    } else if (r->err_code == 0) {
+        r->err_code = r->ops->finish(r->dec, &r->p, &r->err);
+        *pl = &r->p;
+    }
+    return r->err_code;
 }
 
 /* Last handler call of a scoring request with the whole body read. */
 static enum MHD_Result finish_score(http_req *r)
 {
     http_server *s = r->srv;
-    if (r->err_code == 0 && r->z != NULL)
-        r->err_code = inflater_finish(r->z, &r->err);
-    if (r->err_code == 0)
-        r->err_code = r->ops->finish(r->dec, &r->p, &r->err);
-    drop_decoder(r);
-    if (r->err_code != 0)
-        return respond_mml_error(r, r->err_code, &r->err);
-
-    const mml_request *req = &r->p.req;
-    r->elements = req->n * req->c;
+    payload *pl = NULL;
     const job_ops *ops = select_responder(r);
+    int rc = finish_decoder(r, &pl);
+    drop_decoder(r);
+    if (rc != 0)
+        return respond_mml_error(r, rc, &r->err);
+
+    const mml_request *req = &pl->req;
+    r->elements = req->n * req->c;
     if (!job_wants_pool(req)) {
-        r->job_status = job_run_inline(&r->p, ops, r);
-        payload_free(&r->p);
+        r->job_status = job_run_inline(pl, ops, r);
+        payload_free(pl);
         return answer_result(r);
     }
-    int rc = job_submit(s->jobs, &r->p, ops, r);
+    rc = job_submit(s->jobs, pl, ops, r);
     if (rc == -EBUSY)
         return respond_error(r, 503, "Overloaded", NULL,
                              "the job queue is full (%u jobs); retry later",
@@ -363,6 +487,8 @@ static int feed_body(http_req *r, const char *data, size_t len)
         r->err_code = inflater_feed(r->z, data, len, &r->err);
     } else if (r->err_code == 0 && r->dec != NULL) {
         r->err_code = r->ops->feed(r->dec, data, len, &r->err);
+    } else if (r->err_code == 0 && r->v2dec != NULL) {
+        r->err_code = v2_decoder_feed(r->v2dec, data, len, &r->err);
     }
     if (r->err_code != 0)
         drop_decoder(r);
@@ -382,54 +508,92 @@ static uint64_t parse_content_length(const char *s, int *ok)
     return v;
 }
 
+/* Header value of the request, NULL when absent. */
+static const char *header(const http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+/* The decoder of a /v1 body from its Content-Type (SPEC 3.1, 4). A frame
+ * with a known identity-encoded length is held to it from its header on,
+ * so a short or long body is refused before its tensor bytes are read. */
+static enum MHD_Result begin_native(http_req *r, const route *rt, content_coding coding,
+                                    int has_length, uint64_t length)
+{
+    const char *type = header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    r->ops = route_decoder(rt, type);
+    if (r->ops == NULL)
+        return respond_error(r, 415, "UnsupportedMediaType", NULL,
+                             "Content-Type '%.64s' is not supported (send %s or %s)", type,
+                             rt->media[0].type, rt->media[1].type ? rt->media[1].type : "");
+    r->want_frame = route_accepts(header(r, MHD_HTTP_HEADER_ACCEPT), BINARY_TYPE);
+    r->dec = r->ops->create(r->srv->cfg->max_body);
+    if (r->dec == NULL)
+        return respond_error(r, 500, "InternalError", NULL, "out of memory");
+    if (r->ops == &frame_decoder_ops && has_length && coding == CODING_IDENTITY)
+        frame_decoder_set_length(r->dec, length);
+    if (coding != CODING_IDENTITY) {
+        /* The body limit applies to the bytes received and, through the
+         * inflater, to the bytes they expand to. */
+        r->sink = (inflate_decoder_sink){r->ops, r->dec};
+        r->z = inflater_create(coding, r->srv->cfg->max_body, inflate_sink_decoder, &r->sink);
+        if (r->z == NULL)
+            return respond_error(r, 500, "InternalError", NULL, "out of memory");
+    }
+    return MHD_YES;
+}
+
+/* The v2 decoder of an infer body (SPEC 6): any Content-Type, the JSON
+ * header length from Inference-Header-Content-Length (decompressed
+ * bytes, as tritonclient counts them). */
+static enum MHD_Result begin_infer(http_req *r, content_coding coding)
+{
+    int64_t hlen;
+    int rc = v2_parse_header_length(header(r, "Inference-Header-Content-Length"), &hlen,
+                                    &r->err);
+    if (rc < 0)
+        return respond_mml_error(r, rc, &r->err);
+    uint64_t max_body = r->srv->cfg->max_body;
+    r->v2dec = v2_decoder_create(max_body, hlen);
+    if (r->v2dec == NULL)
+        return respond_error(r, 500, "InternalError", NULL, "out of memory");
+    if (coding != CODING_IDENTITY) {
+        r->z = inflater_create(coding, max_body, v2_decoder_sink, r->v2dec);
+        if (r->z == NULL)
+            return respond_error(r, 500, "InternalError", NULL, "out of memory");
+    }
+    return MHD_YES;
+}
+
 /* First call of a scoring request: everything decidable from the headers. */
 static enum MHD_Result begin_score(http_req *r, const route *rt)
 {
     http_server *s = r->srv;
-    struct MHD_Connection *c = r->conn;
     if (s->draining)
         return respond_error(r, 503, "Overloaded", NULL, "the server is shutting down");
     if (job_pool_full(s->jobs))
         return respond_error(r, 503, "Overloaded", NULL,
                              "the job queue is full (%u jobs); retry later",
                              s->cfg->queue_depth);
-    const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                  MHD_HTTP_HEADER_CONTENT_ENCODING);
+    const char *enc = header(r, MHD_HTTP_HEADER_CONTENT_ENCODING);
     content_coding coding = inflate_parse_content_encoding(enc);
     if (coding == CODING_UNKNOWN)
         return respond_error(r, 415, "UnsupportedMediaType", NULL,
                              "Content-Encoding '%.64s' is not supported (send gzip, deflate "
                              "or identity)", enc);
-    const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                   MHD_HTTP_HEADER_CONTENT_TYPE);
-    r->ops = route_decoder(rt, type);
-    if (r->ops == NULL)
-        return respond_error(r, 415, "UnsupportedMediaType", NULL,
-                             "Content-Type '%.64s' is not supported (send %s)", type,
-                             rt->media[0].type);
-    int ok;
-    uint64_t declared = parse_content_length(
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH), &ok);
-    if (ok && declared > s->cfg->max_body)
+    int has_length;
+    uint64_t declared = parse_content_length(header(r, MHD_HTTP_HEADER_CONTENT_LENGTH),
+                                             &has_length);
+    if (has_length && declared > s->cfg->max_body)
         return respond_error(r, 413, "PayloadTooLarge", NULL,
                              "Content-Length %" PRIu64 " exceeds the limit of %" PRIu64
                              " bytes", declared, s->cfg->max_body);
-    const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_ACCEPT_ENCODING);
+    const char *accept = header(r, MHD_HTTP_HEADER_ACCEPT_ENCODING);
     if (accept != NULL)
         snprintf(r->accept_encoding, sizeof r->accept_encoding, "%s", accept);
-    r->dec = r->ops->create(s->cfg->max_body);
-    if (r->dec == NULL)
-        return respond_error(r, 500, "InternalError", NULL, "out of memory");
-    if (coding != CODING_IDENTITY) {
-        /* The body limit applies to the bytes received and, through the
-         * inflater, to the bytes they expand to. */
-        r->sink = (inflate_decoder_sink){r->ops, r->dec};
-        r->z = inflater_create(coding, s->cfg->max_body, inflate_sink_decoder, &r->sink);
-        if (r->z == NULL)
-            return respond_error(r, 500, "InternalError", NULL, "out of memory");
-    }
-    return MHD_YES;
+    if (rt->id == ROUTE_V2_INFER)
+        return begin_infer(r, coding);
+    return begin_native(r, rt, coding, has_length, declared);
 }
 
 /* ---- the handler ---- */
@@ -437,16 +601,19 @@ static enum MHD_Result begin_score(http_req *r, const route *rt)
 /* 404, 405 or a GET route: everything but scoring. */
 static enum MHD_Result answer_route(http_req *r)
 {
+    if (r->route_status == 404 && strncmp(r->path, "/v2/models/", 11) == 0)
+        return respond_error(r, 404, "NotFound",
+                             NULL, "unknown model or version in %s %s: this server has "
+                             "model " V2_MODEL_NAME " version " V2_MODEL_VERSION,
+                             r->method, r->path);
     if (r->route_status == 404)
         return respond_error(r, 404, "NotFound", NULL, "no route for %s %s", r->method,
                              r->path);
     if (r->route_status == 405) {
-        size_t len = 0;
         char msg[320];
         snprintf(msg, sizeof msg, "%s is not allowed on %s (allowed: %s)", r->method,
                  r->path, r->allow);
-        char *body = json_encode_error("MethodNotAllowed", msg, NULL, &len);
-        return respond(r, 405, body, body ? len : 0, JSON_TYPE, r->allow);
+        return respond_error_text(r, 405, "MethodNotAllowed", NULL, msg, r->allow);
     }
     return serve_get(r, route_table[r->route].id);
 }
@@ -480,8 +647,9 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
     snprintf(r->path, sizeof r->path, "%s", url);
     reqid_assign(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"), r->id);
     r->route = route_match(method, url, &r->route_status, r->allow, sizeof r->allow);
+    r->v2 = route_is_v2(url);
 
-    if (r->route_status == 200 && route_table[r->route].media != NULL)
+    if (r->route_status == 200 && (route_table[r->route].methods & ROUTE_POST))
         return begin_score(r, &route_table[r->route]);
     if (has_body(conn))
         return answer_route(r);
@@ -536,6 +704,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                         r->status, seconds);
     drop_decoder(r);
     payload_free(&r->p);
+    v2_request_free(&r->v2req);
     free(r->body);
     free(r);
     s->inflight--;

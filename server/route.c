@@ -5,11 +5,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "frame.h"
 #include "json.h"
 
 /* Media types of the native scoring API (SPEC 3.1, 4). */
 static const route_media score_media[] = {
     {"application/json", &json_decoder_ops},
+    {"application/octet-stream", &frame_decoder_ops},
     {NULL, NULL}
 };
 
@@ -21,9 +23,73 @@ const route route_table[] = {
     {"/readyz", GET_HEAD, ROUTE_READYZ, "readyz", NULL},
     {"/metrics", GET_HEAD, ROUTE_METRICS, "metrics", NULL},
     {"/v1/info", GET_HEAD, ROUTE_INFO, "info", NULL},
+    {"/openapi.json", GET_HEAD, ROUTE_OPENAPI, "openapi", NULL},
+    /* Open Inference Protocol v2 (SPEC 6). Infer takes any Content-Type
+     * (tritonclient sends none) and has its own decoder, so no media. */
+    {"/v2", GET_HEAD, ROUTE_V2_SERVER, "v2_server", NULL},
+    {"/v2/health/live", GET_HEAD, ROUTE_V2_LIVE, "v2_live", NULL},
+    {"/v2/health/ready", GET_HEAD, ROUTE_V2_READY, "v2_ready", NULL},
+    {"/v2/models/multi_margin_loss", GET_HEAD, ROUTE_V2_MODEL, "v2_model", NULL},
+    {"/v2/models/multi_margin_loss/versions/1", GET_HEAD, ROUTE_V2_MODEL,
+     "v2_model_version", NULL},
+    {"/v2/models/multi_margin_loss/ready", GET_HEAD, ROUTE_V2_READY, "v2_model_ready", NULL},
+    {"/v2/models/multi_margin_loss/versions/1/ready", GET_HEAD, ROUTE_V2_READY,
+     "v2_model_version_ready", NULL},
+    {"/v2/models/multi_margin_loss/infer", ROUTE_POST, ROUTE_V2_INFER, "v2_infer", NULL},
+    {"/v2/models/multi_margin_loss/versions/1/infer", ROUTE_POST, ROUTE_V2_INFER,
+     "v2_infer_version", NULL},
 };
 
 const size_t route_count = sizeof route_table / sizeof route_table[0];
+
+int route_is_v2(const char *path)
+{
+    return strncmp(path, "/v2", 3) == 0 && (path[3] == '\0' || path[3] == '/');
+}
+
+/* Length of the media type at s, without blanks and parameters. */
+static size_t media_len(const char *s, const char *stop)
+{
+    size_t len = strcspn(s, stop);
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+        len--;
+    return len;
+}
+
+/* 1 unless the parameters of one Accept element (from ';' up to ',')
+ * hold q=0 (or 0.0, 0.000). */
+static int q_positive(const char *params, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (params[i] != ';')
+            continue;
+        const char *q = params + i + 1;
+        q += strspn(q, " \t");
+        if ((q[0] == 'q' || q[0] == 'Q') && q[1] == '=') {
+            q += 2;
+            if (*q != '0')
+                return 1;
+            for (q++; *q == '.' || *q == '0'; q++)
+                ;
+            return *q >= '1' && *q <= '9';
+        }
+    }
+    return 1;
+}
+
+int route_accepts(const char *accept, const char *type)
+{
+    size_t tlen = strlen(type);
+    for (const char *s = accept; s != NULL && *s != '\0';) {
+        s += strspn(s, " \t,");
+        size_t elem = strcspn(s, ",");
+        size_t len = media_len(s, ";,");
+        if (len == tlen && strncasecmp(s, type, tlen) == 0 && q_positive(s, elem))
+            return 1;
+        s += elem;
+    }
+    return 0;
+}
 
 unsigned route_method_bit(const char *method)
 {
@@ -78,9 +144,7 @@ const decoder_ops *route_decoder(const route *r, const char *content_type)
     if (content_type == NULL)
         return r->media[0].ops;
     const char *s = content_type + strspn(content_type, " \t");
-    size_t len = strcspn(s, ";");
-    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-        len--;
+    size_t len = media_len(s, ";");
     if (len == 0)
         return r->media[0].ops;
     for (const route_media *m = r->media; m->type != NULL; m++)

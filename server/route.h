@@ -20,7 +20,13 @@ typedef enum route_id {
     ROUTE_HEALTHZ,
     ROUTE_READYZ,
     ROUTE_METRICS,
-    ROUTE_INFO
+    ROUTE_INFO,
+    ROUTE_OPENAPI,        /* GET /openapi.json */
+    ROUTE_V2_SERVER,      /* GET /v2: server metadata */
+    ROUTE_V2_LIVE,
+    ROUTE_V2_READY,       /* server and model readiness */
+    ROUTE_V2_MODEL,       /* model metadata */
+    ROUTE_V2_INFER        /* POST .../infer: any Content-Type, v2 decoder */
 } route_id;
 
 /* A media type a POST route accepts and the decoder for it. */
@@ -33,7 +39,7 @@ typedef struct route {
     const char *path;               /* exact match, no query string */
     unsigned methods;               /* ROUTE_* bits */
     route_id id;
-    const char *name;               /* metrics label */
+    const char *name;               /* metrics label, unique */
     /* POST routes: accepted media types, NULL-terminated; the first one
      * also serves requests without a Content-Type. */
     const route_media *media;
@@ -41,6 +47,16 @@ typedef struct route {
 
 extern const route route_table[];
 extern const size_t route_count;
+
+/* 1 when errors on path take the v2 shape {"error": "..."} (SPEC 6):
+ * "/v2" and everything under "/v2/", known route or not. */
+int route_is_v2(const char *path);
+
+/* 1 when an Accept header value (NULL when absent) lists media type
+ * (lower case, no parameters) by name, case-insensitively, with q > 0.
+ * Wildcard ranges do not count: a client only gets a binary body it asked
+ * for by name, and curl's default Accept keeps JSON. */
+int route_accepts(const char *accept, const char *type);
 
 /* ROUTE_GET etc. for a method name, 0 for any other method. */
 unsigned route_method_bit(const char *method);

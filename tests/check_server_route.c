@@ -1,9 +1,12 @@
 /* check_server_route.c - Check suite for server/route.c: routing table and decoder choice. */
+#include <cJSON.h>
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "frame.h"
 #include "json.h"
+#include "openapi.h"
 #include "route.h"
 
 static int match(const char *method, const char *path, int *status, char *allow)
@@ -25,6 +28,16 @@ START_TEST(known_routes)
         {"GET", "/metrics", ROUTE_METRICS},
         {"GET", "/v1/info", ROUTE_INFO},
         {"HEAD", "/v1/info", ROUTE_INFO},
+        {"GET", "/openapi.json", ROUTE_OPENAPI},
+        {"GET", "/v2", ROUTE_V2_SERVER},
+        {"GET", "/v2/health/live", ROUTE_V2_LIVE},
+        {"GET", "/v2/health/ready", ROUTE_V2_READY},
+        {"GET", "/v2/models/multi_margin_loss", ROUTE_V2_MODEL},
+        {"GET", "/v2/models/multi_margin_loss/versions/1", ROUTE_V2_MODEL},
+        {"GET", "/v2/models/multi_margin_loss/ready", ROUTE_V2_READY},
+        {"GET", "/v2/models/multi_margin_loss/versions/1/ready", ROUTE_V2_READY},
+        {"POST", "/v2/models/multi_margin_loss/infer", ROUTE_V2_INFER},
+        {"POST", "/v2/models/multi_margin_loss/versions/1/infer", ROUTE_V2_INFER},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         int status = 0;
@@ -40,7 +53,11 @@ END_TEST
 START_TEST(unknown_path_is_404)
 {
     static const char *const paths[] = {"/", "/v1", "/v1/multi_margin_loss/", "/healthz/x",
-                                        "/HEALTHZ", "", "/v1/multi_margin_lossx"};
+                                        "/HEALTHZ", "", "/v1/multi_margin_lossx",
+                                        "/v2/", "/v2/models/other", "/v2/models/other/infer",
+                                        "/v2/models/multi_margin_loss/versions/2",
+                                        "/v2/models/multi_margin_loss/versions/1/",
+                                        "/v2/models/multi_margin_loss/versions/2/infer"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         int status = 0;
         char allow[32];
@@ -73,8 +90,10 @@ START_TEST(table_is_sane)
         const route *r = &route_table[i];
         ck_assert_msg(r->path[0] == '/', "route %zu path %s", i, r->path);
         ck_assert_msg(r->methods != 0 && r->name != NULL, "route %zu", i);
-        ck_assert_msg((r->media != NULL) == ((r->methods & ROUTE_POST) != 0),
-                      "route %s: POST routes and only they have media types", r->path);
+        ck_assert_msg((r->media != NULL) ==
+                          ((r->methods & ROUTE_POST) != 0 && r->id != ROUTE_V2_INFER),
+                      "route %s: POST routes but v2 infer and only they have media types",
+                      r->path);
         for (size_t j = i + 1; j < route_count; j++)
             ck_assert_msg(strcmp(r->path, route_table[j].path) != 0, "duplicate %s", r->path);
     }
@@ -103,6 +122,100 @@ START_TEST(content_types)
     ck_assert_ptr_null(route_decoder(r, "application/jsonx"));
     ck_assert_ptr_null(route_decoder(r, "application/x-www-form-urlencoded"));
     ck_assert_ptr_null(route_decoder(r, "json"));
+    ck_assert_ptr_eq(route_decoder(r, "application/octet-stream"), &frame_decoder_ops);
+    ck_assert_ptr_eq(route_decoder(r, "Application/Octet-Stream; x=1"), &frame_decoder_ops);
+    ck_assert_ptr_null(route_decoder(r, "application/octet"));
+}
+END_TEST
+
+START_TEST(accept_header)
+{
+    static const char BIN[] = "application/octet-stream";
+    static const struct {
+        const char *accept;
+        int want;
+    } rows[] = {
+        {NULL, 0},
+        {"", 0},
+        {"*/*", 0},
+        {"application/*", 0},
+        {"application/json", 0},
+        {"application/octet-stream", 1},
+        {"Application/Octet-Stream", 1},
+        {"application/json, application/octet-stream;q=0.5", 1},
+        {"application/octet-stream;q=0", 0},
+        {"application/octet-stream; q=0.000", 0},
+        {"application/octet-stream;q=0.001", 1},
+        {"application/octet-stream ; q=1.0 , */*", 1},
+        {"application/octet-streamx", 0},
+        {"text/html,application/octet-stream;level=1", 1},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        ck_assert_msg(route_accepts(rows[i].accept, BIN) == rows[i].want,
+                      "Accept '%s': got %d, want %d", rows[i].accept ? rows[i].accept : "(null)",
+                      route_accepts(rows[i].accept, BIN), rows[i].want);
+}
+END_TEST
+
+START_TEST(v2_error_shape_paths)
+{
+    ck_assert_int_eq(route_is_v2("/v2"), 1);
+    ck_assert_int_eq(route_is_v2("/v2/"), 1);
+    ck_assert_int_eq(route_is_v2("/v2/models/x/infer"), 1);
+    ck_assert_int_eq(route_is_v2("/v2x"), 0);
+    ck_assert_int_eq(route_is_v2("/v1/multi_margin_loss"), 0);
+    ck_assert_int_eq(route_is_v2("/"), 0);
+}
+END_TEST
+
+/* The methods of an OpenAPI path item as ROUTE_* bits; GET implies HEAD
+ * (libmicrohttpd answers HEAD for every GET route, OpenAPI lists get). */
+static unsigned openapi_methods(const cJSON *item)
+{
+    unsigned bits = 0;
+    const cJSON *op;
+    cJSON_ArrayForEach(op, item) {
+        if (strcmp(op->string, "get") == 0)
+            bits |= ROUTE_GET | ROUTE_HEAD;
+        else if (strcmp(op->string, "post") == 0)
+            bits |= ROUTE_POST;
+        else if (strcmp(op->string, "parameters") != 0 && strcmp(op->string, "summary") != 0 &&
+                 strcmp(op->string, "description") != 0)
+            ck_abort_msg("openapi.json: unexpected key '%s' in a path item", op->string);
+    }
+    return bits;
+}
+
+START_TEST(openapi_matches_route_table)
+{
+    size_t len = 0;
+    const char *doc = openapi_json(&len);
+    ck_assert_uint_gt(len, 100);
+    cJSON *root = cJSON_ParseWithLength(doc, len);
+    ck_assert_msg(root != NULL, "embedded openapi.json does not parse");
+    const cJSON *paths = cJSON_GetObjectItemCaseSensitive(root, "paths");
+    ck_assert_ptr_nonnull(paths);
+    for (size_t i = 0; i < route_count; i++) {
+        const route *r = &route_table[i];
+        const cJSON *item = cJSON_GetObjectItemCaseSensitive(paths, r->path);
+        ck_assert_msg(item != NULL, "route %s is not in openapi.json", r->path);
+        unsigned bits = openapi_methods(item);
+        ck_assert_msg(bits == r->methods, "%s: openapi.json methods %#x, route table %#x",
+                      r->path, bits, r->methods);
+    }
+    const cJSON *item;
+    cJSON_ArrayForEach(item, paths) {
+        int status;
+        char allow[32];
+        int idx = -1;
+        if (openapi_methods(item) & ROUTE_POST)
+            idx = route_match("POST", item->string, &status, allow, sizeof allow);
+        else
+            idx = route_match("GET", item->string, &status, allow, sizeof allow);
+        ck_assert_msg(idx >= 0, "openapi.json path %s is not in the route table (%d)",
+                      item->string, status);
+    }
+    cJSON_Delete(root);
 }
 END_TEST
 
@@ -139,6 +252,11 @@ static Suite *route_suite(void)
     tc = tcase_create("decoder");
     tcase_add_test(tc, content_types);
     tcase_add_test(tc, get_routes_have_no_decoder);
+    tcase_add_test(tc, accept_header);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("v2_and_openapi");
+    tcase_add_test(tc, v2_error_shape_paths);
+    tcase_add_test(tc, openapi_matches_route_table);
     suite_add_tcase(s, tc);
     return s;
 }
