@@ -97,6 +97,32 @@ static inline void mml_dd_add(double *hi, double *lo, double bhi, double blo)
     *hi = s;
 }
 
+/* mml_dd_add lane by lane on a GCC vector type VT (__m512d, __m256d,
+ * __m128d) whose comparisons give the integer vector MT: the same
+ * operations in the same order, so the same bits. t - t is 0 exactly when
+ * t is finite; non-finite lanes keep (t, 0) as the scalar code does. */
+#define MML_DD_ADD_VEC(name, VT, MT)                                          \
+    static inline __attribute__((always_inline)) void name(                  \
+        VT *hi, VT *lo, VT bhi, VT blo)                                       \
+    {                                                                         \
+        VT t = *hi + bhi;                                                     \
+        VT bp = t - *hi;                                                      \
+        VT e = (*hi - (t - bp)) + (bhi - bp);                                 \
+        VT l = (*lo + blo) + e;                                               \
+        VT s = t + l;                                                         \
+        VT nlo = l - (s - t);                                                 \
+        MT fin = (MT)((t - t) == (t - t));                                    \
+        *hi = (VT)((fin & (MT)s) | (~fin & (MT)t));                           \
+        *lo = (VT)(fin & (MT)nlo);                                            \
+    }
+
+/* The last step of mml_lanes_combine: lane 0 + lane 1 of a pair, rounded. */
+static inline double mml_dd_last(double hi0, double lo0, double hi1, double lo1)
+{
+    mml_dd_add(&hi0, &lo0, hi1, lo1);
+    return isfinite(hi0) ? hi0 + lo0 : hi0;
+}
+
 /* Sum of the lanes (s[k] + c[k]) in the fixed order above. c may be NULL
  * for plain lanes. */
 static inline double mml_lanes_combine(const double s[MML_LANES],

@@ -26,6 +26,11 @@ ALWAYS_INLINE void load16(const char *x, int dtype, __m256d v[NV])
     }
 }
 
+typedef long long v4i __attribute__((vector_size(32)));
+typedef long long v2i __attribute__((vector_size(16)));
+MML_DD_ADD_VEC(dd_add4, __m256d, v4i)
+MML_DD_ADD_VEC(dd_add2, __m128d, v2i)
+
 typedef struct { __m256d s[NV], e[NV]; } acc16;
 
 /* keep: per-lane all-ones to count the lane, zero to skip it. */
@@ -101,12 +106,13 @@ ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *e
         __m128d l2 = _mm_add_pd(_mm256_castpd256_pd128(l4), _mm256_extractf128_pd(l4, 1));
         return _mm_cvtsd_f64(_mm_add_sd(l2, _mm_unpackhi_pd(l2, l2))) / (double)c;
     }
-    double s[MML_LANES], e[MML_LANES];
-    for (int k = 0; k < NV; k++) {
-        _mm256_storeu_pd(s + 4 * k, a.s[k]);
-        _mm256_storeu_pd(e + 4 * k, a.e[k]);
-    }
-    return mml_lanes_combine(s, e) / (double)c;
+    /* mml_lanes_combine's order on (s, e) pairs: k + k+8, k + k+4, k + k+2, 0 + 1. */
+    for (int k = 0; k < 2; k++)
+        dd_add4(&a.s[k], &a.e[k], a.s[k + 2], a.e[k + 2]);
+    dd_add4(&a.s[0], &a.e[0], a.s[1], a.e[1]);
+    __m128d h2 = _mm256_castpd256_pd128(a.s[0]), l2 = _mm256_castpd256_pd128(a.e[0]);
+    dd_add2(&h2, &l2, _mm256_extractf128_pd(a.s[0], 1), _mm256_extractf128_pd(a.e[0], 1));
+    return mml_dd_last(h2[0], l2[0], h2[1], l2[1]) / (double)c;
 }
 
 ALWAYS_INLINE void rows(const mml_request *req, uint64_t a, uint64_t b, double *vals,

@@ -21,6 +21,13 @@ ALWAYS_INLINE void load16(const char *x, int dtype, __m512d v[2])
     v[1] = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)));
 }
 
+typedef long long v8i __attribute__((vector_size(64)));
+typedef long long v4i __attribute__((vector_size(32)));
+typedef long long v2i __attribute__((vector_size(16)));
+MML_DD_ADD_VEC(dd_add8, __m512d, v8i)
+MML_DD_ADD_VEC(dd_add4, __m256d, v4i)
+MML_DD_ADD_VEC(dd_add2, __m128d, v2i)
+
 /* Lane sums s (+ compensation e for float64) of one row's terms. */
 typedef struct { __m512d s[2], e[2]; } acc16;
 
@@ -89,12 +96,14 @@ ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *e
         __m128d l2 = _mm_add_pd(_mm256_castpd256_pd128(l4), _mm256_extractf128_pd(l4, 1));
         return _mm_cvtsd_f64(_mm_add_sd(l2, _mm_unpackhi_pd(l2, l2))) / (double)c;
     }
-    double s[MML_LANES], e[MML_LANES];
-    for (int k = 0; k < 2; k++) {
-        _mm512_storeu_pd(s + 8 * k, a.s[k]);
-        _mm512_storeu_pd(e + 8 * k, a.e[k]);
-    }
-    return mml_lanes_combine(s, e) / (double)c;
+    /* mml_lanes_combine's order on (s, e) pairs: k + k+8, k + k+4, k + k+2, 0 + 1. */
+    __m512d h8 = a.s[0], l8 = a.e[0];
+    dd_add8(&h8, &l8, a.s[1], a.e[1]);
+    __m256d h4 = _mm512_castpd512_pd256(h8), l4 = _mm512_castpd512_pd256(l8);
+    dd_add4(&h4, &l4, _mm512_extractf64x4_pd(h8, 1), _mm512_extractf64x4_pd(l8, 1));
+    __m128d h2 = _mm256_castpd256_pd128(h4), l2 = _mm256_castpd256_pd128(l4);
+    dd_add2(&h2, &l2, _mm256_extractf128_pd(h4, 1), _mm256_extractf128_pd(l4, 1));
+    return mml_dd_last(h2[0], l2[0], h2[1], l2[1]) / (double)c;
 }
 
 ALWAYS_INLINE void rows(const mml_request *req, uint64_t a, uint64_t b, double *vals,

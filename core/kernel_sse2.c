@@ -26,6 +26,9 @@ ALWAYS_INLINE void load16(const char *x, int dtype, __m128d v[NV])
     }
 }
 
+typedef long long v2i __attribute__((vector_size(16)));
+MML_DD_ADD_VEC(dd_add2, __m128d, v2i)
+
 typedef struct { __m128d s[NV], e[NV]; } acc16;
 
 ALWAYS_INLINE void add_terms(acc16 *a, const __m128d v[NV], __m128d vm, __m128d vw,
@@ -103,12 +106,11 @@ ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *e
         l2 = _mm_add_pd(l4[0], l4[1]);
         return _mm_cvtsd_f64(_mm_add_sd(l2, _mm_unpackhi_pd(l2, l2))) / (double)c;
     }
-    double s[MML_LANES], e[MML_LANES];
-    for (int k = 0; k < NV; k++) {
-        _mm_storeu_pd(s + 2 * k, a.s[k]);
-        _mm_storeu_pd(e + 2 * k, a.e[k]);
-    }
-    return mml_lanes_combine(s, e) / (double)c;
+    /* mml_lanes_combine's order on (s, e) pairs: k + k+8, k + k+4, k + k+2, 0 + 1. */
+    for (int half = NV / 2; half >= 1; half /= 2)
+        for (int k = 0; k < half; k++)
+            dd_add2(&a.s[k], &a.e[k], a.s[k + half], a.e[k + half]);
+    return mml_dd_last(a.s[0][0], a.e[0][0], a.s[0][1], a.e[0][1]) / (double)c;
 }
 
 ALWAYS_INLINE void rows(const mml_request *req, uint64_t a, uint64_t b, double *vals,
