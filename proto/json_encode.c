@@ -73,8 +73,8 @@ static bool decimal_round_trips(const decimal *x, bool neg, double v, int dtype)
 /* Some k-digit decimal reads back as v: then one of the two k-digit
  * neighbours of v does (the values that read back as v form an interval
  * around it), and the longest expansion (17, 9 or 5 digits) gives both,
- * a carry included. Tries the nearer
- * one first so the result is the correctly rounded one when both work. */
+ * a carry included. Tries the nearer one first so the result is the
+ * correctly rounded one when both work. */
 static bool fits(const decimal *full, int k, bool neg, double v, int dtype, decimal *out)
 {
     bool up = k < full->k && full->d[k] >= '5';
