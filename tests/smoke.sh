@@ -4,7 +4,8 @@
 #   tests/smoke.sh http://localhost:8080
 #
 # Checks liveness, readiness, the metrics endpoint, a JSON score with its
-# known value and a 400 with its error type. Prints one line per check and
+# known value, the same score as a binary frame and as a v2 infer, and a
+# 400 with its error type. Prints one line per check and
 # exits non-zero with a "FAIL:" line at the first failure.
 # shellcheck disable=SC2015  # "A && B || fail" is fine: fail exits
 set -u
@@ -63,5 +64,34 @@ case "$BODY" in
     *) fail "p=3: expected a ValueError on field p, got $BODY" ;;
 esac
 echo "ok   POST with p=3 is 400 ValueError"
+
+# The same ones(3,3) request as a binary frame (SPEC 4): header "MML1",
+# version 1, float32, p 1, mean, weight flag, margin 1, N 3, C 3, then the
+# float32 ones, the int64 targets and the float32 weight, little-endian.
+one() { printf '\000\000\200\077'; }         # float32 1.0
+{
+    printf 'MML1\001\002\001\001\001\000\000\000\001\000\000\000'
+    printf '\003\000\000\000\000\000\000\000\003\000\000\000\000\000\000\000'
+    for _ in 1 2 3 4 5 6 7 8 9; do one; done
+    printf '\001\000\000\000\000\000\000\000\002\000\000\000\000\000\000\000'
+    printf '\001\000\000\000\000\000\000\000'
+    one; one; one
+} >"$TMP/frame.bin"
+req frame -X POST -H 'Content-Type: application/octet-stream' \
+    --data-binary @"$TMP/frame.bin" "$URL/v1/multi_margin_loss"
+[ "$CODE" = 200 ] || fail "binary frame: $CODE $BODY"
+[ "$BODY" = '{"loss":0.6666667,"shape":[],"dtype":"float32","reduction":"mean"}' ] ||
+    fail "binary frame: expected loss 0.6666667, got $BODY"
+echo "ok   POST /v1/multi_margin_loss binary frame = 0.6666667"
+
+req v2 -X POST -H 'Content-Type: application/json' \
+    --data-binary '{"id":"smoke","inputs":[{"name":"INPUT","datatype":"FP32","shape":[3,3],"data":[1,1,1,1,1,1,1,1,1]},{"name":"TARGET","datatype":"INT64","shape":[3],"data":[1,2,1]}],"parameters":{"reduction":"mean"}}' \
+    "$URL/v2/models/multi_margin_loss/infer"
+[ "$CODE" = 200 ] || fail "v2 infer: $CODE $BODY"
+case "$BODY" in
+    *'"id":"smoke"'*'"name":"LOSS","datatype":"FP32","shape":[],"data":[0.6666667]'*) ;;
+    *) fail "v2 infer: expected LOSS [0.6666667], got $BODY" ;;
+esac
+echo "ok   POST /v2/models/multi_margin_loss/infer LOSS = 0.6666667"
 
 echo "smoke: all checks passed against $URL"
