@@ -134,6 +134,7 @@ integration: $(LOSSD)
 
 bench: $(BUILD)/lossd-bench $(BENCHES) $(LOSSD)
 	./$(BUILD)/lossd-bench
+	./$(BUILD)/bench/json_bench
 	@set -e; for s in $(wildcard bench/*.sh); do echo "== $$s"; BUILD=$(BUILD) bash $$s; done
 
 # libFuzzer builds (clang): build-fuzz/fuzz_X. libFuzzer writes new inputs
