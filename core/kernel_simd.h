@@ -1,0 +1,91 @@
+/* kernel_simd.h - the row loop shared by the SIMD kernels, included once by each.
+ *
+ * A kernel file defines its vector primitives, then includes this file
+ * with KERNEL_ENTRY set to its entry point's name:
+ *
+ *   vec16, acc16, mask16, vbcast   sixteen lanes of values, sums, lane mask,
+ *                                  one float64 broadcast to every lane
+ *   vset1(d)                       broadcast
+ *   load16(x, dtype, &v)           sixteen elements of dtype widened to float64
+ *   mask_all(), mask_drop(k),      every lane; every lane but k;
+ *   mask_valid(r), mask_and(a, b)  lanes below r; both
+ *   acc_zero(&a)                   every lane sum +0.0
+ *   add_terms(&a, &v, vm, vw, keep, dtype, p, weighted)
+ *                                  lane l += term of v[l] when keep has l
+ *   acc_finish(&a, dtype)          the lanes combined in mml_lanes_combine's order
+ *
+ * The loop itself (target lane, tail, row value) is written once, here.
+ */
+#ifndef KERNEL_ENTRY
+#error "define KERNEL_ENTRY before including kernel_simd.h"
+#endif
+
+#include <string.h>
+
+ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *end,
+                               int dtype, int p, int weighted)
+{
+    const size_t es = mml_es(dtype);
+    const uint64_t c = req->c, y = (uint64_t)req->target[r];
+    const char *x = (const char *)req->input + r * c * es;
+    const vbcast vm = vset1((double)req->margin - mml_get(dtype, x, y));   /* margin - x[y] */
+    const vbcast vw = vset1(weighted ? mml_get(dtype, req->weight, y) : 1.0);
+    const uint64_t jy = y & ~(uint64_t)(MML_LANES - 1);   /* the vector holding column y */
+    const mask16 all = mask_all(), ky = mask_drop((int)(y % MML_LANES));
+    acc16 a;
+    vec16 v;
+    uint64_t j = 0;
+
+    acc_zero(&a);
+    for (; j + MML_LANES <= c; j += MML_LANES) {
+        load16(x + j * es, dtype, &v);
+        add_terms(&a, &v, vm, vw, j == jy ? ky : all, dtype, p, weighted);
+    }
+    if (j < c) {
+        /* Tail: lanes past C are masked off. Read through a zeroed copy
+         * only when the vector would run past the end of the input. */
+        const char *src = x + j * es;
+        char tmp[8 * MML_LANES] = { 0 };
+        if (src + MML_LANES * es > end) {
+            memcpy(tmp, src, (c - j) * es);
+            src = tmp;
+        }
+        mask16 keep = mask_valid((int)(c - j));
+        if (j == jy)
+            keep = mask_and(keep, ky);
+        load16(src, dtype, &v);
+        add_terms(&a, &v, vm, vw, keep, dtype, p, weighted);
+    }
+    return acc_finish(&a, dtype) / (double)c;
+}
+
+ALWAYS_INLINE void rows(const mml_request *req, uint64_t a, uint64_t b, double *vals,
+                        int dtype, int p, int weighted)
+{
+    const char *end = (const char *)req->input + req->n * req->c * mml_es(dtype);
+    for (uint64_t r = a; r < b; r++)
+        vals[r - a] = row_value(req, r, end, dtype, p, weighted);
+}
+
+/* One function per (dtype, p, weighted), each with the loop specialised. */
+#define ROWS(dt, pp, wt)                                                              \
+    static void rows_##dt##_##pp##_##wt(const mml_request *q, uint64_t a, uint64_t b, \
+                                        double *v)                                    \
+    {                                                                                 \
+        rows(q, a, b, v, MML_##dt, pp, wt);                                           \
+    }
+#define ROWS_P(dt) ROWS(dt, 1, 0) ROWS(dt, 1, 1) ROWS(dt, 2, 0) ROWS(dt, 2, 1)
+ROWS_P(F16)
+ROWS_P(F32)
+ROWS_P(F64)
+
+static const mml_rows_fn table[3][2][2] = {
+    { { rows_F16_1_0, rows_F16_1_1 }, { rows_F16_2_0, rows_F16_2_1 } },
+    { { rows_F32_1_0, rows_F32_1_1 }, { rows_F32_2_0, rows_F32_2_1 } },
+    { { rows_F64_1_0, rows_F64_1_1 }, { rows_F64_2_0, rows_F64_2_1 } },
+};
+
+void KERNEL_ENTRY(const mml_request *req, uint64_t a, uint64_t b, double *vals)
+{
+    table[req->dtype - 1][req->p - 1][req->weight != NULL](req, a, b, vals);
+}
