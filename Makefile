@@ -101,7 +101,7 @@ $(BUILD)/lossd-bench: $(BUILD)/bench/kernel_bench
 	cp $< $@
 
 DEB_PKGS := gcc make pkg-config libc6-dev libmicrohttpd-dev libcjson-dev \
-            libuv1-dev zlib1g-dev check curl python3
+            libuv1-dev zlib1g-dev check curl python3 python3-numpy python3-requests
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
