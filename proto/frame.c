@@ -3,7 +3,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define FRAME_HOST_BE 1
@@ -176,27 +175,6 @@ static int replay(const decoder *d, mml_error *err)
     return d->failed;
 }
 
-/* Sections at least this big are backed by transparent huge pages where
- * the kernel offers them (THP "madvise" mode, Debian's default): a 64 MiB
- * tensor then takes 32 page faults instead of 16384, which were a third
- * of the server's CPU time for big frames (bench/frame_bench.sh). */
-#define FRAME_HUGE_MIN ((uint64_t)4 << 20)
-#define FRAME_HUGE_PAGE ((uintptr_t)2 << 20)
-
-/* Advise huge pages for the 2 MiB-aligned interior of [p, p + size).
- * Best effort: without THP (or on other systems) nothing changes. */
-static void advise_huge(void *p, uint64_t size)
-{
-#ifdef MADV_HUGEPAGE
-    uintptr_t a = ((uintptr_t)p + FRAME_HUGE_PAGE - 1) & ~(FRAME_HUGE_PAGE - 1);
-    uintptr_t b = ((uintptr_t)p + (uintptr_t)size) & ~(FRAME_HUGE_PAGE - 1);
-    if (size >= FRAME_HUGE_MIN && b > a)
-        (void)madvise((void *)a, b - a, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)size;
-#endif
-}
 
 /* Allocate one tensor section; an empty one stays NULL (payload.h). */
 static int alloc_section(decoder *d, int sec, mml_error *err)
@@ -209,7 +187,6 @@ static int alloc_section(decoder *d, int sec, mml_error *err)
         return mml_error_set(err, MML_ENOMEM, "body",
                              "out of memory allocating %llu bytes",
                              (unsigned long long)size);
-    advise_huge(d->sec_buf[sec], size);
     return 0;
 }
 

@@ -23,6 +23,7 @@ typedef struct payload {
 } payload;
 
 /* Aligned allocation of at least bytes (0 allowed); NULL on failure.
+ * Blocks of 4 MiB or more are advised to use transparent huge pages.
  * Free with payload_mem_free(). */
 void *payload_mem_alloc(size_t bytes);
 void payload_mem_free(void *p);

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "json.h"
 
@@ -490,26 +489,6 @@ static int fill_json(const parse_ctx *px, tensor *t, int k, mml_error *err)
 
 /* Sizes, limits and buffers: binary sizes must match the shapes, the
  * whole body must fit in max_body, and only then is memory taken. */
-/* Tensors of at least this many bytes are backed by transparent huge
- * pages where the kernel offers them (same policy and reason as in
- * frame.c: 32 page faults for 64 MiB instead of 16384). */
-#define V2_HUGE_MIN ((uint64_t)4 << 20)
-#define V2_HUGE_PAGE ((uintptr_t)2 << 20)
-
-/* Advise huge pages for the 2 MiB-aligned interior of [p, p + size).
- * Best effort: without THP nothing changes. */
-static void advise_huge(void *p, uint64_t size)
-{
-#ifdef MADV_HUGEPAGE
-    uintptr_t a = ((uintptr_t)p + V2_HUGE_PAGE - 1) & ~(V2_HUGE_PAGE - 1);
-    uintptr_t b = ((uintptr_t)p + (uintptr_t)size) & ~(V2_HUGE_PAGE - 1);
-    if (size >= V2_HUGE_MIN && b > a)
-        (void)madvise((void *)a, b - a, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)size;
-#endif
-}
 
 static int plan_tensors(v2_decoder *d, const parse_ctx *px, mml_error *err)
 {
@@ -555,7 +534,6 @@ static int plan_tensors(v2_decoder *d, const parse_ctx *px, mml_error *err)
         t->buf = payload_mem_alloc((size_t)t->bytes);
         if (t->buf == NULL)
             return mml_error_set(err, MML_ENOMEM, "body", "out of memory");
-        advise_huge(t->buf, t->bytes);
         if (t->binary_size < 0) {
             int rc = fill_json(px, t, k, err);
             if (rc < 0)
