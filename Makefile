@@ -61,7 +61,7 @@ $(BUILD)/core/kernel_avx512.o: XFLAGS := -mavx512f -mavx2 -mf16c
 endif
 
 .PHONY: all deps run test unit fuzz-replay integration bench fuzz clean help
-all: $(LOSSD) $(TESTS) $(FUZZ_REPLAY) $(BENCHES)
+all: $(LOSSD) $(TESTS) $(FUZZ_REPLAY) $(BENCHES) $(BUILD)/lossd-bench
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
