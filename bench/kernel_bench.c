@@ -3,9 +3,10 @@
  * For each dtype, p and shape it prints the GB/s of input read by the loss
  * (mean reduction, one thread and all cores) next to the GB/s of a plain
  * sum over the same buffer with the widest SIMD the CPU has, and the ratio.
- * Each figure is the median of several timed repetitions.
+ * Baseline and loss are timed in alternation; each figure is a median of
+ * the repetitions, the ratio the median of the per-pair ratios.
  *
- *     build/lossd-bench [--json] [--reps N]
+ *     build/lossd-bench [--json] [--reps N] [--dtype float32] [--shape N C]
  *     build/lossd-bench --list-simd      the paths this CPU runs, one a line
  */
 #include <pthread.h>
@@ -186,23 +187,45 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Median GB/s over reps timings; each timing loops until >= 20 ms. */
-static double measure(team *t, double bytes, int reps)
+/* GB/s of one timing: team_run() repeated for at least 20 ms. */
+static double rate_once(team *t, double bytes)
 {
-    double rate[64];
+    long iters = 0;
+    double t0 = now(), t1;
+    do {
+        team_run(t);
+        iters++;
+        t1 = now();
+    } while (t1 - t0 < 0.02);
+    return bytes * (double)iters / (t1 - t0) / 1e9;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof v[0], cmp_double);
+    return v[n / 2];
+}
+
+/* Baseline and loss timed in alternation, reps times each, so that both
+ * see the same machine (it is shared and its speed drifts): medians of
+ * the baseline, the loss, and the per-pair ratio. */
+typedef struct figures { double base, gbps, ratio; } figures;
+
+static figures measure(team *t, double bytes, int reps)
+{
+    double base[64], gbps[64], ratio[64];
+    t->baseline = 1;
     team_run(t);                                  /* warm caches and pages */
+    t->baseline = 0;
+    team_run(t);
     for (int r = 0; r < reps; r++) {
-        long iters = 0;
-        double t0 = now(), t1;
-        do {
-            team_run(t);
-            iters++;
-            t1 = now();
-        } while (t1 - t0 < 0.02);
-        rate[r] = bytes * (double)iters / (t1 - t0) / 1e9;
+        t->baseline = 1;
+        base[r] = rate_once(t, (double)(t->nwords * 8));
+        t->baseline = 0;
+        gbps[r] = rate_once(t, bytes);
+        ratio[r] = gbps[r] / base[r];
     }
-    qsort(rate, (size_t)reps, sizeof rate[0], cmp_double);
-    return rate[reps / 2];
+    return (figures){ median(base, reps), median(gbps, reps), median(ratio, reps) };
 }
 
 static void fill(mml_request *r, void *in, int64_t *tg)
@@ -218,7 +241,8 @@ static void fill(mml_request *r, void *in, int64_t *tg)
 
 int main(int argc, char **argv)
 {
-    int json = 0, reps = 7;
+    int json = 0, reps = 9, only_dtype = 0, nshapes = 4;
+    uint64_t shapes[4][2] = { { 64, 10 }, { 4096, 1000 }, { 65536, 100 }, { 1024, 32000 } };
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--list-simd") == 0) {        /* for .ci/run */
             for (int p = 0; p < MML_SIMD_COUNT; p++)
@@ -230,9 +254,16 @@ int main(int argc, char **argv)
             json = 1;
         else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
             reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--dtype") == 0 && i + 1 < argc)
+            only_dtype = mml_dtype_from_name(argv[++i]);
+        else if (strcmp(argv[i], "--shape") == 0 && i + 2 < argc) {
+            shapes[0][0] = strtoull(argv[++i], NULL, 10);
+            shapes[0][1] = strtoull(argv[++i], NULL, 10);
+            nshapes = 1;
+        }
     }
     if (reps < 1 || reps > 64)
-        reps = 7;
+        reps = 9;
     mml_error err;
     if (mml_init(&err) < 0) {
         fprintf(stderr, "lossd-bench: %s\n", err.message);
@@ -241,14 +272,15 @@ int main(int argc, char **argv)
     summer = best_sum();
     int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
     cores = cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : cores;
-    static const uint64_t shapes[][2] = { { 64, 10 }, { 4096, 1000 }, { 65536, 100 }, { 1024, 32000 } };
     if (!json)
         printf("lossd-bench: kernel %s, %d cores, median of %d; GB/s of input read, "
                "baseline = SIMD sum of the same buffer\n%-8s %-13s %2s %7s %8s %9s %6s\n",
                mml_simd_name(mml_simd_active()), cores, reps, "dtype", "N x C", "p", "threads",
                "GB/s", "baseline", "ratio");
     for (int dt = MML_F16; dt <= MML_F64; dt++) {
-        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        if (only_dtype && dt != only_dtype)
+            continue;
+        for (int s = 0; s < nshapes; s++) {
             mml_request r = { dt, 1, 1, MML_MEAN, shapes[s][0], shapes[s][1], NULL, NULL, NULL };
             size_t bytes = r.n * r.c * mml_dtype_size(dt);
             void *in = aligned_alloc(64, (bytes + 63) / 64 * 64);
@@ -264,22 +296,19 @@ int main(int argc, char **argv)
                     t.req = &r;
                     t.words = in;
                     t.nwords = bytes / 8;
-                    t.baseline = 1;
-                    double base = measure(&t, (double)(t.nwords * 8), reps);
-                    t.baseline = 0;
-                    double gbps = measure(&t, (double)bytes, reps);
+                    figures f = measure(&t, (double)bytes, reps);
                     team_stop(&t);
                     if (json)
                         printf("{\"bench\":\"kernel\",\"simd\":\"%s\",\"dtype\":\"%s\",\"N\":%llu,"
                                "\"C\":%llu,\"p\":%d,\"threads\":%d,\"gbps\":%.3f,"
                                "\"baseline_gbps\":%.3f,\"ratio\":%.3f}\n",
                                mml_simd_name(mml_simd_active()), mml_dtype_name(dt),
-                               (unsigned long long)r.n, (unsigned long long)r.c, p, th, gbps,
-                               base, gbps / base);
+                               (unsigned long long)r.n, (unsigned long long)r.c, p, th, f.gbps,
+                               f.base, f.ratio);
                     else
                         printf("%-8s %5llux%-7llu %2d %7d %8.2f %9.2f %6.2f\n", mml_dtype_name(dt),
-                               (unsigned long long)r.n, (unsigned long long)r.c, p, th, gbps, base,
-                               gbps / base);
+                               (unsigned long long)r.n, (unsigned long long)r.c, p, th, f.gbps,
+                               f.base, f.ratio);
                     fflush(stdout);
                 }
             }

@@ -22,6 +22,9 @@
 
 #include <string.h>
 
+/* Bytes ahead of the loads to prefetch; 4 KiB measured best of 0.5-8 KiB. */
+#define PREFETCH_AHEAD 4096
+
 ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *end,
                                int dtype, int p, int weighted)
 {
@@ -38,6 +41,12 @@ ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *e
 
     acc_zero(&a);
     for (; j + MML_LANES <= c; j += MML_LANES) {
+        /* The loop does enough work per cache line that the out-of-order
+         * window alone keeps too few lines in flight from DRAM: measured
+         * 8 GB/s without this, 15-20 with it (float32, 1024 x 32000). */
+        __builtin_prefetch(x + j * es + PREFETCH_AHEAD);
+        if (dtype == MML_F64)
+            __builtin_prefetch(x + j * es + PREFETCH_AHEAD + 64);
         load16(x + j * es, dtype, &v);
         add_terms(&a, &v, vm, vw, j == jy ? ky : all, dtype, p, weighted);
     }
