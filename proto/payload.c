@@ -1,6 +1,8 @@
 /* payload.c - aligned tensor memory and the payload destructor. */
 #include "payload.h"
 
+#include <malloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,18 +30,71 @@ static void advise_huge(void *p, size_t size)
 #endif
 }
 
+/* A few freed big blocks are kept for the next request. glibc gives
+ * blocks over 32 MiB back to the kernel at free(), and the kernel zeroes
+ * every page of a fresh one at first touch: for a 64 MiB frame that was
+ * about a fifth of the request's time (bench/frame_bench.sh). A kept block
+ * is handed out again only for a request of at least half its size, and
+ * the cache never holds more than CACHE_MAX bytes. */
+#define CACHE_SLOTS 4
+#define CACHE_MAX ((size_t)256 << 20)
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct { void *p; size_t size; } cache[CACHE_SLOTS];
+static size_t cache_bytes;
+
+/* The smallest kept block of at least bytes (and at most twice that). */
+static void *cache_take(size_t bytes)
+{
+    int best = -1;
+    void *p = NULL;
+
+    pthread_mutex_lock(&cache_lock);
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        if (cache[i].p && cache[i].size >= bytes && cache[i].size / 2 <= bytes &&
+            (best < 0 || cache[i].size < cache[best].size))
+            best = i;
+    if (best >= 0) {
+        p = cache[best].p;
+        cache_bytes -= cache[best].size;
+        cache[best].p = NULL;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return p;
+}
+
+/* Keep p (usable size bytes) if there is room; 0 when kept. */
+static int cache_put(void *p, size_t size)
+{
+    int kept = -1;
+
+    pthread_mutex_lock(&cache_lock);
+    for (int i = 0; i < CACHE_SLOTS && kept < 0; i++)
+        if (!cache[i].p && cache_bytes + size <= CACHE_MAX) {
+            cache[i].p = p;
+            cache[i].size = size;
+            cache_bytes += size;
+            kept = 0;
+        }
+    pthread_mutex_unlock(&cache_lock);
+    return kept;
+}
+
 /* aligned_alloc() wants a size that is a multiple of the alignment, and a
  * zero-byte request still gets a real (freeable, non-NULL) block. */
 void *payload_mem_alloc(size_t bytes)
 {
     size_t rounded;
+    void *p;
 
     if (bytes > SIZE_MAX - PAYLOAD_ALIGN)
         return NULL;
     rounded = (bytes + PAYLOAD_ALIGN - 1) / PAYLOAD_ALIGN * PAYLOAD_ALIGN;
     if (rounded == 0)
         rounded = PAYLOAD_ALIGN;
-    void *p = aligned_alloc(PAYLOAD_ALIGN, rounded);
+    if (rounded >= HUGE_MIN && (p = cache_take(rounded)) != NULL)
+        return p;
+    p = aligned_alloc(PAYLOAD_ALIGN, rounded);
     if (p != NULL)
         advise_huge(p, rounded);
     return p;
@@ -49,6 +104,11 @@ void *payload_mem_alloc(size_t bytes)
  * hand over malloc()'d buffers too and payload_free() stays correct. */
 void payload_mem_free(void *p)
 {
+    if (p == NULL)
+        return;
+    size_t size = malloc_usable_size(p);
+    if (size >= HUGE_MIN && cache_put(p, size) == 0)
+        return;
     free(p);
 }
 

@@ -23,8 +23,9 @@ typedef struct payload {
 } payload;
 
 /* Aligned allocation of at least bytes (0 allowed); NULL on failure.
- * Blocks of 4 MiB or more are advised to use transparent huge pages.
- * Free with payload_mem_free(). */
+ * Blocks of 4 MiB or more are advised to use transparent huge pages, and
+ * a few freed ones (256 MiB at most) are kept for reuse, so their memory is
+ * not zeroed again by the kernel. Free with payload_mem_free(). */
 void *payload_mem_alloc(size_t bytes);
 void payload_mem_free(void *p);
 
