@@ -45,17 +45,6 @@ static void store_le64(uint8_t *b, uint64_t v)
         b[i] = (uint8_t)(v >> (8 * i));
 }
 
-/* Reverse each elem-byte element of buf in place (big-endian hosts only). */
-static void swap_elems(void *buf, uint64_t count, size_t elem)
-{
-    uint8_t *b = buf;
-    for (uint64_t i = 0; i < count; i++, b += elem)
-        for (size_t j = 0; j < elem / 2; j++) {
-            uint8_t t = b[j];
-            b[j] = b[elem - 1 - j];
-            b[elem - 1 - j] = t;
-        }
-}
 
 /* Checks of SPEC 4 that only the frame has (magic, version, flags,
  * reserved) plus the codes, in byte order so the first bad byte is named. */
@@ -289,10 +278,10 @@ static int frame_finish(decoder *d, payload *out, mml_error *err)
                                      (unsigned long long)got), err);
     if (FRAME_HOST_BE) {
         size_t es = mml_dtype_size(d->h.dtype);
-        swap_elems(d->pl.input, d->h.n * d->h.c, es);
-        swap_elems(d->pl.target, d->h.n, 8);
+        payload_swap_elems(d->pl.input, d->h.n * d->h.c, es);
+        payload_swap_elems(d->pl.target, d->h.n, 8);
         if (d->pl.weight != NULL)
-            swap_elems(d->pl.weight, d->h.c, es);
+            payload_swap_elems(d->pl.weight, d->h.c, es);
     }
     int rc = mml_validate_targets(d->pl.target, d->h.n, d->h.c, err);
     if (rc < 0)
@@ -343,7 +332,7 @@ size_t frame_encode_result(const mml_request *req, const void *out, void **body)
     if (bytes > 0)
         memcpy(b + FRAME_RESULT_HEADER_SIZE, out, bytes);
     if (FRAME_HOST_BE)
-        swap_elems(b + FRAME_RESULT_HEADER_SIZE, count, es);
+        payload_swap_elems(b + FRAME_RESULT_HEADER_SIZE, count, es);
     *body = b;
     return FRAME_RESULT_HEADER_SIZE + bytes;
 }

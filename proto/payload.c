@@ -121,3 +121,14 @@ void payload_free(payload *p)
     payload_mem_free(p->weight);
     memset(p, 0, sizeof(*p));
 }
+
+void payload_swap_elems(void *buf, uint64_t count, size_t elem)
+{
+    uint8_t *b = buf;
+    for (uint64_t i = 0; i < count; i++, b += elem)
+        for (size_t j = 0; j < elem / 2; j++) {
+            uint8_t t = b[j];
+            b[j] = b[elem - 1 - j];
+            b[elem - 1 - j] = t;
+        }
+}

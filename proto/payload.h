@@ -29,6 +29,10 @@ typedef struct payload {
 void *payload_mem_alloc(size_t bytes);
 void payload_mem_free(void *p);
 
+/* Reverse the bytes of each of the count elem-byte elements of buf: the
+ * wire formats are little-endian, this converts on big-endian hosts. */
+void payload_swap_elems(void *buf, uint64_t count, size_t elem);
+
 /* Free the buffers and zero *p. payload_free(NULL) is a no-op. */
 void payload_free(payload *p);
 

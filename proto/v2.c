@@ -93,16 +93,6 @@ static int dtype_from_triton(const char *s)
          : strcmp(s, "FP64") == 0 ? MML_F64 : 0;
 }
 
-static void swap_elems(void *buf, uint64_t count, size_t elem)
-{
-    uint8_t *b = buf;
-    for (uint64_t i = 0; i < count; i++, b += elem)
-        for (size_t j = 0; j < elem / 2; j++) {
-            uint8_t t = b[j];
-            b[j] = b[elem - 1 - j];
-            b[elem - 1 - j] = t;
-        }
-}
 
 /* ---- integer literals ------------------------------------------------- */
 
@@ -833,7 +823,7 @@ int v2_decoder_finish(v2_decoder *d, v2_request *out, mml_error *err)
     if (V2_HOST_BE)
         for (int k = 0; k < T_COUNT; k++)
             if (d->t[k].binary_size > 0)
-                swap_elems(d->t[k].buf, d->t[k].count, k == T_TARGET ? 8 : mml_dtype_size(d->t[k].dtype));
+                payload_swap_elems(d->t[k].buf, d->t[k].count, k == T_TARGET ? 8 : mml_dtype_size(d->t[k].dtype));
     uint64_t n = in->dim[0], c = in->dim[1];
     if ((rc = mml_validate_targets((const int64_t *)(void *)tg->buf, n, c, err)) < 0)
         return fail(d, rc, err);
@@ -969,7 +959,7 @@ char *v2_encode_result(const v2_request *r, const void *out, size_t *len,
         if (bytes > 0)
             sb_put(&b, out, bytes);
         if (V2_HOST_BE && !b.oom)
-            swap_elems(b.p + *header_len, count, mml_dtype_size(req->dtype));
+            payload_swap_elems(b.p + *header_len, count, mml_dtype_size(req->dtype));
     } else {
         sb_puts(&b, ",\"data\":[");
         for (uint64_t i = 0; i < count; i++) {
