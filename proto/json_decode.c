@@ -288,6 +288,12 @@ static int tbuf_take(tbuf *b, int dtype, void **out)
         if (b->dtype == dtype) {
             memcpy((unsigned char *)*out + i * out_size, b->chunk[k], bytes);
             i += bytes / out_size;
+        } else if (b->dtype == MML_F64 && dtype == MML_F32) {
+            const double *src = (const double *)b->chunk[k];   /* the common case, inlined */
+            float *dst = (float *)*out + i;
+            for (size_t j = 0; j < bytes / sizeof(double); j++)
+                dst[j] = (float)src[j];
+            i += bytes / sizeof(double);
         } else {
             for (size_t j = 0; j < bytes / b->esize; j++, i++)
                 mml_store(dtype, *out, i, mml_load(b->dtype, b->chunk[k], j));
