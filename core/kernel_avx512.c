@@ -37,10 +37,15 @@ ALWAYS_INLINE void load16(const char *x, int dtype, vec16 *v)
         v->v[1] = _mm512_loadu_pd(x + 64);
         return;
     }
-    __m512 f = dtype == MML_F32 ? _mm512_loadu_ps(x)
-                                : _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x));
-    v->v[0] = _mm512_cvtps_pd(_mm512_castps512_ps256(f));
-    v->v[1] = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)));
+    /* Two half-width loads instead of one load and an extract: the
+     * shuffle port is the one the conversions and compares need. */
+    if (dtype == MML_F32) {
+        v->v[0] = _mm512_cvtps_pd(_mm256_loadu_ps((const float *)x));
+        v->v[1] = _mm512_cvtps_pd(_mm256_loadu_ps((const float *)x + 8));
+    } else {
+        v->v[0] = _mm512_cvtps_pd(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x)));
+        v->v[1] = _mm512_cvtps_pd(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x + 1)));
+    }
 }
 
 ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, mask16 keep,
