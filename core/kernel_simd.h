@@ -54,8 +54,9 @@ ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *e
         /* Tail: lanes past C are masked off. Read through a zeroed copy
          * only when the vector would run past the end of the input. */
         const char *src = x + j * es;
-        char tmp[8 * MML_LANES] = { 0 };
-        if (src + MML_LANES * es > end) {
+        char tmp[8 * MML_LANES];
+        if (src + MML_LANES * es > end) {      /* the last row only */
+            memset(tmp, 0, sizeof tmp);
             memcpy(tmp, src, (c - j) * es);
             src = tmp;
         }
