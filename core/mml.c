@@ -321,6 +321,43 @@ void mml_partial_merge(mml_partial *acc, const mml_partial *next)
 
 #define ROW_CHUNK 256
 
+/* The node over the n leaves hi[0..n), lo[0..n) (n a power of two), into
+ * hi[0], lo[0]: the same additions partial_push() would make, level by
+ * level. They are independent of each other, where pushing leaf by leaf
+ * chains every row through the top of the stack (about 40 cycles a row). */
+static void subtree(double *hi, double *lo, uint64_t n)
+{
+    for (uint64_t w = n; w > 1; w /= 2)
+        for (uint64_t k = 0; k < w / 2; k++) {
+            double h = hi[2 * k], l = lo[2 * k];
+            mml_dd_add(&h, &l, hi[2 * k + 1], lo[2 * k + 1]);
+            hi[k] = h;
+            lo[k] = l;
+        }
+}
+
+/* Add rows [r, end) with values vals[0..) to *part as whole aligned
+ * subtrees: the largest node starting at each row that fits. */
+static void push_rows(mml_partial *part, const double *vals, uint64_t r, uint64_t end)
+{
+    double hi[ROW_CHUNK], lo[ROW_CHUNK];
+
+    for (uint64_t i = r; i < end;) {
+        int level = 0;
+        while (level < 8 && (i & ((UINT64_C(2) << level) - 1)) == 0 &&
+               end - i >= (UINT64_C(2) << level))
+            level++;
+        uint64_t n = UINT64_C(1) << level;
+        for (uint64_t k = 0; k < n; k++) {
+            hi[k] = vals[i - r + k];
+            lo[k] = 0.0;
+        }
+        subtree(hi, lo, n);
+        partial_push(part, hi[0], lo[0], i >> level, level);
+        i += n;
+    }
+}
+
 void mml_rows(const mml_request *req, uint64_t a, uint64_t b, void *out, mml_partial *part)
 {
     mml_rows_fn rows = mml_rows_active();
@@ -329,12 +366,11 @@ void mml_rows(const mml_request *req, uint64_t a, uint64_t b, void *out, mml_par
     for (uint64_t r = a; r < b;) {
         uint64_t end = b - r > ROW_CHUNK ? r + ROW_CHUNK : b;
         rows(req, r, end, vals);
-        for (uint64_t i = r; i < end; i++) {
-            if (req->reduction == MML_NONE)
+        if (req->reduction == MML_NONE)
+            for (uint64_t i = r; i < end; i++)
                 mml_store(req->dtype, out, i, vals[i - r]);
-            else
-                partial_push(part, vals[i - r], 0.0, i, 0);
-        }
+        else
+            push_rows(part, vals, r, end);
         r = end;
     }
 }
