@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "accesslog.h"
+#include "deadline.h"
 #include "frame.h"
 #include "inflate.h"
 #include "json.h"
@@ -65,6 +66,8 @@ struct http_server {
     struct MHD_Daemon *daemon;
     uv_poll_t poll;
     uv_timer_t timer;
+    uv_timer_t sweep;               /* once a second: deadline_sweep() */
+    deadline_list deadlines;        /* one per connection, see deadline.h */
     int handles_open;
     unsigned port;
     unsigned inflight;
@@ -117,6 +120,14 @@ typedef struct http_req {
 static const char JSON_TYPE[] = "application/json";
 static const char BINARY_TYPE[] = "application/octet-stream";
 static const char METRICS_TYPE[] = "text/plain; version=0.0.4; charset=utf-8";
+
+/* The deadline entry of a connection (NULL when untracked). */
+static conn_deadline *conn_deadline_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
 
 /* ---- responses ---- */
 
@@ -468,6 +479,7 @@ static enum MHD_Result finish_score(http_req *r)
     if (rc < 0)
         return respond_error(r, 500, "InternalError", NULL, "out of memory");
     r->phase = PHASE_QUEUED;
+    deadline_busy(&s->deadlines, conn_deadline_of(r->conn), 1, 0);
     MHD_suspend_connection(r->conn);
     return MHD_YES;
 }
@@ -688,10 +700,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     (void)toe;
     http_server *s = cls;
     http_req *r = *req_cls;
+    deadline_busy(&s->deadlines, conn_deadline_of(conn), 0, uv_hrtime());   /* next request */
     if (r == NULL)
         return;
     *req_cls = NULL;
@@ -710,6 +722,21 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     s->inflight--;
 }
 
+/* Connections opened and closed: their deadlines (deadline.h). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    http_server *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        deadline_close(*socket_context);
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    *socket_context = ci ? deadline_open(&s->deadlines, ci->connect_fd, uv_hrtime()) : NULL;
+}
+
 /* ---- the loop glue ---- */
 
 static void run_mhd(http_server *s)
@@ -726,6 +753,13 @@ static void run_mhd(http_server *s)
 static void on_timer(uv_timer_t *t)
 {
     run_mhd(t->data);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    http_server *s = t->data;
+    if (deadline_sweep(&s->deadlines, uv_hrtime()) > 0)
+        run_mhd(s);                          /* let MHD see the shut-down sockets */
 }
 
 static void on_poll(uv_poll_t *p, int status, int events)
@@ -758,6 +792,7 @@ static struct MHD_Daemon *start_daemon(http_server *s)
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->timeout,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY_LIMIT,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             MHD_OPTION_END);
 }
 
@@ -773,6 +808,7 @@ http_server *http_server_create(uv_loop_t *loop, const config *cfg, job_pool *jo
     s->cfg = cfg;
     s->jobs = jobs;
     s->metrics = m;
+    deadline_list_init(&s->deadlines, (uint64_t)cfg->timeout * 1000000000u);
     errno = 0;
     s->daemon = start_daemon(s);
     if (s->daemon == NULL) {
@@ -792,11 +828,14 @@ http_server *http_server_create(uv_loop_t *loop, const config *cfg, job_pool *jo
         goto fail_info;
     }
     uv_timer_init(loop, &s->timer);
+    uv_timer_init(loop, &s->sweep);
     s->poll.data = s;
     s->timer.data = s;
-    s->handles_open = 2;
+    s->sweep.data = s;
+    s->handles_open = 3;
     uv_poll_start(&s->poll, UV_READABLE, on_poll);
     uv_timer_start(&s->timer, on_timer, 0, 0);
+    uv_timer_start(&s->sweep, on_sweep, 1000, 1000);
     return s;
 
 fail_info:
@@ -842,6 +881,7 @@ void http_server_destroy(http_server *s)
     /* Stop polling the epoll fd before MHD closes it. */
     uv_close((uv_handle_t *)&s->poll, on_handle_closed);
     uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&s->sweep, on_handle_closed);
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
     accesslog_flush();

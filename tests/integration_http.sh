@@ -389,9 +389,26 @@ while s.recv(4096):
     pass
 assert time.time() - t0 < 5, time.time() - t0
 EOF
+    python3 - "$PORT" <<'EOF' || fail "a client trickling bytes kept its connection past --timeout 1"
+import socket, sys, time
+# One byte every 0.3 s never lets the idle timeout fire; the per-request
+# deadline must close the connection anyway (headers, then a body).
+for head in (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ",
+             b"POST /v1/multi_margin_loss HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n"):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+    s.sendall(head)
+    t0 = time.time()
+    try:
+        while time.time() - t0 < 8:
+            s.sendall(b"a")
+            time.sleep(0.3)
+        sys.exit("still open after 8 s")
+    except (BrokenPipeError, ConnectionResetError):
+        assert time.time() - t0 < 4, time.time() - t0
+EOF
     kill -TERM "$SPID"
     wait_exit "$SPID" 10
-    ok "413 from Content-Length, a chunked body and a gzip bomb; a stalled body times out"
+    ok "413 from Content-Length, a chunked body and a gzip bomb; stalled and trickling clients time out"
 }
 
 check_overload() {
