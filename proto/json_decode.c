@@ -517,12 +517,14 @@ static int name_field(decoder *d, enum kind k)
         return fail(d, MML_ETYPE, name, "%s must be a string, got %s", name, kind_names[k]);
     printable(d->str, d->str_len, text, sizeof text);
     if (d->field == F_REDUCTION) {
-        d->reduction = d->str_len <= STR_MAX ? mml_reduction_from_name(d->str) : -1;
+        d->reduction = d->str_len <= STR_MAX && strlen(d->str) == d->str_len   /* no \u0000 */
+                           ? mml_reduction_from_name(d->str) : -1;
         if (d->reduction < 0)
             return fail(d, MML_EVALUE, name,
                         "reduction must be one of none, mean, sum, got \"%s\"", text);
     } else {
-        d->dtype = d->str_len <= STR_MAX ? mml_dtype_from_name(d->str) : 0;
+        d->dtype = d->str_len <= STR_MAX && strlen(d->str) == d->str_len
+                       ? mml_dtype_from_name(d->str) : 0;
         if (d->dtype == 0)
             return fail(d, MML_ETYPE, name,
                         "dtype must be float16, float32 or float64, got \"%s\"", text);

@@ -412,6 +412,9 @@ START_TEST(test_spec_reduction_dtype)
     expect_error(DOC(",\"dtype\":32"), MML_ETYPE, "dtype", "must be a string");
     expect_error("{\"dtype\":\"float8\",\"input\":[[1]],\"target\":[0]}", MML_ETYPE, "dtype",
                  "float8");
+    /* An escaped NUL must not cut a name short ("mean\0" is not "mean"). */
+    expect_error(DOC(",\"reduction\":\"mean\\u0000\""), MML_EVALUE, "reduction", "none, mean, sum");
+    expect_error(DOC(",\"dtype\":\"float64\\u0000x\""), MML_ETYPE, "dtype", "float16, float32");
 }
 END_TEST
 
