@@ -172,9 +172,16 @@ static int param_int(const parse_ctx *px, const cJSON *v, const char *name,
     if (!cJSON_IsNumber(v))
         return mml_error_set(err, MML_ETYPE, name, "parameter %s must be an integer, got %s",
                              name, json_kind(v));
+    /* cJSON keeps no text: 1.0 is the double 1, so say what was wrong
+     * rather than echo a value that reads like a valid one. */
     if (!is_int_token(px, number_index(px, v)))
-        return mml_error_set(err, MML_ETYPE, name, "parameter %s must be an integer, got %.17g",
-                             name, v->valuedouble);
+        return mml_error_set(err, MML_ETYPE, name,
+                             "parameter %s must be an integer, got a number with a fraction "
+                             "or an exponent", name);
+    if (!(fabs(v->valuedouble) < 9223372036854775808.0))
+        return mml_error_set(err, MML_EVALUE, name,
+                             "parameter %s is out of range (p must be 1 or 2, margin must fit "
+                             "in a signed 32-bit integer)", name);
     *out = to_int64(v->valuedouble);
     return 0;
 }
@@ -427,8 +434,12 @@ static int fill_value(fill *f, const cJSON *v, mml_error *err)
                                  (unsigned long long)f->i, json_kind(v));
         if (!is_int_token(f->px, f->num))
             return mml_error_set(err, MML_ETYPE, field,
-                                 "TARGET data[%llu] must be an integer, got %.17g",
-                                 (unsigned long long)f->i, v->valuedouble);
+                                 "TARGET data[%llu] must be an integer, got a number with a "
+                                 "fraction or an exponent", (unsigned long long)f->i);
+        if (!(fabs(v->valuedouble) < 9223372036854775808.0))
+            return mml_error_set(err, MML_ETYPE, field,
+                                 "TARGET data[%llu] does not fit in int64",
+                                 (unsigned long long)f->i);
         f->num++;
         if (f->i < f->t->count)
             ((int64_t *)(void *)f->t->buf)[f->i] = to_int64(v->valuedouble);

@@ -551,6 +551,8 @@ START_TEST(test_param_types)
     expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"margin\":2147483648}", MML_EVALUE, "32-bit");
     expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"margin\":-99999999999999999999}",
                      MML_EVALUE, "32-bit");
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":1.0}", MML_ETYPE, "fraction or an exponent");
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":100000000000000000000}", MML_EVALUE, "out of range");
     expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"reduction\":1}", MML_ETYPE, "reduction must be a string");
     expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"reduction\":\"avg\"}", MML_EVALUE, "reduction");
     expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"binary_data_output\":1}", MML_ETYPE, "boolean");
@@ -603,7 +605,11 @@ START_TEST(test_tensor_errors)
 
     /* Elements. */
     expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,1.0]}",
-                     "", MML_ETYPE, "TARGET data[1] must be an integer");
+                     "", MML_ETYPE, "TARGET data[1] must be an integer, got a number with a fraction");
+    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,1e20]}",
+                     "", MML_ETYPE, "TARGET data[1]");
+    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,100000000000000000000]}",
+                     "", MML_ETYPE, "TARGET data[1] does not fit in int64");
     expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[\"0\",1]}",
                      "", MML_ETYPE, "TARGET data[0] must be an integer, got a string");
     expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,2]}",
