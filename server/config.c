@@ -220,18 +220,22 @@ static const opt_def *find_flag(const char *arg, size_t len)
     return NULL;
 }
 
-static int parse_env(config *cfg, char *err, size_t errlen)
+/* The environment twins of the settings no flag gave (given[i] != 0):
+ * a flag wins, so a bad variable it overrides is not an error. */
+static int parse_env(config *cfg, const unsigned char *given, char *err, size_t errlen)
 {
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const char *v = getenv(OPTIONS[i].env);
-        if (v != NULL && set_option(cfg, &OPTIONS[i], OPTIONS[i].env, v, err, errlen) < 0)
+        if (v != NULL && !given[i] &&
+            set_option(cfg, &OPTIONS[i], OPTIONS[i].env, v, err, errlen) < 0)
             return -1;
     }
     return 0;
 }
 
 /* Flags as "--flag value" or "--flag=value". */
-static int parse_args(config *cfg, int argc, char **argv, char *err, size_t errlen)
+static int parse_args(config *cfg, int argc, char **argv, unsigned char *given, char *err,
+                      size_t errlen)
 {
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -256,16 +260,20 @@ static int parse_args(config *cfg, int argc, char **argv, char *err, size_t errl
         }
         if (set_option(cfg, o, o->flag, value, err, errlen) < 0)
             return -1;
+        given[o - OPTIONS] = 1;
     }
     return 0;
 }
 
 int config_parse(config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
+    unsigned char given[N_OPTIONS] = { 0 };
     set_defaults(cfg);
-    if (parse_env(cfg, err, errlen) < 0)
+    if (parse_args(cfg, argc, argv, given, err, errlen) < 0)
         return -1;
-    return parse_args(cfg, argc, argv, err, errlen);
+    if (cfg->action != CONFIG_RUN)
+        return 0;
+    return parse_env(cfg, given, err, errlen);
 }
 
 void config_usage(FILE *out, const char *prog)
