@@ -569,8 +569,8 @@ static int row_value(decoder *d, enum kind k, const numtok *t)
                     (unsigned long long)d->rows, (unsigned long long)d->col);
     if (d->rows > 0 && d->col >= d->cols)
         return fail(d, MML_EVALUE, "input",
-                    "input rows must have the same length: input[%llu] has more than "
-                    "%llu elements like input[0]",
+                    "input rows must have the same length: input[%llu] has more "
+                    "elements than the %llu of input[0]",
                     (unsigned long long)d->rows, (unsigned long long)d->cols);
     if (element_value(d, k, t, &v) < 0)
         return fail(d, MML_ETYPE, "input", "input[%llu][%llu] must be a number, got %s",

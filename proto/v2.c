@@ -611,9 +611,14 @@ static int parse_header(v2_decoder *d, mml_error *err)
     const char *end = NULL;
     int rc;
     cJSON *root = cJSON_ParseWithLengthOpts(d->json, d->json_len, &end, 0);
+    if (root == NULL && d->json_len == 0)
+        return mml_error_set(err, MML_EBADREQ, "body", "the request has no JSON header (empty body)");
+    if (root == NULL && end == NULL)
+        return mml_error_set(err, MML_EBADREQ, "body",
+                             "malformed or too deeply nested JSON in the request header");
     if (root == NULL)
         return mml_error_set(err, MML_EBADREQ, "body", "malformed JSON in the request header near byte %lld",
-                             end != NULL ? (long long)(end - d->json) : -1LL);
+                             (long long)(end - d->json));
     for (const char *p = end; p < d->json + d->json_len; p++)
         if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
             rc = mml_error_set(err, MML_EBADREQ, "body",

@@ -456,7 +456,7 @@ START_TEST(test_spec_input)
     expect_error("{\"input\":[[1,2],[3]],\"target\":[0,1]}", MML_EVALUE, "input",
                  "input[1] has 1 elements, input[0] has 2");
     expect_error("{\"input\":[[1,2],[3,4],[5,6,7]],\"target\":[0,1,1]}", MML_EVALUE, "input",
-                 "input[2] has more than 2 elements");
+                 "input[2] has more elements than the 2 of input[0]");
     expect_error("{\"input\":[[1,2],[3,true]],\"target\":[0,1]}", MML_ETYPE, "input",
                  "input[1][1] must be a number, got true");
     expect_error("{\"input\":[[1,2],[3,{}]],\"target\":[0,1]}", MML_ETYPE, "input",

@@ -657,7 +657,7 @@ END_TEST
 
 START_TEST(test_malformed_json)
 {
-    expect_error("", MML_EBADREQ, "malformed JSON");
+    expect_error("", MML_EBADREQ, "no JSON header (empty body)");
     expect_error("{\"inputs\":[", MML_EBADREQ, "malformed JSON");
     expect_error("[1,2]", MML_EBADREQ, "JSON object");
     expect_error("{\"inputs\":[]} x", MML_EBADREQ, "unexpected bytes");
