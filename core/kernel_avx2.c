@@ -4,6 +4,8 @@
 #if defined(__x86_64__) && defined(__AVX2__)
 #include <immintrin.h>
 
+/* Every small loop over the registers of one set of lanes is unrolled
+ * (#pragma GCC unroll): left as loops, GCC kept the accumulators in memory. */
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 #define NV (MML_LANES / 4)
 
@@ -22,6 +24,7 @@ ALWAYS_INLINE vbcast vset1(double d) { return _mm256_set1_pd(d); }
 ALWAYS_INLINE mask16 mask_load(const uint64_t bits[MML_LANES])
 {
     mask16 m;
+    #pragma GCC unroll 8
     for (int k = 0; k < NV; k++)
         m.m[k] = _mm256_castsi256_pd(_mm256_loadu_si256((const __m256i *)(bits + 4 * k)));
     return m;
@@ -33,6 +36,7 @@ ALWAYS_INLINE mask16 mask_valid(int r) { return mask_load(mml_lane_valid[r]); }
 
 ALWAYS_INLINE mask16 mask_and(mask16 a, mask16 b)
 {
+    #pragma GCC unroll 8
     for (int k = 0; k < NV; k++)
         a.m[k] = _mm256_and_pd(a.m[k], b.m[k]);
     return a;
@@ -40,6 +44,7 @@ ALWAYS_INLINE mask16 mask_and(mask16 a, mask16 b)
 
 ALWAYS_INLINE void acc_zero(acc16 *a)
 {
+    #pragma GCC unroll 8
     for (int k = 0; k < NV; k++)
         a->s[k] = a->e[k] = _mm256_setzero_pd();
 }
@@ -47,6 +52,7 @@ ALWAYS_INLINE void acc_zero(acc16 *a)
 /* v[l] = (double)x[l] for l < 16, exact for every dtype. */
 ALWAYS_INLINE void load16(const char *x, int dtype, vec16 *v)
 {
+    #pragma GCC unroll 8
     for (int k = 0; k < NV; k += 2) {
         if (dtype == MML_F64) {
             v->v[k] = _mm256_loadu_pd((const double *)x + 4 * k);
@@ -62,15 +68,16 @@ ALWAYS_INLINE void load16(const char *x, int dtype, vec16 *v)
     }
 }
 
-ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, mask16 keep,
+ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, const mask16 *keep,
                              int dtype, int p, int weighted)
 {
+    #pragma GCC unroll 8
     for (int k = 0; k < NV; k++) {
         __m256d z = _mm256_add_pd(vm, v->v[k]);              /* z = (margin - x[y]) + x[j] */
         __m256d h = p == 2 ? _mm256_mul_pd(z, z) : z;        /* h = z or z*z */
         if (weighted)
             h = _mm256_mul_pd(h, vw);                        /* h *= w[y] */
-        __m256d m = _mm256_and_pd(_mm256_cmp_pd(z, _mm256_setzero_pd(), _CMP_GT_OQ), keep.m[k]);
+        __m256d m = _mm256_and_pd(_mm256_cmp_pd(z, _mm256_setzero_pd(), _CMP_GT_OQ), keep->m[k]);
         __m256d t = _mm256_and_pd(h, m);                     /* term = z > 0 && kept ? h : 0 */
         if (dtype != MML_F64) {
             a->s[k] = _mm256_add_pd(a->s[k], t);
@@ -93,6 +100,7 @@ ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
         __m128d l2 = _mm_add_pd(_mm256_castpd256_pd128(l4), _mm256_extractf128_pd(l4, 1));
         return l2[0] + l2[1];
     }
+    #pragma GCC unroll 8
     for (int k = 0; k < 2; k++)
         dd_add4(&a->s[k], &a->e[k], a->s[k + 2], a->e[k + 2]);
     dd_add4(&a->s[0], &a->e[0], a->s[1], a->e[1]);

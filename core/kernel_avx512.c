@@ -4,6 +4,8 @@
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include <immintrin.h>
 
+/* Every small loop over the registers of one set of lanes is unrolled
+ * (#pragma GCC unroll): left as loops, GCC kept the accumulators in memory. */
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 typedef struct { __m512d v[2]; } vec16;           /* lanes 0-7, 8-15 */
@@ -48,16 +50,17 @@ ALWAYS_INLINE void load16(const char *x, int dtype, vec16 *v)
     }
 }
 
-ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, mask16 keep,
+ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, const mask16 *keep,
                              int dtype, int p, int weighted)
 {
+    #pragma GCC unroll 8
     for (int k = 0; k < 2; k++) {
         __m512d z = _mm512_add_pd(vm, v->v[k]);              /* z = (margin - x[y]) + x[j] */
         __m512d h = p == 2 ? _mm512_mul_pd(z, z) : z;        /* h = z or z*z */
         if (weighted)
             h = _mm512_mul_pd(h, vw);                        /* h *= w[y] */
         __mmask8 m = _mm512_cmp_pd_mask(z, _mm512_setzero_pd(), _CMP_GT_OQ) &
-                     (__mmask8)(keep >> (8 * k));            /* z > 0 and lane kept */
+                     (__mmask8)(*keep >> (8 * k));            /* z > 0 and lane kept */
         if (dtype != MML_F64) {
             a->s[k] = _mm512_mask_add_pd(a->s[k], m, a->s[k], h);   /* s += m ? h : 0 */
             continue;

@@ -10,8 +10,10 @@
  *   mask_all(), mask_drop(k),      every lane; every lane but k;
  *   mask_valid(r), mask_and(a, b)  lanes below r; both
  *   acc_zero(&a)                   every lane sum +0.0
- *   add_terms(&a, &v, vm, vw, keep, dtype, p, weighted)
+ *   add_terms(&a, &v, vm, vw, &keep, dtype, p, weighted)
  *                                  lane l += term of v[l] when keep has l
+ *                                  (by pointer: a mask of several vectors
+ *                                  chosen by value was copied every time)
  *   acc_finish(&a, dtype)          the lanes combined in mml_lanes_combine's order
  *
  * The loop itself (target lane, tail, row value) is written once, here.
@@ -48,7 +50,7 @@ ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *e
         if (dtype == MML_F64)
             __builtin_prefetch(x + j * es + PREFETCH_AHEAD + 64);
         load16(x + j * es, dtype, &v);
-        add_terms(&a, &v, vm, vw, j == jy ? ky : all, dtype, p, weighted);
+        add_terms(&a, &v, vm, vw, j == jy ? &ky : &all, dtype, p, weighted);
     }
     if (j < c) {
         /* Tail: lanes past C are masked off. Read through a zeroed copy
@@ -64,7 +66,7 @@ ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *e
         if (j == jy)
             keep = mask_and(keep, ky);
         load16(src, dtype, &v);
-        add_terms(&a, &v, vm, vw, keep, dtype, p, weighted);
+        add_terms(&a, &v, vm, vw, &keep, dtype, p, weighted);
     }
     return acc_finish(&a, dtype) / (double)c;
 }
