@@ -54,6 +54,25 @@ void mml_rows_avx512(const mml_request *req, uint64_t a, uint64_t b, double *val
  * not called). */
 mml_rows_fn mml_rows_active(void);
 
+/* IEEE binary16 to binary32, exact (mml_half_to_float, inlined). */
+static inline float mml_h2f(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0x1f) {
+        bits = sign | 0x7f800000 | (man << 13);            /* inf, NaN (payload kept) */
+    } else if (exp != 0) {
+        bits = sign | ((exp + 112) << 23) | (man << 13);   /* normal: rebias 15 -> 127 */
+    } else {
+        float f = (float)man * 0x1p-24f;                   /* zero, subnormal: exact */
+        memcpy(&bits, &f, 4);
+        bits |= sign;
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
 /* Element size and element i as float64, inlined into the kernels (the
  * public mml_dtype_size() and mml_load() are the same, out of line). */
 static inline size_t mml_es(int dtype)
@@ -76,7 +95,7 @@ static inline double mml_get(int dtype, const void *buf, uint64_t i)
     }
     uint16_t h;
     memcpy(&h, p, 2);
-    return mml_half_to_float(h);
+    return mml_h2f(h);
 }
 
 /* Double-double addition: (hi, lo) += (bhi, blo). A non-finite hi is

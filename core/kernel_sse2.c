@@ -64,7 +64,7 @@ ALWAYS_INLINE void load16(const char *x, int dtype, vec16 *v)
         memcpy(h, x, sizeof h);
         #pragma GCC unroll 8
         for (int k = 0; k < NV; k++)
-            v->v[k] = _mm_set_pd(mml_half_to_float(h[2 * k + 1]), mml_half_to_float(h[2 * k]));
+            v->v[k] = _mm_set_pd(mml_h2f(h[2 * k + 1]), mml_h2f(h[2 * k]));
     }
 }
 

@@ -196,20 +196,7 @@ int mml_request_bytes(int dtype, uint64_t n, uint64_t c, int has_weight, uint64_
 
 float mml_half_to_float(uint16_t h)
 {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000 | (man << 13);            /* inf, NaN (payload kept) */
-    } else if (exp != 0) {
-        bits = sign | ((exp + 112) << 23) | (man << 13);   /* normal: rebias 15 -> 127 */
-    } else {
-        float f = (float)man * 0x1p-24f;                   /* zero, subnormal: exact */
-        memcpy(&bits, &f, 4);
-        bits |= sign;
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
+    return mml_h2f(h);
 }
 
 uint16_t mml_double_to_half(double v)
