@@ -10,48 +10,10 @@
 # shellcheck disable=SC2015  # "A && B || fail" is fine: fail exits
 set -u
 
-LOSSD=${LOSSD:-./build/lossd}
 GOLDEN=${GOLDEN:-tests/data/golden.jsonl}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/lossd-it.XXXXXX")
-PIDS=()
 CURL=(curl -sS --max-time 30)
-
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-fail() {
-    echo "FAIL: $*"
-    for f in "$TMP"/*.log; do
-        [ -f "$f" ] && { echo "--- last lines of $f"; tail -n 15 "$f"; }
-    done
-    exit 1
-}
-ok() { echo "ok   $*"; }
-
-[ -x "$LOSSD" ] || fail "no executable at LOSSD=$LOSSD (run make first)"
-
-# start_server NAME [FLAG...]: sets PORT, URL and SPID; the log is $TMP/NAME.log.
-start_server() {
-    local name=$1
-    shift
-    "$LOSSD" --listen 127.0.0.1:0 "$@" 2>"$TMP/$name.log" &
-    local pid=$!
-    PIDS+=("$pid")
-    SPID=$pid
-    for _ in $(seq 1 100); do
-        PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/$name.log" | head -n 1)
-        [ -n "$PORT" ] && break
-        kill -0 "$pid" 2>/dev/null || fail "$name: lossd exited at start-up"
-        sleep 0.05
-    done
-    [ -n "$PORT" ] || fail "$name: no 'listening on' line within 5 s"
-    URL="http://127.0.0.1:$PORT"
-}
+# shellcheck source=tests/lib.sh
+. tests/lib.sh it
 
 # wait_exit PID SECONDS: sets EXIT_CODE, fails when the process outlives SECONDS.
 wait_exit() {

@@ -11,34 +11,12 @@
 # ```text block right after it. Fails on the first mismatch.
 set -u
 
-LOSSD=${LOSSD:-build/lossd}
 README=${README:-README.md}
 PY=/usr/bin/python3
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/lossd-readme.XXXXXX")
-SPID=
+# shellcheck source=tests/lib.sh
+. tests/lib.sh readme
 
-cleanup() {
-    [ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*"
-    [ -f "$TMP/server.log" ] && tail -n 5 "$TMP/server.log"
-    exit 1
-}
-
-"$LOSSD" --listen 127.0.0.1:0 --threads 2 2>"$TMP/server.log" &
-SPID=$!
-PORT=
-for _ in $(seq 1 100); do
-    PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/server.log" | head -n 1)
-    [ -n "$PORT" ] && break
-    kill -0 "$SPID" 2>/dev/null || fail "lossd exited at start-up"
-    sleep 0.05
-done
-[ -n "$PORT" ] || fail "no 'listening on' line within 5 s"
+start_server readme --threads 2
 
 # Split the README into examples: one JSON object per line on stdout.
 "$PY" - "$README" >"$TMP/examples" <<'EOF' || fail "cannot parse $README"
