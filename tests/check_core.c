@@ -7,6 +7,7 @@
 
 #include "golden.h"
 #include "mml.h"
+#include "suite.h"
 
 static golden_case *cases;
 static size_t ncases;
@@ -501,9 +502,5 @@ static Suite *core_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(core_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return suite_run(core_suite());
 }

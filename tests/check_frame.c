@@ -7,6 +7,7 @@
 
 #include "frame.h"
 #include "golden.h"
+#include "suite.h"
 
 /* A frame under construction. */
 typedef struct buf {
@@ -504,9 +505,5 @@ static Suite *frame_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(frame_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return suite_run(frame_suite());
 }

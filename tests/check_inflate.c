@@ -9,6 +9,7 @@
 #include "frame.h"
 #include "inflate.h"
 #include "v2.h"
+#include "suite.h"
 
 /* Sink that collects what it is given, up to a cap; fails on demand. */
 typedef struct collect {
@@ -464,9 +465,5 @@ static Suite *inflate_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(inflate_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return suite_run(inflate_suite());
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "suite.h"
 
 #define BIG_BODY (64u << 20)
 
@@ -1326,11 +1327,5 @@ static Suite *json_decode_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(json_decode_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return suite_run(json_decode_suite());
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "suite.h"
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -362,11 +363,5 @@ static Suite *json_encode_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(json_encode_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return suite_run(json_encode_suite());
 }

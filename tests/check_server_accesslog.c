@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "accesslog.h"
+#include "suite.h"
 
 static const access_entry ENTRY = {"POST", "/v1/multi_margin_loss", 200, 1234, 56,
                                    0.000123, "abc-1"};
@@ -78,9 +79,5 @@ static Suite *accesslog_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(accesslog_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return suite_run(accesslog_suite());
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "suite.h"
 
 static const char *const ENV_NAMES[] = {
     "LOSSD_LISTEN", "LOSSD_THREADS", "LOSSD_MAX_BODY", "LOSSD_QUEUE_DEPTH",
@@ -227,9 +228,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(config_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return suite_run(config_suite());
 }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "deadline.h"
+#include "suite.h"
 
 #define SEC UINT64_C(1000000000)
 
@@ -66,9 +67,5 @@ int main(void)
     tcase_add_test(tc, test_sweep_after_limit);
     tcase_add_test(tc, test_busy_and_restart);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return suite_run(s);
 }

@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include "job.h"
+#include "suite.h"
 
 static uv_loop_t loop;
 
@@ -198,9 +199,5 @@ static Suite *job_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(job_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return suite_run(job_suite());
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "suite.h"
 
 static const char *const ROUTES[] = {"score", "healthz"};
 static metrics *m;
@@ -172,9 +173,5 @@ static Suite *metrics_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(metrics_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return suite_run(metrics_suite());
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "reqid.h"
+#include "suite.h"
 
 START_TEST(sane_ids)
 {
@@ -108,9 +109,5 @@ static Suite *reqid_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(reqid_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return suite_run(reqid_suite());
 }

@@ -8,6 +8,7 @@
 #include "json.h"
 #include "openapi.h"
 #include "route.h"
+#include "suite.h"
 
 static int match(const char *method, const char *path, int *status, char *allow)
 {
@@ -263,9 +264,5 @@ static Suite *route_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(route_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return suite_run(route_suite());
 }

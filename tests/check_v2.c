@@ -9,6 +9,7 @@
 
 #include "golden.h"
 #include "v2.h"
+#include "suite.h"
 
 /* A request body under construction: JSON header then binary data. */
 typedef struct body {
@@ -877,9 +878,5 @@ static Suite *v2_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(v2_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return suite_run(v2_suite());
 }
