@@ -22,15 +22,8 @@ BARE=${BARE:-$BUILD/bench/bare_mhd}
 PY=${PY:-/usr/bin/python3}
 N=${N:-16384}
 C=${C:-1024}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/lossd-fbench.XXXXXX")
-PIDS=()
-
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+# shellcheck source=tests/lib.sh
+. tests/lib.sh fbench
 
 die() {
     echo "frame_bench: $*" >&2
@@ -39,22 +32,6 @@ die() {
 
 [ -x "$LOSSD" ] || die "no $LOSSD (run make)"
 [ -x "$BARE" ] || die "no $BARE (run make)"
-
-# start NAME CMD...: runs CMD with stderr in $TMP/NAME.log, sets PORT and SPID.
-start() {
-    local name=$1
-    shift
-    "$@" 2>"$TMP/$name.log" >/dev/null &
-    SPID=$!
-    PIDS+=("$SPID")
-    PORT=""
-    for _ in $(seq 1 100); do
-        PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/$name.log" | head -n 1)
-        [ -n "$PORT" ] && return 0
-        sleep 0.05
-    done
-    die "$name did not start: $(cat "$TMP/$name.log")"
-}
 
 # The request bodies, and the v2 header length in $TMP/v2.hlen.
 "$PY" - "$TMP" "$N" "$C" <<'EOF' || die "cannot build the request files"
@@ -97,9 +74,9 @@ post() {
     echo "${res#* }" >>"$out"
 }
 
-start lossd "$LOSSD" --listen 127.0.0.1:0 --max-body "$MAXB"
+start_cmd lossd "$LOSSD" --listen 127.0.0.1:0 --max-body "$MAXB"
 L="http://127.0.0.1:$PORT"
-start bare "$BARE" 0
+start_cmd bare "$BARE" 0
 B="http://127.0.0.1:$PORT"
 
 echo "frame_bench: float32 N=$N C=$C ($FRAME_BYTES byte frame, gzip -1 $(stat -c %s "$TMP/frame.gz") bytes), $RUNS runs each, curl over loopback"
@@ -119,7 +96,7 @@ done
 kill "$SPID" 2>/dev/null
 
 # Peak memory: a fresh server scores one frame.
-start mem "$LOSSD" --listen 127.0.0.1:0 --max-body "$MAXB"
+start_cmd mem "$LOSSD" --listen 127.0.0.1:0 --max-body "$MAXB"
 post "http://127.0.0.1:$PORT/v1/multi_margin_loss" "$TMP/mem.t" "$TMP/frame.bin" "${OCT[@]}"
 HWM_KB=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$SPID/status")
 

@@ -16,15 +16,8 @@ DURATION=${DURATION:-10}
 RUNS=${RUNS:-3}
 LOSSD=${LOSSD:-$BUILD/lossd}
 BARE=${BARE:-$BUILD/bench/bare_mhd}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/lossd-bench.XXXXXX")
-PIDS=()
-
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+# shellcheck source=tests/lib.sh
+. tests/lib.sh bench
 
 die() {
     echo "http_bench: $*" >&2
@@ -34,21 +27,6 @@ die() {
 command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
 [ -x "$LOSSD" ] || die "no $LOSSD (run make)"
 [ -x "$BARE" ] || die "no $BARE (run make)"
-
-# start NAME CMD...: runs CMD with stderr in $TMP/NAME.log, sets PORT.
-start() {
-    local name=$1
-    shift
-    "$@" 2>"$TMP/$name.log" >/dev/null &
-    PIDS+=("$!")
-    PORT=""
-    for _ in $(seq 1 100); do
-        PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/$name.log" | head -n 1)
-        [ -n "$PORT" ] && return 0
-        sleep 0.05
-    done
-    die "$name did not start: $(cat "$TMP/$name.log")"
-}
 
 # The request: N=32 rows of C=10 values, as a dashboard would send it.
 python3 - >"$TMP/body.json" <<'EOF'
@@ -69,9 +47,9 @@ f:close()
 EOF
 
 # shellcheck disable=SC2086
-start lossd "$LOSSD" --listen 127.0.0.1:0 ${LOSSD_FLAGS:-}
+start_cmd lossd "$LOSSD" --listen 127.0.0.1:0 ${LOSSD_FLAGS:-}
 LOSSD_PORT=$PORT
-start bare "$BARE" 0
+start_cmd bare "$BARE" 0
 BARE_PORT=$PORT
 
 code=$(curl -s -o "$TMP/check" -w '%{http_code}' -H 'Content-Type: application/json' \

@@ -12,14 +12,8 @@ set -u
 
 BUILD=${BUILD:-build}
 LOSSD=${LOSSD:-$BUILD/lossd}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/lossd-jsonmem.XXXXXX")
-SPID=
-
-cleanup() {
-    [ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+# shellcheck source=tests/lib.sh
+. tests/lib.sh jsonmem
 
 die() {
     echo "json_memory: $*" >&2
@@ -43,22 +37,13 @@ PY
 
 TENSOR=$((4096 * 1000 * 4 + 4096 * 8))
 for order in first last; do
-    "$LOSSD" --listen 127.0.0.1:0 --threads 2 2>"$TMP/server.log" &
-    SPID=$!
-    PORT=
-    for _ in $(seq 1 100); do
-        PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/server.log" | head -n 1)
-        [ -n "$PORT" ] && break
-        sleep 0.05
-    done
-    [ -n "$PORT" ] || die "lossd did not start"
+    start_server "mem-$order" --threads 2
     code=$(curl -s -o "$TMP/out" -w '%{http_code}' -H 'Content-Type: application/json' \
         --data-binary @"$TMP/$order.json" "http://127.0.0.1:$PORT/v1/multi_margin_loss")
     [ "$code" = 200 ] || die "lossd answered $code: $(head -c 300 "$TMP/out")"
     hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$SPID/status")
     kill "$SPID"
     wait "$SPID" 2>/dev/null
-    SPID=
     /usr/bin/python3 - "$order" "$hwm" "$TENSOR" "$(stat -c %s "$TMP/$order.json")" <<'PY'
 import sys
 order, hwm_kb, tensor, body = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])

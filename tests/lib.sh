@@ -1,4 +1,4 @@
-# lib.sh - shared by tests/integration_*.sh: scratch directory, servers on free ports, ok/fail.
+# lib.sh - shared by tests/integration_*.sh and bench/*.sh: scratch directory, servers on free ports, ok/fail.
 #
 #   . tests/lib.sh NAME        (from the repository root)
 #
@@ -6,8 +6,10 @@
 # server it started on exit, and defines:
 #   ok TEXT                    one "ok" line
 #   fail TEXT                  a FAIL line, the tail of each server log, exit 1
-#   start_server NAME [FLAG...]  lossd on 127.0.0.1:0; sets PORT, URL and SPID,
-#                              its stderr in $TMP/NAME.log
+#   start_cmd NAME CMD...      a server that prints "listening on 127.0.0.1:PORT"
+#                              on stderr (lossd, bench/bare_mhd); sets PORT, URL
+#                              and SPID, its stderr in $TMP/NAME.log
+#   start_server NAME [FLAG...]  start_cmd NAME $LOSSD --listen 127.0.0.1:0 FLAG...
 # shellcheck shell=bash disable=SC2034  # PORT, URL, SPID are for the sourcing script
 
 LOSSD=${LOSSD:-./build/lossd}
@@ -45,10 +47,10 @@ ok() { echo "ok   $*"; }
 
 [ -x "$LOSSD" ] || fail "no executable at LOSSD=$LOSSD (run make first)"
 
-start_server() {
+start_cmd() {
     local name=$1
     shift
-    "$LOSSD" --listen 127.0.0.1:0 "$@" 2>"$TMP/$name.log" &
+    "$@" 2>"$TMP/$name.log" >/dev/null &
     local pid=$!
     PIDS+=("$pid")
     SPID=$pid
@@ -56,9 +58,15 @@ start_server() {
     for _ in $(seq 1 100); do
         PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/$name.log" | head -n 1)
         [ -n "$PORT" ] && break
-        kill -0 "$pid" 2>/dev/null || fail "$name: lossd exited at start-up"
+        kill -0 "$pid" 2>/dev/null || fail "$name: exited at start-up"
         sleep 0.05
     done
     [ -n "$PORT" ] || fail "$name: no 'listening on' line within 5 s"
     URL="http://127.0.0.1:$PORT"
+}
+
+start_server() {
+    local name=$1
+    shift
+    start_cmd "$name" "$LOSSD" --listen 127.0.0.1:0 "$@"
 }
