@@ -228,23 +228,7 @@ uint16_t mml_double_to_half(double v)
 
 double mml_load(int dtype, const void *buf, uint64_t i)
 {
-    switch (dtype) {
-    case MML_F16: {
-        uint16_t h;
-        memcpy(&h, (const char *)buf + 2 * i, 2);
-        return mml_half_to_float(h);
-    }
-    case MML_F32: {
-        float f;
-        memcpy(&f, (const char *)buf + 4 * i, 4);
-        return f;
-    }
-    default: {
-        double d;
-        memcpy(&d, (const char *)buf + 8 * i, 8);
-        return d;
-    }
-    }
+    return mml_get(dtype, buf, i);
 }
 
 void mml_store(int dtype, void *buf, uint64_t i, double v)
