@@ -15,7 +15,8 @@
  * dtype is unknown), so a body cannot make the decoder hold much more.
  *
  * Numbers: the common plain decimals of input rows are read in a hot loop
- * (SWAR digits, Clinger's exact fast path); other tokens take a general
+ * (separators found 64 bytes at a time, SWAR digits, Clinger's exact fast
+ * path: row_block()); other tokens take a general
  * scanner, falling back to strtod on a copy of at most 513 bytes. Either
  * way the value is the correctly rounded double, then rounded to dtype.
  *
@@ -28,6 +29,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "json.h"
 
@@ -1015,6 +1020,199 @@ static inline int plain_decimal(const char *p, const char *end, double *v, size_
     return 0;
 }
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* How many of the eight bytes of w (first byte lowest) lead as ASCII
+ * digits. A byte >= 0xfa carries into the next one in w + 0x06..., but it
+ * is itself no digit, so only bytes after the first non-digit change. */
+__attribute__((always_inline)) static inline int swar_digits(uint64_t w)
+{
+    uint64_t nd = ((w & 0xf0f0f0f0f0f0f0f0ull) ^ 0x3030303030303030ull) |
+                  (((w + 0x0606060606060606ull) & 0xf0f0f0f0f0f0f0f0ull) ^ 0x3030303030303030ull);
+    return nd ? __builtin_ctzll(nd) / 8 : 8;
+}
+
+/* The value of the first k (1..8) bytes of w, all digits: they are moved
+ * to the top of the word (zeros before them) and folded as eight_digits()
+ * does. Borrows of w - 0x30... run upwards, so they never reach them. */
+__attribute__((always_inline)) static inline uint64_t swar_value(uint64_t w, int k)
+{
+    uint64_t v = (w - 0x3030303030303030ull) << (8 * (8 - k));
+    v = v * 10 + (v >> 8);
+    return ((v & 0x000000ff000000ffull) * (100 + (1000000ull << 32)) +
+            ((v >> 16) & 0x000000ff000000ffull) * (1 + (10000ull << 32))) >> 32;
+}
+
+/* Bit 7 of each byte of w set when that byte is no ASCII digit, exact up
+ * to and including the first byte >= 0xfa (which carries in w + 0x06...;
+ * the bytes after it are no concern: such a token is rejected anyway). */
+__attribute__((always_inline)) static inline uint64_t swar_nondigits(uint64_t w)
+{
+    uint64_t x = ((w & 0xf0f0f0f0f0f0f0f0ull) ^ 0x3030303030303030ull) |
+                 (((w + 0x0606060606060606ull) & 0xf0f0f0f0f0f0f0f0ull) ^ 0x3030303030303030ull);
+    return (((x & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | x) & 0x8080808080808080ull;
+}
+
+/* The token [s, s + n), known to end at a separator, as [-]d+[.d+]:
+ * 0 with *v, or -1 to leave it to the general path. Up to 8 bytes after
+ * the sign take one word: the dot (if any) is squeezed out and the digits
+ * folded at once; longer ones, up to 8 + 7 digits, two. At most 15
+ * digits, so m < 2^53 and Clinger's one division rounds correctly, as in
+ * plain_decimal(). 18 bytes at s must be readable. */
+__attribute__((always_inline)) static inline int token_decimal(const char *s, size_t n, double *v)
+{
+    const bool neg = *s == '-';
+    uint64_t w, m, nd;
+    int k, f = 0;
+
+    s += neg, n -= neg;
+    if (n - 1 >= 16)                        /* n == 0 wraps too */
+        return -1;
+    memcpy(&w, s, 8);
+    if (n <= 8) {
+        nd = swar_nondigits(w) & (n == 8 ? ~0ull : (1ull << (8 * n)) - 1);
+        k = (int)n;
+        if (nd != 0) {                      /* the dot, and nothing else */
+            k = __builtin_ctzll(nd) / 8;
+            f = (int)n - k - 1;
+            if ((nd & (nd - 1)) != 0 || s[k] != '.' || k == 0 || f == 0)
+                return -1;
+            uint64_t low = (1ull << (8 * k)) - 1;
+            w = (w & low) | ((w >> 8) & ~low);
+        }
+        if (k > 1 && *s == '0')
+            return -1;
+        m = swar_value(w, k + f);
+    } else {
+        k = swar_digits(w);
+        f = (int)n - k - 1;
+        if (k == 0 || (k > 1 && *s == '0') || s[k] != '.' || f < 1 || f > 7)
+            return -1;
+        m = swar_value(w, k);
+        memcpy(&w, s + k + 1, 8);
+        if (swar_digits(w) != f)
+            return -1;
+        m = m * (uint64_t)pow10_exact[f] + swar_value(w, f);
+    }
+    *v = f ? (double)m / pow10_exact[f] : (double)m;
+    *v = neg ? -*v : *v;
+    return 0;
+}
+#else
+static int token_decimal(const char *s, size_t n, double *v)
+{
+    (void)s, (void)n, (void)v;
+    return -1;
+}
+#endif
+
+/* Bit i set when p[i] is ',' or ']', for i < 64. */
+static inline uint64_t separators(const char *p)
+{
+#if defined(__SSE2__)
+    uint64_t m = 0;
+    for (int i = 0; i < 4; i++) {
+        __m128i b = _mm_loadu_si128((const __m128i *)(p + 16 * i));
+        __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8(',')),
+                                   _mm_cmpeq_epi8(b, _mm_set1_epi8(']')));
+        m |= (uint64_t)(uint16_t)_mm_movemask_epi8(hit) << (16 * i);
+    }
+    return m;
+#else
+    uint64_t m = 0;
+    for (int i = 0; i < 64; i++)
+        m |= (uint64_t)(p[i] == ',' || p[i] == ']') << i;
+    return m;
+#endif
+}
+
+static bool starts_number(const char *p)
+{
+    return is_digit(*p) || *p == '-';
+}
+
+/* The numbers of the input rows, 64 bytes of text at a time: a bitmask of
+ * the separators gives every token's end at once, so the tokens are read
+ * independently of each other and the CPU overlaps them (reading each
+ * number's length off its own digits chains every number to the one
+ * before). A row's end followed by the next row's start ("],[", one space
+ * allowed after each comma) is taken here too, as end_row() and
+ * open_array() would. Counters live in locals until the loop ends.
+ *
+ * Whatever the loop does not take (a token that is not a short plain
+ * decimal, other whitespace, a ragged row, the end of the chunk's room)
+ * is left at p, in the state the tokens before it lead to, for row_run();
+ * p must be at a number. */
+static const char *row_block(decoder *d, const char *p, const char *end)
+{
+    tbuf *b = &d->input;
+    const size_t es = b->esize;
+    const int dtype = b->dtype;
+    enum state state = d->state;
+    uint64_t left = (uint64_t)(b->end - b->cur) / es;
+    uint64_t budget = d->max_body > d->tensor_bytes
+                    ? (d->max_body - d->tensor_bytes) / b->charge : 0;
+    uint64_t col = d->col, rows = d->rows, cols = d->cols, taken = 0;
+    unsigned char *cur = b->cur;
+
+    if (budget < left)
+        left = budget;
+    /* token_decimal() reads up to 18 bytes from a token start < base + 64 */
+    while (taken < left && end - p >= 64 + 32) {
+        const char *base = p;
+        uint64_t sep = separators(base);
+        for (; sep != 0; sep &= sep - 1) {
+            const char *q = base + __builtin_ctzll(sep);
+            double v;
+            if (q < p)                      /* the ',' of a "],[" taken below */
+                continue;
+            if (taken == left || (rows > 0 && col >= cols) ||
+                token_decimal(p, (size_t)(q - p), &v) < 0)
+                goto out;
+            if (dtype == MML_F32) {
+                float x = (float)v;
+                memcpy(cur, &x, 4);
+            } else if (dtype == MML_F16) {
+                mml_store(MML_F16, cur, 0, v);
+            } else {
+                memcpy(cur, &v, 8);
+            }
+            cur += es;
+            taken++;
+            col++;
+            if (*q == ',') {
+                p = q + 1 + (q[1] == ' ');
+                state = ST_ROW_VALUE;
+            } else {
+                const char *r = q + 2 + (q[2] == ' ');
+                p = q;
+                state = ST_ROW_NEXT;
+                if (q[1] != ',' || *r != '[' || !starts_number(r + 1) ||
+                    (rows > 0 && col != cols))
+                    goto out;
+                if (rows == 0)              /* end_row(), open_array() */
+                    cols = col;
+                rows++;
+                col = 0;
+                p = r + 1;
+                state = ST_ROW_FIRST;
+            }
+            if (!starts_number(p))
+                goto out;
+        }
+        if (p == base)                      /* a token longer than the block */
+            break;
+    }
+out:
+    d->state = state;
+    b->cur = cur;
+    b->count += taken;
+    d->tensor_bytes += taken * b->charge;
+    d->col = col;
+    d->rows = rows;
+    d->cols = cols;
+    return p;
+}
+
 /* The hot loop: the numbers of an input row ("1.5,-2, 3e1"), each stored
  * as soon as it is scanned. It only takes what start_number() and
  * row_value() would accept; anything else (a cut or bad number, a ragged
@@ -1022,9 +1220,17 @@ static inline int plain_decimal(const char *p, const char *end, double *v, size_
 static const char *row_run(decoder *d, const char *p, const char *end)
 {
     for (;;) {
-        size_t avail = (size_t)(end - p), stop, len;
+        size_t avail, stop, len;
         numtok t;
         double v;
+        p = row_block(d, p, end);
+        if (d->state == ST_ROW_NEXT)
+            return p;
+        for (; p < end && is_space((unsigned char)*p); p++)
+            ;
+        if (p == end || !(is_digit(*p) || *p == '-'))
+            return p;
+        avail = (size_t)(end - p);
         if (d->rows > 0 && d->col >= d->cols)
             return start_number(d, p, end);
         if (plain_decimal(p, end, &v, &len) < 0) {
@@ -1042,10 +1248,7 @@ static const char *row_run(decoder *d, const char *p, const char *end)
             return p;
         }
         d->state = ST_ROW_VALUE;
-        for (p++; p < end && is_space((unsigned char)*p); p++)
-            ;
-        if (p == end || !(is_digit(*p) || *p == '-'))
-            return p;
+        p++;
     }
 }
 

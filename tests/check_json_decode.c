@@ -362,6 +362,95 @@ START_TEST(test_number_plain_decimal)
 }
 END_TEST
 
+/* A random token for test_number_rows: mostly the short decimals the
+ * block path reads (1-9 integer digits, 0-8 decimals, a sign), sometimes
+ * around its edges, sometimes broken (leading zeros, a lone dot, an
+ * exponent, spaces). Returns its length. */
+static int rows_token(uint64_t *seed, char *tok, bool broken)
+{
+    static const char *edge[] = { "-0", "0", "-0.0", "0.5", "123456789", "12345678",
+                                  "12345678.1234567", "1234567.12345678", "9.9999999",
+                                  "0.00000001", "99999999.9999999", "1e5", "2E-3", "-1.5e+2" };
+    static const char *bad[] = { "01", "1.", ".5", "-", "1.2.3", "00.5", "1 ", "+1",
+                                 "1..2", "--1", "1-", "0x10", "1.5e", "-01.5", "1.5 5" };
+    int ints = 1 + (int)(rng_next(seed) % 9), fracs = (int)(rng_next(seed) % 9), n = 0;
+
+    if (rng_next(seed) % 12 == 0)
+        return sprintf(tok, "%s", edge[rng_next(seed) % (sizeof edge / sizeof edge[0])]);
+    if (broken && rng_next(seed) % 40 == 0)
+        return sprintf(tok, "%s", bad[rng_next(seed) % (sizeof bad / sizeof bad[0])]);
+    if (rng_next(seed) % 2)
+        tok[n++] = '-';
+    for (int k = 0; k < ints; k++)
+        tok[n++] = (char)('0' + (k == 0 && ints > 1 ? 1 + rng_next(seed) % 9 : rng_next(seed) % 10));
+    if (fracs)
+        tok[n++] = '.';
+    for (int k = 0; k < fracs; k++)
+        tok[n++] = (char)('0' + rng_next(seed) % 10);
+    tok[n] = '\0';
+    return n;
+}
+
+/* Input rows as dashboards write them (",", ", ", "],[", "], [") through
+ * the many-numbers-at-once path: every element is strtod's double rounded
+ * to the dtype, and the same document fed byte by byte (which never takes
+ * that path) gives the same bits, or the same error at the same byte. */
+START_TEST(test_number_rows)
+{
+    static const char *dtypes[] = { "float64", "float32", "float16" };
+    static const int dt_code[] = { MML_F64, MML_F32, MML_F16 };
+    static double want[4000];
+    uint64_t seed = 7;
+    char *doc = malloc(1 << 20), tok[64];
+    size_t *cuts = malloc((1 << 20) * sizeof *cuts);
+
+    for (int round = 0; round < 60; round++) {
+        bool broken = round % 3 == 2;
+        int dt = round % 3, rows = 1 + (int)(rng_next(&seed) % 40), cols = 1 + (int)(rng_next(&seed) % 30);
+        size_t len = (size_t)sprintf(doc, "{\"dtype\":\"%s\",\"input\":[[", dtypes[dt]);
+        int i = 0;
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++, i++) {
+                char buf[8];
+                rows_token(&seed, tok, broken);
+                mml_store(dt_code[dt], buf, 0, strtod(tok, NULL));
+                want[i] = mml_load(dt_code[dt], buf, 0);
+                len += (size_t)sprintf(doc + len, "%s%s", tok,
+                                       c + 1 < cols ? (rng_next(&seed) % 4 ? "," : ", ") : "");
+            }
+            if (broken && rng_next(&seed) % 50 == 0)
+                len += (size_t)sprintf(doc + len, ",7");           /* a ragged row */
+            len += (size_t)sprintf(doc + len, "%s", r + 1 < rows ? (rng_next(&seed) % 3 ? "],[" : "], [") : "]");
+        }
+        len += (size_t)sprintf(doc + len, "],\"target\":[");
+        for (int r = 0; r < rows; r++)
+            len += (size_t)sprintf(doc + len, "%s0", r ? "," : "");
+        len += (size_t)sprintf(doc + len, "]}");
+
+        outcome whole, bytes;
+        decode_len(doc, len, BIG_BODY, &whole);
+        for (size_t k = 0; k + 1 < len; k++)
+            cuts[k] = k + 1;
+        decode_cuts(doc, len, cuts, (int)len - 1, BIG_BODY, &bytes);
+        ck_assert_msg(outcome_equal(&whole, &bytes), "round %d: whole \"%s\", byte by byte \"%s\"",
+                      round, whole.err.message, bytes.err.message);
+        if (!broken) {
+            ck_assert_msg(whole.rc == 0, "round %d: %s", round, whole.err.message);
+            ck_assert_uint_eq(whole.pl.req.n, (uint64_t)rows);
+            ck_assert_uint_eq(whole.pl.req.c, (uint64_t)cols);
+            for (int k = 0; k < rows * cols; k++)
+                ck_assert_msg(memcmp(&want[k], &(double){ in_at(&whole, (uint64_t)k) }, 8) == 0,
+                              "round %d element %d: got %a, expected %a", round, k,
+                              in_at(&whole, (uint64_t)k), want[k]);
+        }
+        outcome_free(&whole);
+        outcome_free(&bytes);
+    }
+    free(cuts);
+    free(doc);
+}
+END_TEST
+
 /* ---- SPEC 2: one row per condition -------------------------------------- */
 
 #define DOC(rest) "{\"input\":[[0.5,1,2],[3,4,5]],\"target\":[0,2]" rest "}"
@@ -1304,6 +1393,7 @@ static Suite *json_decode_suite(void)
         { "spec_weight", test_spec_weight, 0 },
         { "spec_fields", test_spec_fields, 0 },
         { "malformed", test_malformed, 0 },
+        { "number_rows", test_number_rows, 120 },
         { "split_pairs", test_split_pairs, 120 },
         { "split_long_numbers", test_split_long_numbers, 120 },
         { "bounds_nesting", test_bounds_nesting, 0 },
