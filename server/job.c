@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,11 +45,17 @@ struct job {
     job_block block[];
 };
 
+/* The jobs of every pool forked from one, counted against its depth. */
+typedef struct job_budget {
+    atomic_uint active;
+    unsigned depth;
+} job_budget;
+
 struct job_pool {
     uv_loop_t *loop;
     unsigned threads;
-    unsigned depth;
-    unsigned active;
+    job_budget *budget;             /* own_budget, or the parent's */
+    job_budget own_budget;
 };
 
 #define container_of(ptr, type, member) \
@@ -62,7 +69,20 @@ job_pool *job_pool_create(uv_loop_t *loop, unsigned threads, unsigned depth)
         return NULL;
     pool->loop = loop;
     pool->threads = threads;
-    pool->depth = depth;
+    pool->budget = &pool->own_budget;
+    atomic_init(&pool->own_budget.active, 0);
+    pool->own_budget.depth = depth;
+    return pool;
+}
+
+job_pool *job_pool_fork(job_pool *parent, uv_loop_t *loop)
+{
+    job_pool *pool = calloc(1, sizeof *pool);
+    if (pool == NULL)
+        return NULL;
+    pool->loop = loop;
+    pool->threads = parent->threads;
+    pool->budget = parent->budget;
     return pool;
 }
 
@@ -70,18 +90,36 @@ void job_pool_destroy(job_pool *pool)
 {
     if (pool == NULL)
         return;
-    assert(pool->active == 0);
+    assert(pool->budget != &pool->own_budget || job_pool_active(pool) == 0);
     free(pool);
 }
 
 unsigned job_pool_active(const job_pool *pool)
 {
-    return pool->active;
+    return atomic_load_explicit(&pool->budget->active, memory_order_relaxed);
 }
 
 int job_pool_full(const job_pool *pool)
 {
-    return pool->active >= pool->depth;
+    return job_pool_active(pool) >= pool->budget->depth;
+}
+
+/* Take a place in the budget; 0, or -1 when depth jobs are active. */
+static int budget_take(job_budget *b)
+{
+    unsigned n = atomic_load_explicit(&b->active, memory_order_relaxed);
+    do {
+        if (n >= b->depth)
+            return -1;
+    } while (!atomic_compare_exchange_weak_explicit(&b->active, &n, n + 1,
+                                                    memory_order_relaxed,
+                                                    memory_order_relaxed));
+    return 0;
+}
+
+static void budget_give(job_budget *b)
+{
+    atomic_fetch_sub_explicit(&b->active, 1, memory_order_relaxed);
 }
 
 static uint64_t elements(const mml_request *req)
@@ -153,7 +191,7 @@ static void job_free(job *j)
 
 static void job_done(job *j)
 {
-    j->pool->active--;
+    budget_give(j->pool->budget);
     j->ops->done(j->ctx, j->status);
     job_free(j);
 }
@@ -193,15 +231,16 @@ static unsigned block_count(const job_pool *pool, const mml_request *req)
 
 int job_submit(job_pool *pool, payload *p, const job_ops *ops, void *ctx)
 {
-    if (job_pool_full(pool))
+    if (budget_take(pool->budget) < 0)
         return -EBUSY;
     unsigned nblocks = block_count(pool, &p->req);
     job *j = calloc(1, sizeof *j + nblocks * sizeof j->block[0]);
-    if (j == NULL)
-        return -ENOMEM;
-    j->out = payload_mem_alloc(out_bytes(&p->req));
-    if (j->out == NULL) {
+    if (j != NULL && (j->out = payload_mem_alloc(out_bytes(&p->req))) == NULL) {
         free(j);
+        j = NULL;
+    }
+    if (j == NULL) {
+        budget_give(pool->budget);
         return -ENOMEM;
     }
     j->pool = pool;
@@ -210,7 +249,6 @@ int job_submit(job_pool *pool, payload *p, const job_ops *ops, void *ctx)
     j->ops = ops;
     j->ctx = ctx;
     j->nblocks = nblocks;
-    pool->active++;
     uint64_t n = j->p.req.n;
     for (unsigned i = 0; i < nblocks; i++) {
         job_block *blk = &j->block[i];
@@ -225,7 +263,7 @@ int job_submit(job_pool *pool, payload *p, const job_ops *ops, void *ctx)
             continue;
         /* Only fails while the loop is closing. */
         if (i == 0) {
-            pool->active--;
+            budget_give(pool->budget);
             *p = j->p;
             payload_mem_free(j->out);
             free(j);

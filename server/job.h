@@ -29,9 +29,15 @@ typedef struct job_ops {
 } job_ops;
 
 /* A pool that runs at most depth jobs (queued + running) on loop, split
- * into up to threads blocks. Call from the loop thread, like every
- * function here. NULL when out of memory. */
+ * into up to threads blocks. Call a pool's functions from its loop's
+ * thread; the count of active jobs is shared, atomically, with the pools
+ * forked from it. NULL when out of memory. */
 job_pool *job_pool_create(uv_loop_t *loop, unsigned threads, unsigned depth);
+/* A pool on another loop (thread) with parent's threads, sharing its
+ * depth: the jobs of both count against it. Call from the new loop's
+ * thread; parent must outlive it. NULL when out of memory. */
+job_pool *job_pool_fork(job_pool *parent, uv_loop_t *loop);
+
 /* Free an idle pool (no active job); NULL is a no-op. */
 void job_pool_destroy(job_pool *pool);
 

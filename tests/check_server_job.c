@@ -164,6 +164,43 @@ START_TEST(queue_is_bounded)
 }
 END_TEST
 
+/* A pool forked onto a second loop (another front-end thread) counts its
+ * jobs against the parent's depth, and its jobs come back on its loop. */
+START_TEST(fork_shares_depth)
+{
+    uv_loop_t other;
+    ck_assert_int_eq(uv_loop_init(&other), 0);
+    job_pool *pool = job_pool_create(&loop, 2, 2);
+    job_pool *fork = job_pool_fork(pool, &other);
+    ck_assert_ptr_nonnull(fork);
+    payload p[3];
+    result r[3];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < 3; i++)
+        make_payload(&p[i], 100, 100, MML_SUM, 0);
+    ck_assert_int_eq(job_submit(pool, &p[0], &copy_ops, &r[0]), 0);
+    ck_assert_int_eq(job_pool_full(fork), 0);
+    ck_assert_int_eq(job_submit(fork, &p[1], &copy_ops, &r[1]), 0);
+    ck_assert_uint_eq(job_pool_active(fork), 2);
+    ck_assert_int_eq(job_pool_full(pool), 1);
+    ck_assert_int_eq(job_submit(fork, &p[2], &copy_ops, &r[2]), -EBUSY);
+    uv_run(&other, UV_RUN_DEFAULT);            /* only the fork's job reports here */
+    ck_assert_int_eq(r[1].done, 1);
+    ck_assert_int_eq(r[0].done, 0);
+    ck_assert_uint_eq(job_pool_active(pool), 1);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(r[0].done, 1);
+    ck_assert_uint_eq(job_pool_active(fork), 0);
+    ck_assert_int_eq(memcmp(r[0].bytes, r[1].bytes, sizeof(float)), 0);
+    payload_free(&p[2]);
+    for (int i = 0; i < 3; i++)
+        free(r[i].all);
+    job_pool_destroy(fork);
+    job_pool_destroy(pool);
+    ck_assert_int_eq(uv_loop_close(&other), 0);
+}
+END_TEST
+
 START_TEST(empty_batch)
 {
     job_pool *pool = job_pool_create(&loop, 2, 2);
@@ -192,6 +229,7 @@ static Suite *job_suite(void)
     tcase_add_loop_test(tc, split_is_deterministic, 0, 3);
     tcase_add_test(tc, small_job_and_inline);
     tcase_add_test(tc, queue_is_bounded);
+    tcase_add_test(tc, fork_shares_depth);
     tcase_add_test(tc, empty_batch);
     suite_add_tcase(s, tc);
     return s;
