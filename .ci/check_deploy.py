@@ -38,8 +38,9 @@ DEFAULT_LISTEN = "0.0.0.0:8080"
 # Used only when neither the server source nor SPEC.md can be read.
 FALLBACK_ROUTES = {"/healthz", "/readyz", "/metrics", "/v1/info", "/v2",
                    "/v2/health/live", "/v2/health/ready"}
-FALLBACK_ENV = {"LOSSD_LISTEN", "LOSSD_THREADS", "LOSSD_MAX_BODY", "LOSSD_QUEUE_DEPTH",
-                "LOSSD_TIMEOUT", "LOSSD_DRAIN_TIMEOUT", "LOSSD_LOG_FORMAT", "LOSSD_SIMD"}
+FALLBACK_ENV = {"LOSSD_LISTEN", "LOSSD_THREADS", "LOSSD_HTTP_THREADS", "LOSSD_MAX_BODY",
+                "LOSSD_QUEUE_DEPTH", "LOSSD_TIMEOUT", "LOSSD_DRAIN_TIMEOUT", "LOSSD_LOG_FORMAT",
+                "LOSSD_SIMD"}
 
 
 class Failure(Exception):

@@ -3,12 +3,14 @@
 #
 #   BUILD=build bash bench/http_bench.sh        (make bench runs it)
 #
-# Starts $BUILD/lossd and $BUILD/bench/bare_mhd on free loopback ports and
-# runs wrk (-t2 -c32, DURATION seconds, default 10) with a Lua script that
-# POSTs the same N=32, C=10 float32 JSON request to both (bare_mhd drops the
-# body and answers a fixed one). RUNS runs each (default 3), alternating,
-# then prints the median requests/s, p50 and p99 latency and the ratio
-# lossd/bare (target >= 0.6). Extra lossd flags: LOSSD_FLAGS.
+# Starts $BUILD/lossd (as configured by default, one event loop per core),
+# lossd with --http-threads 1 (one loop, like the baseline) and
+# $BUILD/bench/bare_mhd (one loop) on free loopback ports and runs wrk
+# (-t2 -c32, DURATION seconds, default 10) with a Lua script that POSTs the
+# same N=32, C=10 float32 JSON request to each (bare_mhd drops the body and
+# answers a fixed one). RUNS runs each (default 3), alternating, then
+# prints the median requests/s, p50 and p99 latency and the ratios to bare
+# (target >= 0.6 for the default). Extra lossd flags: LOSSD_FLAGS.
 set -u
 
 BUILD=${BUILD:-build}
@@ -49,6 +51,9 @@ EOF
 # shellcheck disable=SC2086
 start_cmd lossd "$LOSSD" --listen 127.0.0.1:0 ${LOSSD_FLAGS:-}
 LOSSD_PORT=$PORT
+# shellcheck disable=SC2086
+start_cmd lossd1 "$LOSSD" --listen 127.0.0.1:0 --http-threads 1 ${LOSSD_FLAGS:-}
+LOSSD1_PORT=$PORT
 start_cmd bare "$BARE" 0
 BARE_PORT=$PORT
 
@@ -81,18 +86,22 @@ EOF
 echo "http_bench: wrk -t2 -c32 -d${DURATION}s, POST N=32 C=10 float32 JSON, $RUNS runs each"
 for i in $(seq 1 "$RUNS"); do
     run lossd "$LOSSD_PORT" "$i"
+    run lossd1 "$LOSSD1_PORT" "$i"
     run bare "$BARE_PORT" "$i"
 done
 
-python3 - "$TMP/lossd.results" "$TMP/bare.results" <<'EOF'
+python3 - "$TMP/lossd.results" "$TMP/lossd1.results" "$TMP/bare.results" "$(nproc)" <<'EOF'
 import statistics, sys
 def med(path):
     rows = [list(map(float, l.split())) for l in open(path) if l.strip()]
     return [statistics.median(col) for col in zip(*rows)]
-l, b = med(sys.argv[1]), med(sys.argv[2])
-print(f"{'':8} {'req/s':>10} {'p50 us':>8} {'p99 us':>8}   (medians)")
-print(f"{'lossd':8} {l[0]:10.0f} {l[1]:8.0f} {l[2]:8.0f}")
-print(f"{'bare':8} {b[0]:10.0f} {b[1]:8.0f} {b[2]:8.0f}")
+l, l1, b = med(sys.argv[1]), med(sys.argv[2]), med(sys.argv[3])
+loops = min(int(sys.argv[4]), 8)
+print(f"{'':24} {'req/s':>10} {'p50 us':>8} {'p99 us':>8}   (medians)")
+print(f"{f'lossd ({loops} loops, default)':24} {l[0]:10.0f} {l[1]:8.0f} {l[2]:8.0f}")
+print(f"{'lossd --http-threads 1':24} {l1[0]:10.0f} {l1[1]:8.0f} {l1[2]:8.0f}")
+print(f"{'bare (1 loop)':24} {b[0]:10.0f} {b[1]:8.0f} {b[2]:8.0f}")
 ratio = l[0] / b[0]
 print(f"ratio lossd/bare = {ratio:.2f} (target >= 0.6){'' if ratio >= 0.6 else '  BELOW TARGET'}")
+print(f"ratio lossd --http-threads 1/bare = {l1[0] / b[0]:.2f} (same threading as bare)")
 EOF

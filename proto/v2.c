@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -605,12 +606,18 @@ static int parse_top(v2_decoder *d, const parse_ctx *px, mml_error *err)
     return plan_tensors(d, px, err);
 }
 
+/* cJSON's parser writes a global error position on every call: parses
+ * from several threads (lossd's front-end loops) take turns. */
+static pthread_mutex_t cjson_parse_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static int parse_header(v2_decoder *d, mml_error *err)
 {
     parse_ctx px = {0};
     const char *end = NULL;
     int rc;
+    pthread_mutex_lock(&cjson_parse_lock);
     cJSON *root = cJSON_ParseWithLengthOpts(d->json, d->json_len, &end, 0);
+    pthread_mutex_unlock(&cjson_parse_lock);
     if (root == NULL && d->json_len == 0)
         return mml_error_set(err, MML_EBADREQ, "body", "the request has no JSON header (empty body)");
     if (root == NULL && end == NULL)

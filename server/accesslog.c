@@ -10,13 +10,14 @@
 #define LINE_MAX_BYTES 1024
 #define BUFFER_BYTES (16 * 1024)
 
-/* Lines not yet written; only the loop thread logs. */
-static char pending[BUFFER_BYTES];
-static size_t pending_len;
+/* Lines not yet written, per thread: each front-end loop logs its own
+ * requests and writes whole lines, so lines never interleave. */
+static _Thread_local char pending[BUFFER_BYTES];
+static _Thread_local size_t pending_len;
 
 /* The formatted second of the last timestamp, reused within a second. */
-static time_t cached_sec = -1;
-static char cached_prefix[32];
+static _Thread_local time_t cached_sec = -1;
+static _Thread_local char cached_prefix[32];
 
 /* Copy s into out (size bytes) with JSON string escaping, or for plain
  * logs with blanks and controls escaped so a line splits on spaces. */
@@ -34,8 +35,7 @@ static void escape(const char *s, int json, char *out, size_t size)
     out[o] = '\0';
 }
 
-/* "2026-01-31T12:00:00.123Z"; the date part is formatted once a second.
- * Not thread-safe (the cache), like the buffer. */
+/* "2026-01-31T12:00:00.123Z"; the date part is formatted once a second. */
 static void timestamp(char *buf, size_t size)
 {
     struct timeval tv;

@@ -24,14 +24,15 @@ size_t accesslog_format(config_log_format fmt, const access_entry *e, char *buf,
 
 /* Queue the line of e for stderr. Lines are buffered and written by
  * accesslog_flush() (or when the buffer fills), so a loop turn that
- * completes many requests costs one write(). Loop thread only. */
+ * completes many requests costs one write(). Each thread has its own
+ * buffer: call accesslog_flush() on the thread that wrote. */
 void accesslog_write(config_log_format fmt, const access_entry *e);
 
-/* Write the buffered lines to fd 2. Loop thread only. */
+/* Write the calling thread's buffered lines to fd 2. */
 void accesslog_flush(void);
 
 /* A start-up or shutdown message in the same format ("event" line),
- * written at once after the buffered lines. Loop thread only. */
+ * written at once after the calling thread's buffered lines. */
 void accesslog_event(config_log_format fmt, const char *message);
 
 #endif

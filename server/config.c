@@ -37,6 +37,9 @@ static const opt_def OPTIONS[] = {
      "address to listen on; [::]:PORT for IPv6, port 0 picks a free one (default 0.0.0.0:8080)"},
     {"--threads", "LOSSD_THREADS", "N", OPT_UINT, FIELD(threads), 1, 1024,
      "worker threads of the loss pool, 1..1024 (default: number of CPUs)"},
+    {"--http-threads", "LOSSD_HTTP_THREADS", "N", OPT_UINT, FIELD(http_threads), 1, 64,
+     "event-loop threads reading requests and decoding bodies, 1..64 (default: number of "
+     "CPUs, at most 8)"},
     {"--max-body", "LOSSD_MAX_BODY", "BYTES", OPT_U64, FIELD(max_body), 1, UINT64_C(1) << 40,
      "largest accepted request body in bytes (default 67108864)"},
     {"--queue-depth", "LOSSD_QUEUE_DEPTH", "N", OPT_UINT, FIELD(queue_depth), 1, 1000000,
@@ -204,6 +207,7 @@ static void set_defaults(config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->action = CONFIG_RUN;
     cfg->threads = cpu_count();
+    cfg->http_threads = cfg->threads < 8 ? cfg->threads : 8;
     cfg->max_body = UINT64_C(67108864);
     cfg->queue_depth = 1024;
     cfg->timeout = 30;

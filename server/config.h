@@ -30,6 +30,7 @@ typedef struct config {
     socklen_t addr_len;
     unsigned port;
     unsigned threads;                 /* libuv pool size, 1..1024 */
+    unsigned http_threads;            /* front-end event loops, 1..64 */
     uint64_t max_body;                /* bytes */
     unsigned queue_depth;             /* queued + running jobs */
     unsigned timeout;                 /* idle connection timeout, seconds */

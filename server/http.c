@@ -1,15 +1,23 @@
 /* http.c - the libmicrohttpd front end of lossd, driven by the libuv loop.
  *
  * Threading: libmicrohttpd runs in "external polling" mode with epoll,
- * driven by the libuv loop (uv_poll_t on MHD's epoll fd, a uv_timer_t for
+ * driven by a libuv loop (uv_poll_t on MHD's epoll fd, a uv_timer_t for
  * MHD_get_timeout). One thread, the loop thread, runs every MHD callback
- * and every libuv callback. We chose this over MHD's internal polling
- * thread because uv_queue_work() and the after-work callbacks belong to
- * the loop thread: with an internal MHD thread each request would need a
- * locked hand-off queue and a uv_async_t in both directions. Here the
- * handler queues the job directly, the job comes back on the same thread,
- * and MHD_resume_connection() wakes MHD through its ITC, which sits in
- * the epoll set we poll. The loss itself runs on the libuv pool.
+ * and every libuv callback of its server. We chose this over MHD's
+ * internal polling thread because uv_queue_work() and the after-work
+ * callbacks belong to the loop thread: with an internal MHD thread each
+ * request would need a locked hand-off queue and a uv_async_t in both
+ * directions. Here the handler queues the job directly, the job comes back
+ * on the same thread, and MHD_resume_connection() wakes MHD through its
+ * ITC, which sits in the epoll set we poll. The loss itself runs on the
+ * libuv pool.
+ *
+ * lossd runs one such server per front-end thread (--http-threads, see
+ * main.c), every one with its own daemon on the same listening socket
+ * (http_listen()): whichever loop accepts a connection serves it. Reading
+ * and decoding bodies is most of a small request's cost, and one loop
+ * thread capped lossd at one core: N=32 x C=10 JSON requests went from
+ * 47-55k to 80k+ req/s on 2 cores with two loops (bench/http_bench.sh).
  *
  * A request goes through three handler phases (STYLE 8): the first call
  * routes it and allocates its state (rejecting 404/405/413/415/503 before
@@ -30,7 +38,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +68,9 @@
  * requests); 32 KiB is MHD's default and the same in bench/bare_mhd.c. */
 #define CONN_MEMORY_LIMIT ((size_t)32 * 1024)
 
+/* Pending connections the kernel queues for accept() (SOMAXCONN caps it). */
+#define LISTEN_BACKLOG 1024
+
 struct http_server {
     uv_loop_t *loop;
     const config *cfg;
@@ -70,7 +83,7 @@ struct http_server {
     deadline_list deadlines;        /* one per connection, see deadline.h */
     int handles_open;
     unsigned port;
-    unsigned inflight;
+    atomic_uint inflight;           /* read by the main thread while draining */
     int draining;
 };
 
@@ -117,6 +130,18 @@ typedef struct http_req {
     int job_status;
 } http_req;
 
+/* Requests in flight in every server of the process, for /metrics. */
+static atomic_uint all_inflight;
+
+/* Set by http_drain_all(): every server answers as draining from then on,
+ * before its own loop has run http_server_drain(). */
+static atomic_int all_draining;
+
+static int is_draining(const http_server *s)
+{
+    return s->draining || atomic_load_explicit(&all_draining, memory_order_relaxed);
+}
+
 static const char JSON_TYPE[] = "application/json";
 static const char BINARY_TYPE[] = "application/octet-stream";
 static const char METRICS_TYPE[] = "text/plain; version=0.0.4; charset=utf-8";
@@ -155,7 +180,7 @@ static enum MHD_Result respond_mem(http_req *r, unsigned status, const char *bod
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     if (status == 503)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    if (r->srv->draining)
+    if (is_draining(r->srv))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (status == 200 && r->body_coding != CODING_IDENTITY) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING,
@@ -257,6 +282,7 @@ static cJSON *info_object(const http_server *s)
     cJSON_AddStringToObject(o, "version", LOSSD_VERSION);
     cJSON_AddStringToObject(o, "simd", mml_simd_name(mml_simd_active()));
     cJSON_AddNumberToObject(o, "threads", cfg->threads);
+    cJSON_AddNumberToObject(o, "http_threads", cfg->http_threads);
     cJSON_AddNumberToObject(limits, "max_body", (double)cfg->max_body);
     cJSON_AddNumberToObject(limits, "queue_depth", cfg->queue_depth);
     cJSON_AddNumberToObject(limits, "timeout", cfg->timeout);
@@ -280,7 +306,7 @@ static enum MHD_Result serve_v2_get(http_req *r, route_id id)
     case ROUTE_V2_LIVE:
         return respond_copy(r, 200, v2_health_live());
     case ROUTE_V2_READY:
-        if (r->srv->draining)
+        if (is_draining(r->srv))
             return respond_error(r, 503, "Overloaded", NULL, "the server is draining");
         return respond_copy(r, 200, v2_health_ready());
     case ROUTE_V2_MODEL:
@@ -298,11 +324,11 @@ static enum MHD_Result serve_get(http_req *r, route_id id)
     case ROUTE_HEALTHZ:
         return respond_copy(r, 200, "{\"status\":\"ok\"}");
     case ROUTE_READYZ:
-        if (s->draining)
+        if (is_draining(s))
             return respond_copy(r, 503, "{\"status\":\"draining\"}");
         return respond_copy(r, 200, "{\"status\":\"ready\"}");
     case ROUTE_METRICS: {
-        metrics_gauges g = {job_pool_active(s->jobs), s->inflight};
+        metrics_gauges g = {job_pool_active(s->jobs), atomic_load(&all_inflight)};
         size_t len = 0;
         char *text = metrics_render(s->metrics, &g, &len);
         if (text == NULL)
@@ -581,7 +607,7 @@ static enum MHD_Result begin_infer(http_req *r, content_coding coding)
 static enum MHD_Result begin_score(http_req *r, const route *rt)
 {
     http_server *s = r->srv;
-    if (s->draining)
+    if (is_draining(s))
         return respond_error(r, 503, "Overloaded", NULL, "the server is shutting down");
     if (job_pool_full(s->jobs))
         return respond_error(r, 503, "Overloaded", NULL,
@@ -651,7 +677,8 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
     if (r == NULL)
         return MHD_NO;
     *req_cls = r;
-    s->inflight++;
+    atomic_fetch_add(&s->inflight, 1);
+    atomic_fetch_add(&all_inflight, 1);
     r->srv = s;
     r->conn = conn;
     r->start_ns = uv_hrtime();
@@ -719,7 +746,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     v2_request_free(&r->v2req);
     free(r->body);
     free(r);
-    s->inflight--;
+    atomic_fetch_sub(&s->inflight, 1);
+    atomic_fetch_sub(&all_inflight, 1);
 }
 
 /* Connections opened and closed: their deadlines (deadline.h). */
@@ -780,15 +808,38 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     accesslog_event(s->cfg->log_format, line);
 }
 
-static struct MHD_Daemon *start_daemon(http_server *s)
+int http_listen(const config *cfg, unsigned *port, char *err, size_t errlen)
+{
+    struct sockaddr_storage bound;
+    socklen_t len = sizeof bound;
+    int one = 1;
+    int fd = socket(cfg->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        (cfg->addr.ss_family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) ||
+        bind(fd, (const struct sockaddr *)&cfg->addr, cfg->addr_len) < 0 ||
+        listen(fd, LISTEN_BACKLOG) < 0 ||
+        getsockname(fd, (struct sockaddr *)&bound, &len) < 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                               : ((struct sockaddr_in *)&bound)->sin_port);
+    return fd;
+}
+
+static struct MHD_Daemon *start_daemon(http_server *s, int listen_fd)
 {
     const config *cfg = s->cfg;
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (cfg->addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    return MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, s,
+    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-                            MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&cfg->addr,
+                            MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->timeout,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY_LIMIT,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
@@ -797,7 +848,7 @@ static struct MHD_Daemon *start_daemon(http_server *s)
 }
 
 http_server *http_server_create(uv_loop_t *loop, const config *cfg, job_pool *jobs,
-                                metrics *m, char *err, size_t errlen)
+                                metrics *m, int listen_fd, char *err, size_t errlen)
 {
     http_server *s = calloc(1, sizeof *s);
     if (s == NULL) {
@@ -810,19 +861,22 @@ http_server *http_server_create(uv_loop_t *loop, const config *cfg, job_pool *jo
     s->metrics = m;
     deadline_list_init(&s->deadlines, (uint64_t)cfg->timeout * 1000000000u);
     errno = 0;
-    s->daemon = start_daemon(s);
+    s->daemon = start_daemon(s, listen_fd);
     if (s->daemon == NULL) {
-        snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen,
+        snprintf(err, errlen, "cannot serve on %s: %s", cfg->listen,
                  errno ? strerror(errno) : "libmicrohttpd failed to start");
         goto fail_daemon;
     }
-    const union MHD_DaemonInfo *port = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     const union MHD_DaemonInfo *efd = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    if (port == NULL || efd == NULL) {
-        snprintf(err, errlen, "libmicrohttpd gives no port or epoll fd");
+    if (efd == NULL) {
+        snprintf(err, errlen, "libmicrohttpd gives no epoll fd");
         goto fail_info;
     }
-    s->port = port->port;
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    if (getsockname(listen_fd, (struct sockaddr *)&bound, &blen) == 0)
+        s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                     : ((struct sockaddr_in *)&bound)->sin_port);
     if (uv_poll_init(loop, &s->poll, efd->epoll_fd) != 0) {
         snprintf(err, errlen, "cannot poll the libmicrohttpd epoll fd");
         goto fail_info;
@@ -839,6 +893,7 @@ http_server *http_server_create(uv_loop_t *loop, const config *cfg, job_pool *jo
     return s;
 
 fail_info:
+    MHD_quiesce_daemon(s->daemon);          /* the socket is the caller's */
     MHD_stop_daemon(s->daemon);
 fail_daemon:
     free(s);
@@ -852,7 +907,12 @@ unsigned http_server_port(const http_server *s)
 
 unsigned http_server_inflight(const http_server *s)
 {
-    return s->inflight;
+    return atomic_load(&((http_server *)s)->inflight);
+}
+
+void http_drain_all(void)
+{
+    atomic_store(&all_draining, 1);
 }
 
 void http_server_drain(http_server *s)
@@ -860,11 +920,9 @@ void http_server_drain(http_server *s)
     if (s->draining)
         return;
     s->draining = 1;
-    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-    /* External polling: nobody else uses the socket, close it now so new
-     * connections are refused rather than left in the backlog. */
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    /* MHD stops polling the listening socket; it stays open (the other
+     * fronts share it) until the caller closes it. */
+    MHD_quiesce_daemon(s->daemon);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -882,6 +940,7 @@ void http_server_destroy(http_server *s)
     uv_close((uv_handle_t *)&s->poll, on_handle_closed);
     uv_close((uv_handle_t *)&s->timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->sweep, on_handle_closed);
+    MHD_quiesce_daemon(s->daemon);          /* MHD must not close the shared socket */
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
     accesslog_flush();

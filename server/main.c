@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,16 +28,43 @@
 /* How often the drain checks whether the last request has completed. */
 #define DRAIN_POLL_MS 20
 
-typedef struct app {
+#define MAX_FRONTS 64
+
+/* Commands the main thread sends a front-end thread (bits of front.want). */
+enum { FRONT_DRAIN = 1, FRONT_STOP = 2 };
+
+typedef struct app app;
+
+/* One front end: an event loop with its own libmicrohttpd daemon on the
+ * shared listening socket and a job pool forked from the main one. Front
+ * 0 runs on the main loop (with the signals); the others each on a thread
+ * of their own, told to drain and stop through an async handle. */
+typedef struct front {
+    app *a;
+    uv_loop_t own_loop;
+    uv_loop_t *loop;
+    job_pool *jobs;
+    http_server *http;
+    uv_thread_t tid;
+    uv_async_t wake;
+    atomic_int want;
+    uv_sem_t started;
+    char err[256];
+} front;
+
+struct app {
     uv_loop_t loop;
     config cfg;
     metrics *metrics;
     job_pool *jobs;
-    http_server *http;
+    int listen_fd;
+    unsigned port;
+    front fronts[MAX_FRONTS];
+    unsigned nfronts;
     uv_signal_t sigterm, sigint;
     uv_timer_t drain_poll, drain_deadline;
     int draining;
-} app;
+};
 
 static void log_event(const app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -50,10 +78,114 @@ static void log_event(const app *a, const char *fmt, ...)
     accesslog_event(a->cfg.log_format, msg);
 }
 
+/* ---- front-end threads ---- */
+
+static void on_front_wake(uv_async_t *h)
+{
+    front *f = h->data;
+    int want = atomic_load(&f->want);
+    if (want & FRONT_DRAIN)
+        http_server_drain(f->http);
+    if (want & FRONT_STOP) {
+        http_server_destroy(f->http);
+        f->http = NULL;
+        uv_close((uv_handle_t *)&f->wake, NULL);
+    }
+}
+
+static void front_main(void *arg)
+{
+    front *f = arg;
+    app *a = f->a;
+    int ok = 0;
+    if (uv_loop_init(&f->own_loop) == 0) {
+        f->loop = &f->own_loop;
+        f->jobs = job_pool_fork(a->jobs, f->loop);
+        if (f->jobs == NULL)
+            snprintf(f->err, sizeof f->err, "out of memory");
+        else
+            f->http = http_server_create(f->loop, &a->cfg, f->jobs, a->metrics, a->listen_fd,
+                                         f->err, sizeof f->err);
+        ok = f->http != NULL && uv_async_init(f->loop, &f->wake, on_front_wake) == 0;
+    } else {
+        snprintf(f->err, sizeof f->err, "cannot start an event loop");
+    }
+    if (!ok) {
+        http_server_destroy(f->http);
+        f->http = NULL;
+    }
+    f->wake.data = f;
+    uv_sem_post(&f->started);
+    if (ok)
+        uv_run(f->loop, UV_RUN_DEFAULT);
+    if (f->loop != NULL) {
+        uv_run(f->loop, UV_RUN_NOWAIT);        /* close callbacks */
+        uv_loop_close(f->loop);
+    }
+    job_pool_destroy(f->jobs);
+}
+
+/* Start fronts 1..n-1 (front 0 is the main loop's). 0, or -1 with the
+ * message in err. */
+static int start_fronts(app *a, char *err, size_t errlen)
+{
+    for (unsigned i = 1; i < a->cfg.http_threads; i++) {
+        front *f = &a->fronts[i];
+        f->a = a;
+        atomic_init(&f->want, 0);
+        if (uv_sem_init(&f->started, 0) != 0) {
+            snprintf(err, errlen, "cannot start thread %u", i);
+            return -1;
+        }
+        if (uv_thread_create(&f->tid, front_main, f) != 0) {
+            uv_sem_destroy(&f->started);
+            snprintf(err, errlen, "cannot start thread %u", i);
+            return -1;
+        }
+        uv_sem_wait(&f->started);
+        uv_sem_destroy(&f->started);
+        a->nfronts = i + 1;
+        if (f->http == NULL) {
+            snprintf(err, errlen, "%s", f->err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void tell_fronts(app *a, int what)
+{
+    for (unsigned i = 1; i < a->nfronts; i++) {
+        front *f = &a->fronts[i];
+        if (f->http == NULL && what == FRONT_STOP) {
+            uv_thread_join(&f->tid);             /* it never ran its loop */
+            continue;
+        }
+        atomic_fetch_or(&f->want, what);
+        uv_async_send(&f->wake);
+        if (what == FRONT_STOP)
+            uv_thread_join(&f->tid);
+    }
+}
+
+static unsigned inflight(const app *a)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < a->nfronts; i++)
+        if (a->fronts[i].http != NULL)
+            n += http_server_inflight(a->fronts[i].http);
+    return n;
+}
+
+/* ---- shutdown ---- */
+
 static void stop_everything(app *a)
 {
-    http_server_destroy(a->http);
-    a->http = NULL;
+    tell_fronts(a, FRONT_STOP);
+    http_server_destroy(a->fronts[0].http);
+    a->fronts[0].http = NULL;
+    close(a->listen_fd);
+    a->listen_fd = -1;
     uv_close((uv_handle_t *)&a->sigterm, NULL);
     uv_close((uv_handle_t *)&a->sigint, NULL);
     uv_close((uv_handle_t *)&a->drain_poll, NULL);
@@ -63,7 +195,7 @@ static void stop_everything(app *a)
 static void on_drain_poll(uv_timer_t *t)
 {
     app *a = t->data;
-    if (http_server_inflight(a->http) != 0 || job_pool_active(a->jobs) != 0)
+    if (inflight(a) != 0 || job_pool_active(a->jobs) != 0)
         return;
     log_event(a, "drained: every request answered, exiting");
     stop_everything(a);
@@ -73,8 +205,9 @@ static void on_drain_deadline(uv_timer_t *t)
 {
     app *a = t->data;
     log_event(a, "drain timeout (%us) passed with %u requests in flight, exiting with status 1",
-              a->cfg.drain_timeout, http_server_inflight(a->http));
-    /* Jobs may still be running on the pool: leave without waiting. */
+              a->cfg.drain_timeout, inflight(a));
+    /* Jobs may still be running on the pool: leave without waiting. The
+     * other fronts' buffered log lines are at most one loop turn old. */
     accesslog_flush();
     _exit(1);
 }
@@ -89,8 +222,10 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     a->draining = 1;
     log_event(a, "%s: draining %u requests in flight (up to %us)", strsignal(signum),
-              http_server_inflight(a->http), a->cfg.drain_timeout);
-    http_server_drain(a->http);
+              inflight(a), a->cfg.drain_timeout);
+    http_drain_all();
+    http_server_drain(a->fronts[0].http);
+    tell_fronts(a, FRONT_DRAIN);
     uv_timer_start(&a->drain_poll, on_drain_poll, 0, DRAIN_POLL_MS);
     uv_timer_start(&a->drain_deadline, on_drain_deadline, a->cfg.drain_timeout * 1000ull, 0);
 }
@@ -99,7 +234,7 @@ static void on_signal(uv_signal_t *h, int signum)
 static void bound_address(const app *a, char *buf, size_t size)
 {
     char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = http_server_port(a->http);
+    unsigned port = a->port;
     if (a->cfg.addr.ss_family == AF_INET6) {
         const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&a->cfg.addr;
         inet_ntop(AF_INET6, &a6->sin6_addr, host, sizeof host);
@@ -129,6 +264,7 @@ static int run(app *a)
     int status = 1;
     char err[256] = "", addr[80], threads[16];
     const char *route_names[METRICS_MAX_ROUTES];
+    front *f0 = &a->fronts[0];
 
     /* The pool reads this when the first job is queued. */
     snprintf(threads, sizeof threads, "%u", a->cfg.threads);
@@ -146,21 +282,38 @@ static int run(app *a)
     a->jobs = job_pool_create(&a->loop, a->cfg.threads, a->cfg.queue_depth);
     if (a->jobs == NULL)
         goto fail_jobs;
-    a->http = http_server_create(&a->loop, &a->cfg, a->jobs, a->metrics, err, sizeof err);
-    if (a->http == NULL) {
+    a->listen_fd = http_listen(&a->cfg, &a->port, err, sizeof err);
+    if (a->listen_fd < 0) {
+        fprintf(stderr, "lossd: %s\n", err);
+        goto fail_listen;
+    }
+    f0->a = a;
+    f0->loop = &a->loop;
+    f0->jobs = a->jobs;
+    f0->http = http_server_create(&a->loop, &a->cfg, a->jobs, a->metrics, a->listen_fd,
+                                  err, sizeof err);
+    a->nfronts = 1;
+    if (f0->http == NULL || start_fronts(a, err, sizeof err) < 0) {
         fprintf(stderr, "lossd: %s\n", err);
         goto fail_http;
     }
     init_handles(a);
     bound_address(a, addr, sizeof addr);
-    log_event(a, "lossd %s listening on %s (threads %u, simd %s, max-body %llu, "
-                 "queue-depth %u, timeout %us)",
-              LOSSD_VERSION, addr, a->cfg.threads, simd,
+    log_event(a, "lossd %s listening on %s (threads %u, http-threads %u, simd %s, max-body "
+                 "%llu, queue-depth %u, timeout %us)",
+              LOSSD_VERSION, addr, a->cfg.threads, a->cfg.http_threads, simd,
               (unsigned long long)a->cfg.max_body, a->cfg.queue_depth, a->cfg.timeout);
     uv_run(&a->loop, UV_RUN_DEFAULT);
     status = 0;
+    goto done;
 
 fail_http:
+    tell_fronts(a, FRONT_STOP);
+    http_server_destroy(f0->http);
+    f0->http = NULL;
+    close(a->listen_fd);
+done:
+fail_listen:
     job_pool_destroy(a->jobs);
 fail_jobs:
     uv_run(&a->loop, UV_RUN_NOWAIT);
@@ -168,7 +321,7 @@ fail_jobs:
 fail_loop:
     metrics_destroy(a->metrics);
 fail_metrics:
-    if (status != 0 && a->http == NULL && err[0] == '\0')
+    if (status != 0 && err[0] == '\0')
         fprintf(stderr, "lossd: out of memory at start-up\n");
     return status;
 }

@@ -43,6 +43,7 @@ START_TEST(defaults)
     ck_assert_uint_eq(cfg.port, 8080);
     ck_assert_int_eq(cfg.addr.ss_family, AF_INET);
     ck_assert_uint_ge(cfg.threads, 1);
+    ck_assert_uint_eq(cfg.http_threads, cfg.threads < 8 ? cfg.threads : 8);
     ck_assert_uint_eq(cfg.max_body, 67108864);
     ck_assert_uint_eq(cfg.queue_depth, 1024);
     ck_assert_uint_eq(cfg.timeout, 30);
@@ -56,11 +57,12 @@ START_TEST(flags_both_forms)
     config cfg;
     char err[256];
     int rc = parse(&cfg, err, sizeof err, "--listen", "127.0.0.1:9000", "--threads=3",
-                   "--max-body", "1024", "--queue-depth=7", "--timeout", "5",
+                   "--http-threads", "5", "--max-body", "1024", "--queue-depth=7", "--timeout", "5",
                    "--drain-timeout=0", "--log-format", "json", NULL);
     ck_assert_msg(rc == 0, "rc %d: %s", rc, err);
     ck_assert_uint_eq(cfg.port, 9000);
     ck_assert_uint_eq(cfg.threads, 3);
+    ck_assert_uint_eq(cfg.http_threads, 5);
     ck_assert_uint_eq(cfg.max_body, 1024);
     ck_assert_uint_eq(cfg.queue_depth, 7);
     ck_assert_uint_eq(cfg.timeout, 5);
@@ -114,6 +116,8 @@ static const struct {
     {"--threads", "-1", "--threads"},
     {"--threads", "2x", "--threads"},
     {"--threads", "", "--threads"},
+    {"--http-threads", "0", "--http-threads"},
+    {"--http-threads", "65", "--http-threads"},
     {"--max-body", "0", "--max-body"},
     {"--max-body", "99999999999999999999999", "--max-body"},
     {"--queue-depth", "0", "--queue-depth"},

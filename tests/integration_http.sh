@@ -77,6 +77,7 @@ check_bad_flags() {
         grep -q . "$TMP/out" || fail "lossd $args: no error message"
     done <<'EOF'
 --threads 0
+--http-threads 0
 --threads abc
 --threads 5000
 --max-body -1
@@ -330,6 +331,40 @@ check_determinism() {
     ok "a request split over 3 pool threads answers the same bytes as with 1"
 }
 
+# Several front-end loops share the listening socket: concurrent clients
+# are all answered alike, each request logged once, and SIGTERM stops
+# every loop.
+check_fronts() {
+    start_server fronts --http-threads 3 --threads 2
+    python3 - "$URL" <<'EOF' || fail "concurrent requests over 3 front-end loops"
+import http.client, json, sys, threading
+host, port = sys.argv[1][len("http://"):].split(":")
+body = json.dumps({"input": [[1, 2, 3], [4, 5, 6]], "target": [0, 2], "reduction": "sum"})
+res = []
+def client():
+    c = http.client.HTTPConnection(host, int(port), timeout=30)
+    for _ in range(20):
+        c.request("POST", "/v1/multi_margin_loss", body, {"Content-Type": "application/json"})
+        r = c.getresponse()
+        res.append((r.status, r.read()))
+ts = [threading.Thread(target=client) for _ in range(12)]
+for t in ts: t.start()
+for t in ts: t.join()
+assert len(res) == 240 and {s for s, _ in res} == {200}, {s for s, _ in res}
+assert len({b for _, b in res}) == 1, "answers differ"
+c = http.client.HTTPConnection(host, int(port), timeout=30)
+c.request("GET", "/v1/info")
+info = json.loads(c.getresponse().read())
+assert info["http_threads"] == 3, info
+EOF
+    kill -TERM "$SPID"
+    wait_exit "$SPID" 10
+    [ "$EXIT_CODE" = 0 ] || fail "lossd --http-threads 3 exited $EXIT_CODE after SIGTERM"
+    [ "$(grep -c 'POST /v1/multi_margin_loss 200' "$TMP/fronts.log")" = 240 ] ||
+        fail "expected 240 access-log lines for 240 requests"
+    ok "--http-threads 3: 240 concurrent requests answered alike, one log line each, clean stop"
+}
+
 check_limits() {
     start_server small --max-body 1000 --threads 1 --timeout 1
     make_big 100 10 mean "$TMP/2k.json"
@@ -499,6 +534,7 @@ kill -TERM "$MAIN_PID"
 wait_exit "$MAIN_PID" 10
 [ "$EXIT_CODE" = 0 ] || fail "main server exit $EXIT_CODE"
 check_determinism
+check_fronts
 check_limits
 check_overload
 check_drain
