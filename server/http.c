@@ -146,6 +146,14 @@ static const char JSON_TYPE[] = "application/json";
 static const char BINARY_TYPE[] = "application/octet-stream";
 static const char METRICS_TYPE[] = "text/plain; version=0.0.4; charset=utf-8";
 
+/* src into dst (size bytes), cut to fit, always terminated. */
+static void copy_str(char *dst, size_t size, const char *src)
+{
+    size_t n = strnlen(src, size - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 /* The deadline entry of a connection (NULL when untracked). */
 static conn_deadline *conn_deadline_of(struct MHD_Connection *conn)
 {
@@ -628,7 +636,7 @@ static enum MHD_Result begin_score(http_req *r, const route *rt)
                              " bytes", declared, s->cfg->max_body);
     const char *accept = header(r, MHD_HTTP_HEADER_ACCEPT_ENCODING);
     if (accept != NULL)
-        snprintf(r->accept_encoding, sizeof r->accept_encoding, "%s", accept);
+        copy_str(r->accept_encoding, sizeof r->accept_encoding, accept);
     if (rt->id == ROUTE_V2_INFER)
         return begin_infer(r, coding);
     return begin_native(r, rt, coding, has_length, declared);
@@ -682,8 +690,8 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
     r->srv = s;
     r->conn = conn;
     r->start_ns = uv_hrtime();
-    snprintf(r->method, sizeof r->method, "%s", method);
-    snprintf(r->path, sizeof r->path, "%s", url);
+    copy_str(r->method, sizeof r->method, method);
+    copy_str(r->path, sizeof r->path, url);
     reqid_assign(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"), r->id);
     r->route = route_match(method, url, &r->route_status, r->allow, sizeof r->allow);
     r->v2 = route_is_v2(url);

@@ -4,7 +4,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -41,12 +40,26 @@ int reqid_is_sane(const char *id)
     return 1;
 }
 
+/* The low `digits` hex digits of v, zero-padded, into out. */
+static char *put_hex(char *out, uint64_t v, int digits)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = digits - 1; i >= 0; i--, v >>= 4)
+        out[i] = hex[v & 15];
+    return out + digits;
+}
+
+/* "%016llx-%012llx" of the prefix and the counter, formatted by hand:
+ * snprintf was a visible part of a small request's cost. */
 void reqid_generate(char *out)
 {
     pthread_once(&prefix_once, prefix_init);
     uint64_t n = atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed) + 1;
-    snprintf(out, REQID_MAX + 1, "%016llx-%012llx", (unsigned long long)prefix,
-             (unsigned long long)n);
+    char *p = put_hex(out, prefix, 16);
+    *p++ = '-';
+    int digits = 16 - __builtin_clzll(n) / 4;       /* n >= 1 */
+    p = put_hex(p, n, digits > 12 ? digits : 12);
+    *p = '\0';
 }
 
 void reqid_assign(const char *client_id, char *out)

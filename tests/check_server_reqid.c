@@ -45,6 +45,12 @@ START_TEST(generated_ids_are_sane_and_distinct)
     ck_assert_str_ne(a, b);
     /* Same process prefix, different counter. */
     ck_assert_int_eq(strncmp(a, b, 16), 0);
+    /* 16 hex digits, '-', 12 hex digits; the counter counts up by one. */
+    ck_assert_uint_eq(strlen(a), 29);
+    ck_assert_int_eq(a[16], '-');
+    ck_assert_uint_eq(strspn(a, "0123456789abcdef"), 16);
+    ck_assert_uint_eq(strspn(a + 17, "0123456789abcdef"), 12);
+    ck_assert_uint_eq(strtoull(b + 17, NULL, 16), strtoull(a + 17, NULL, 16) + 1);
 }
 END_TEST
 
