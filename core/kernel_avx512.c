@@ -93,6 +93,76 @@ ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
     return mml_dd_last(h2[0], l2[0], h2[1], l2[1]);
 }
 
+/* ---- eight rows at once ---- */
+
+#define KERNEL_BATCH
+typedef struct { __m512d h[8], l[8]; } stage8;    /* row i: lanes 0-7 after k + k+8 */
+
+ALWAYS_INLINE void acc_stage(acc16 *a, int dtype, stage8 *st, int i)
+{
+    if (dtype != MML_F64) {
+        st->h[i] = _mm512_add_pd(a->s[0], a->s[1]);
+        return;
+    }
+    __m512d h8 = a->s[0], l8 = a->e[0];
+    dd_add8(&h8, &l8, a->s[1], a->e[1]);
+    st->h[i] = h8;
+    st->l[i] = l8;
+}
+
+/* r[i] (row i, lanes 0-7) to r[k] (lane k, rows 0-7): pairs of rows
+ * interleaved, then 128-bit blocks gathered twice. */
+ALWAYS_INLINE void transpose8(__m512d r[8])
+{
+    __m512d t[8], u[8];
+    #pragma GCC unroll 8
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm512_unpacklo_pd(r[i], r[i + 1]);       /* lanes 0, 2, 4, 6 of both */
+        t[i + 1] = _mm512_unpackhi_pd(r[i], r[i + 1]);   /* lanes 1, 3, 5, 7 */
+    }
+    #pragma GCC unroll 8
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm512_shuffle_f64x2(t[i], t[i + 2], 0x88);        /* lanes 0, 4 */
+        u[i + 1] = _mm512_shuffle_f64x2(t[i], t[i + 2], 0xdd);    /* lanes 2, 6 */
+        u[i + 2] = _mm512_shuffle_f64x2(t[i + 1], t[i + 3], 0x88);/* lanes 1, 5 */
+        u[i + 3] = _mm512_shuffle_f64x2(t[i + 1], t[i + 3], 0xdd);/* lanes 3, 7 */
+    }
+    r[0] = _mm512_shuffle_f64x2(u[0], u[4], 0x88);
+    r[4] = _mm512_shuffle_f64x2(u[0], u[4], 0xdd);
+    r[2] = _mm512_shuffle_f64x2(u[1], u[5], 0x88);
+    r[6] = _mm512_shuffle_f64x2(u[1], u[5], 0xdd);
+    r[1] = _mm512_shuffle_f64x2(u[2], u[6], 0x88);
+    r[5] = _mm512_shuffle_f64x2(u[2], u[6], 0xdd);
+    r[3] = _mm512_shuffle_f64x2(u[3], u[7], 0x88);
+    r[7] = _mm512_shuffle_f64x2(u[3], u[7], 0xdd);
+}
+
+/* Lanes k + k+4, k + k+2, 0 + 1 of eight rows, one row per vector lane,
+ * then the row values: mml_dd_last()'s rounding, the division by c. */
+ALWAYS_INLINE void finish8(stage8 *st, int dtype, double c, double *vals)
+{
+    __m512d *h = st->h, *l = st->l;
+    transpose8(h);
+    if (dtype != MML_F64) {
+        #pragma GCC unroll 8
+        for (int half = 4; half >= 1; half /= 2)
+            #pragma GCC unroll 8
+            for (int k = 0; k < half; k++)
+                h[k] = _mm512_add_pd(h[k], h[k + half]);
+        _mm512_storeu_pd(vals, _mm512_div_pd(h[0], _mm512_set1_pd(c)));
+        return;
+    }
+    transpose8(l);
+    #pragma GCC unroll 8
+    for (int half = 4; half >= 1; half /= 2)
+        #pragma GCC unroll 8
+        for (int k = 0; k < half; k++)
+            dd_add8(&h[k], &l[k], h[k + half], l[k + half]);
+    __mmask8 fin = _mm512_cmp_pd_mask(_mm512_sub_pd(h[0], h[0]), _mm512_setzero_pd(), _CMP_EQ_OQ);
+    __m512d v = _mm512_mask_add_pd(h[0], fin, h[0], l[0]);   /* finite: hi + lo */
+    _mm512_storeu_pd(vals, _mm512_div_pd(v, _mm512_set1_pd(c)));
+}
+
 #define KERNEL_ENTRY mml_rows_avx512
 #include "kernel_simd.h"
 

@@ -16,6 +16,13 @@
  *                                  chosen by value was copied every time)
  *   acc_finish(&a, dtype)          the lanes combined in mml_lanes_combine's order
  *
+ * and, when it defines KERNEL_BATCH, the same combine for eight rows at once:
+ *
+ *   stage8                         eight rows' lanes after the first step
+ *   acc_stage(&a, dtype, &st, i)   row i: lanes k + k+8, into st
+ *   finish8(&st, dtype, c, vals)   the other steps for the eight rows side
+ *                                  by side, each value divided by c
+ *
  * The loop itself (target lane, tail, row value) is written once, here.
  */
 #ifndef KERNEL_ENTRY
@@ -27,8 +34,9 @@
 /* Bytes ahead of the loads to prefetch; 4 KiB measured best of 0.5-8 KiB. */
 #define PREFETCH_AHEAD 4096
 
-ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *end,
-                               int dtype, int p, int weighted)
+/* The lanes of row r, accumulated into *a. */
+ALWAYS_INLINE void row_acc(const mml_request *req, uint64_t r, const char *end, int dtype,
+                           int p, int weighted, acc16 *a)
 {
     const size_t es = mml_es(dtype);
     const uint64_t c = req->c, y = (uint64_t)req->target[r];
@@ -37,11 +45,10 @@ ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *e
     const vbcast vw = vset1(weighted ? mml_get(dtype, req->weight, y) : 1.0);
     const uint64_t jy = y & ~(uint64_t)(MML_LANES - 1);   /* the vector holding column y */
     const mask16 all = mask_all(), ky = mask_drop((int)(y % MML_LANES));
-    acc16 a;
     vec16 v;
     uint64_t j = 0;
 
-    acc_zero(&a);
+    acc_zero(a);
     for (; j + MML_LANES <= c; j += MML_LANES) {
         /* The loop does enough work per cache line that the out-of-order
          * window alone keeps too few lines in flight from DRAM: measured
@@ -50,7 +57,7 @@ ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *e
         if (dtype == MML_F64)
             __builtin_prefetch(x + j * es + PREFETCH_AHEAD + 64);
         load16(x + j * es, dtype, &v);
-        add_terms(&a, &v, vm, vw, j == jy ? &ky : &all, dtype, p, weighted);
+        add_terms(a, &v, vm, vw, j == jy ? &ky : &all, dtype, p, weighted);
     }
     if (j < c) {
         /* Tail: lanes past C are masked off. Read through a zeroed copy
@@ -66,17 +73,34 @@ ALWAYS_INLINE double row_value(const mml_request *req, uint64_t r, const char *e
         if (j == jy)
             keep = mask_and(keep, ky);
         load16(src, dtype, &v);
-        add_terms(&a, &v, vm, vw, &keep, dtype, p, weighted);
+        add_terms(a, &v, vm, vw, &keep, dtype, p, weighted);
     }
-    return acc_finish(&a, dtype) / (double)c;
 }
 
 ALWAYS_INLINE void rows(const mml_request *req, uint64_t a, uint64_t b, double *vals,
                         int dtype, int p, int weighted)
 {
     const char *end = (const char *)req->input + req->n * req->c * mml_es(dtype);
-    for (uint64_t r = a; r < b; r++)
-        vals[r - a] = row_value(req, r, end, dtype, p, weighted);
+    uint64_t r = a;
+    acc16 acc;
+
+#ifdef KERNEL_BATCH
+    /* Eight rows' lanes are combined together (finish8): the same
+     * additions as acc_finish(), but eight rows' chains side by side
+     * instead of one row's long chain after the other. */
+    for (; r + 8 <= b; r += 8) {
+        stage8 st;
+        for (int i = 0; i < 8; i++) {
+            row_acc(req, r + (uint64_t)i, end, dtype, p, weighted, &acc);
+            acc_stage(&acc, dtype, &st, i);
+        }
+        finish8(&st, dtype, (double)req->c, vals + (r - a));
+    }
+#endif
+    for (; r < b; r++) {
+        row_acc(req, r, end, dtype, p, weighted, &acc);
+        vals[r - a] = acc_finish(&acc, dtype) / (double)req->c;
+    }
 }
 
 /* One function per (dtype, p, weighted), each with the loop specialised. */

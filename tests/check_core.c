@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "golden.h"
+#include "kernel.h"
 #include "mml.h"
 #include "suite.h"
 
@@ -205,9 +206,19 @@ static uint64_t rnd(void)
     return rng_state;
 }
 
+/* Values over a wide range of magnitudes (when set): sums of their terms
+ * round, so a path adding in any other order gives other bits. With the
+ * values above most small sums are exact in float64 and hide the order. */
+static int wide_values;            /* 0, or the largest binary exponent */
+
 static double rnd_value(void)
 {
     uint64_t k = rnd() % 100;
+    if (wide_values && k >= 2) {
+        double u = 1.0 + (double)(rnd() >> 11) * 0x1p-53;
+        int e = (int)(rnd() % (uint64_t)(2 * wide_values)) - wide_values;
+        return ldexp((rnd() & 1) ? u : -u, e);
+    }
     if (k == 0)
         return NAN;
     if (k == 1)
@@ -297,19 +308,68 @@ static void check_paths_on(uint64_t n, uint64_t c, int dtype)
 START_TEST(test_paths_small)
 {
     int dtype = MML_F16 + _i;
-    for (uint64_t c = 1; c <= 70; c++)
-        for (uint64_t n = 0; n <= 9; n++)
-            check_paths_on(n, c, dtype);
+    static const int wide[] = { 14, 60, 200 };   /* float16, float32, float64 */
+    for (int pass = 0; pass < 2; pass++) {
+        wide_values = pass ? wide[_i] : 0;
+        for (uint64_t c = 1; c <= 70; c++)
+            for (uint64_t n = 0; n <= 17; n++)
+                check_paths_on(n, c, dtype);
+    }
+    wide_values = 0;
 }
 END_TEST
 
 START_TEST(test_paths_large)
 {
     int dtype = MML_F16 + _i;
-    uint64_t shapes[][2] = { { 3, 1000 }, { 2, 4099 }, { 1, 32001 }, { 1000, 7 }, { 5000, 3 } };
+    uint64_t shapes[][2] = { { 3, 1000 }, { 2, 4099 }, { 1, 32001 }, { 1000, 7 }, { 5000, 3 },
+                             { 300, 100 } };
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
-        for (int rep = 0; rep < 3; rep++)
+        for (int rep = 0; rep < 4; rep++) {
+            wide_values = (rep & 1) ? (int[]){ 14, 60, 200 }[_i] : 0;
             check_paths_on(shapes[k][0], shapes[k][1], dtype);
+        }
+    wide_values = 0;
+}
+END_TEST
+
+/* The row values themselves (float64, before the output is rounded to
+ * the dtype, which hides most differences in the last bits) are the same
+ * on every path: same additions, same order. Wide-range values so that
+ * the sums round. */
+START_TEST(test_paths_row_values)
+{
+    static const mml_rows_fn fn[MML_SIMD_COUNT] = { mml_rows_scalar, mml_rows_sse2,
+                                                    mml_rows_avx2, mml_rows_avx512 };
+    static const int wide[] = { 14, 60, 200 };
+    int dtype = MML_F16 + _i;
+    size_t es = mml_dtype_size(dtype);
+
+    wide_values = wide[_i];
+    for (uint64_t c = 1; c <= 48; c++)
+        for (uint64_t n = 0; n <= 33; n += 1 + n / 8) {
+            char *buf = malloc(n * c * es + 16), *w = malloc(c * es);
+            int64_t *t = malloc((n + 1) * sizeof *t);
+            double ref[40], got[40];
+            mml_request r = random_request(n, c, dtype, buf, rnd() % 16, t, w);
+            mml_rows_scalar(&r, 0, n, ref);
+            for (int p = MML_SIMD_SSE2; p < MML_SIMD_COUNT; p++) {
+                if (!mml_simd_supported((mml_simd)p))
+                    continue;
+                uint64_t a = n ? rnd() % n : 0;
+                fn[p](&r, a, n, got);
+                for (uint64_t i = a; i < n; i++)
+                    ck_assert_msg(memcmp(&ref[i], &got[i - a], 8) == 0,
+                                  "%s row %llu of [%llu, %llu): %a, scalar %a (C=%llu %s p=%d)",
+                                  mml_simd_name((mml_simd)p), (unsigned long long)i,
+                                  (unsigned long long)a, (unsigned long long)n, got[i - a],
+                                  ref[i], (unsigned long long)c, mml_dtype_name(dtype), r.p);
+            }
+            free(buf);
+            free(w);
+            free(t);
+        }
+    wide_values = 0;
 }
 END_TEST
 
@@ -485,6 +545,7 @@ static Suite *core_suite(void)
     tc = tcase_create("simd");
     tcase_add_loop_test(tc, test_paths_small, 0, 3);
     tcase_add_loop_test(tc, test_paths_large, 0, 3);
+    tcase_add_loop_test(tc, test_paths_row_values, 0, 3);
     tcase_add_test(tc, test_partial_many_rows);
     tcase_add_test(tc, test_simd_override);
     tcase_set_timeout(tc, 120);
