@@ -50,11 +50,14 @@ ALWAYS_INLINE void load16(const char *x, int dtype, vec16 *v)
     }
 }
 
-ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, const mask16 *keep,
-                             int dtype, int p, int weighted)
+/* add_terms() on lanes 0-7, or on all sixteen (halves = 1 or 2): a tail
+ * of at most eight columns leaves lanes 8-15 as they are, which is what
+ * adding its +0.0 terms would do. */
+ALWAYS_INLINE void add_terms_n(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, const mask16 *keep,
+                               int dtype, int p, int weighted, int halves)
 {
     #pragma GCC unroll 8
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < halves; k++) {
         __m512d z = _mm512_add_pd(vm, v->v[k]);              /* z = (margin - x[y]) + x[j] */
         __m512d h = p == 2 ? _mm512_mul_pd(z, z) : z;        /* h = z or z*z */
         if (weighted)
@@ -73,6 +76,29 @@ ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, con
         a->e[k] = _mm512_add_pd(a->e[k], err);
         a->s[k] = sum;
     }
+}
+
+ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, const mask16 *keep,
+                             int dtype, int p, int weighted)
+{
+    add_terms_n(a, v, vm, vw, keep, dtype, p, weighted, 2);
+}
+
+#define KERNEL_HALF_TAIL
+ALWAYS_INLINE void load8(const char *x, int dtype, vec16 *v)
+{
+    if (dtype == MML_F64)
+        v->v[0] = _mm512_loadu_pd(x);
+    else if (dtype == MML_F32)
+        v->v[0] = _mm512_cvtps_pd(_mm256_loadu_ps((const float *)x));
+    else
+        v->v[0] = _mm512_cvtps_pd(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x)));
+}
+
+ALWAYS_INLINE void add_terms8(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, const mask16 *keep,
+                              int dtype, int p, int weighted)
+{
+    add_terms_n(a, v, vm, vw, keep, dtype, p, weighted, 1);
 }
 
 /* Lanes k + k+8, k + k+4, k + k+2, 0 + 1, in registers. */

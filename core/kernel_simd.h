@@ -16,6 +16,12 @@
  *                                  chosen by value was copied every time)
  *   acc_finish(&a, dtype)          the lanes combined in mml_lanes_combine's order
  *
+ * when it defines KERNEL_HALF_TAIL, for a row's last columns when there are
+ * at most eight of them (the other lanes are left alone, which is what
+ * adding +0.0 to them would do):
+ *
+ *   load8(x, dtype, &v), add_terms8(...)   load16, add_terms on lanes 0-7
+ *
  * and, when it defines KERNEL_BATCH, the same combine for eight rows at once:
  *
  *   stage8                         eight rows' lanes after the first step
@@ -72,6 +78,13 @@ ALWAYS_INLINE void row_acc(const mml_request *req, uint64_t r, const char *end, 
         mask16 keep = mask_valid((int)(c - j));
         if (j == jy)
             keep = mask_and(keep, ky);
+#ifdef KERNEL_HALF_TAIL
+        if (c - j <= MML_LANES / 2) {
+            load8(src, dtype, &v);
+            add_terms8(a, &v, vm, vw, &keep, dtype, p, weighted);
+            return;
+        }
+#endif
         load16(src, dtype, &v);
         add_terms(a, &v, vm, vw, &keep, dtype, p, weighted);
     }
