@@ -109,6 +109,57 @@ ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
     return mml_dd_last(h2[0], l2[0], h2[1], l2[1]);
 }
 
+/* ---- four rows at once ---- */
+
+#define KERNEL_BATCH 4
+typedef struct { __m256d h[4], l[4]; } batch_stage;   /* row i: lanes 0-3 after k + k+8, k+4 */
+
+ALWAYS_INLINE void acc_stage(acc16 *a, int dtype, batch_stage *st, int i)
+{
+    if (dtype != MML_F64) {
+        st->h[i] = _mm256_add_pd(_mm256_add_pd(a->s[0], a->s[2]), _mm256_add_pd(a->s[1], a->s[3]));
+        return;
+    }
+    #pragma GCC unroll 8
+    for (int k = 0; k < 2; k++)
+        dd_add4(&a->s[k], &a->e[k], a->s[k + 2], a->e[k + 2]);
+    dd_add4(&a->s[0], &a->e[0], a->s[1], a->e[1]);
+    st->h[i] = a->s[0];
+    st->l[i] = a->e[0];
+}
+
+/* r[i] (row i, lanes 0-3) to r[k] (lane k, rows 0-3). */
+ALWAYS_INLINE void transpose4(__m256d r[4])
+{
+    __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+    __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+    r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+    r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+    r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+    r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
+/* Lanes k + k+2, 0 + 1 of four rows, one row per vector lane, then the
+ * row values: mml_dd_last()'s rounding, the division by c. */
+ALWAYS_INLINE void finish_batch(batch_stage *st, int dtype, double c, double *vals)
+{
+    __m256d *h = st->h, *l = st->l;
+    transpose4(h);
+    if (dtype != MML_F64) {
+        h[0] = _mm256_add_pd(h[0], h[2]);
+        h[1] = _mm256_add_pd(h[1], h[3]);
+        _mm256_storeu_pd(vals, _mm256_div_pd(_mm256_add_pd(h[0], h[1]), _mm256_set1_pd(c)));
+        return;
+    }
+    transpose4(l);
+    dd_add4(&h[0], &l[0], h[2], l[2]);
+    dd_add4(&h[1], &l[1], h[3], l[3]);
+    dd_add4(&h[0], &l[0], h[1], l[1]);
+    __m256d fin = _mm256_cmp_pd(_mm256_sub_pd(h[0], h[0]), _mm256_setzero_pd(), _CMP_EQ_OQ);
+    __m256d v = _mm256_blendv_pd(h[0], _mm256_add_pd(h[0], l[0]), fin);   /* finite: hi + lo */
+    _mm256_storeu_pd(vals, _mm256_div_pd(v, _mm256_set1_pd(c)));
+}
+
 #define KERNEL_ENTRY mml_rows_avx2
 #include "kernel_simd.h"
 

@@ -121,10 +121,10 @@ ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
 
 /* ---- eight rows at once ---- */
 
-#define KERNEL_BATCH
-typedef struct { __m512d h[8], l[8]; } stage8;    /* row i: lanes 0-7 after k + k+8 */
+#define KERNEL_BATCH 8
+typedef struct { __m512d h[8], l[8]; } batch_stage;   /* row i: lanes 0-7 after k + k+8 */
 
-ALWAYS_INLINE void acc_stage(acc16 *a, int dtype, stage8 *st, int i)
+ALWAYS_INLINE void acc_stage(acc16 *a, int dtype, batch_stage *st, int i)
 {
     if (dtype != MML_F64) {
         st->h[i] = _mm512_add_pd(a->s[0], a->s[1]);
@@ -165,7 +165,7 @@ ALWAYS_INLINE void transpose8(__m512d r[8])
 
 /* Lanes k + k+4, k + k+2, 0 + 1 of eight rows, one row per vector lane,
  * then the row values: mml_dd_last()'s rounding, the division by c. */
-ALWAYS_INLINE void finish8(stage8 *st, int dtype, double c, double *vals)
+ALWAYS_INLINE void finish_batch(batch_stage *st, int dtype, double c, double *vals)
 {
     __m512d *h = st->h, *l = st->l;
     transpose8(h);

@@ -22,12 +22,14 @@
  *
  *   load8(x, dtype, &v), add_terms8(...)   load16, add_terms on lanes 0-7
  *
- * and, when it defines KERNEL_BATCH, the same combine for eight rows at once:
+ * and, when it defines KERNEL_BATCH (a row count), the same combine for that
+ * many rows at once:
  *
- *   stage8                         eight rows' lanes after the first step
- *   acc_stage(&a, dtype, &st, i)   row i: lanes k + k+8, into st
- *   finish8(&st, dtype, c, vals)   the other steps for the eight rows side
- *                                  by side, each value divided by c
+ *   batch_stage                    the rows' lanes after the first steps
+ *   acc_stage(&a, dtype, &st, i)   row i: the steps done one vector per row
+ *   finish_batch(&st, dtype, c, vals)
+ *                                  the other steps with one row per vector
+ *                                  lane, each value divided by c
  *
  * The loop itself (target lane, tail, row value) is written once, here.
  */
@@ -98,16 +100,16 @@ ALWAYS_INLINE void rows(const mml_request *req, uint64_t a, uint64_t b, double *
     acc16 acc;
 
 #ifdef KERNEL_BATCH
-    /* Eight rows' lanes are combined together (finish8): the same
-     * additions as acc_finish(), but eight rows' chains side by side
+    /* KERNEL_BATCH rows' lanes are combined together (finish_batch): the
+     * same additions as acc_finish(), but the rows' chains side by side
      * instead of one row's long chain after the other. */
-    for (; r + 8 <= b; r += 8) {
-        stage8 st;
-        for (int i = 0; i < 8; i++) {
+    for (; r + KERNEL_BATCH <= b; r += KERNEL_BATCH) {
+        batch_stage st;
+        for (int i = 0; i < KERNEL_BATCH; i++) {
             row_acc(req, r + (uint64_t)i, end, dtype, p, weighted, &acc);
             acc_stage(&acc, dtype, &st, i);
         }
-        finish8(&st, dtype, (double)req->c, vals + (r - a));
+        finish_batch(&st, dtype, (double)req->c, vals + (r - a));
     }
 #endif
     for (; r < b; r++) {
