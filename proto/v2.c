@@ -278,7 +278,8 @@ static int parse_outputs(v2_decoder *d, const cJSON *outputs, int *binary, mml_e
 
 /* ---- input tensors ---------------------------------------------------- */
 
-static int parse_shape(tensor *t, const char *name, const cJSON *shape, mml_error *err)
+static int parse_shape(const parse_ctx *px, tensor *t, const char *name, const cJSON *shape,
+                       mml_error *err)
 {
     int i = 0;
     if (!cJSON_IsArray(shape))
@@ -287,7 +288,8 @@ static int parse_shape(tensor *t, const char *name, const cJSON *shape, mml_erro
     t->count = 1;
     for (const cJSON *v = shape->child; v != NULL; v = v->next, i++) {
         double x = v->valuedouble;
-        if (!cJSON_IsNumber(v) || !(x >= 0) || x != floor(x) || x >= 18446744073709551616.0)
+        if (!cJSON_IsNumber(v) || !(x >= 0) || x != floor(x) || x >= 18446744073709551616.0 ||
+            !is_int_token(px, number_index(px, v)))     /* 2.0 or 2e0 is no dimension */
             return mml_error_set(err, MML_EVALUE, "shape",
                                  "%s shape[%d] must be a non-negative integer", name, i);
         uint64_t dim = (uint64_t)x;
@@ -322,7 +324,8 @@ static int parse_binary_size(tensor *t, const char *name, const cJSON *params, m
 }
 
 /* One element of "inputs": fill d->t[] after checking names and keys. */
-static int parse_input(v2_decoder *d, const cJSON *obj, int pos, mml_error *err)
+static int parse_input(v2_decoder *d, const parse_ctx *px, const cJSON *obj, int pos,
+                       mml_error *err)
 {
     const cJSON *name = NULL, *datatype = NULL, *shape = NULL, *params = NULL, *data = NULL;
     if (!cJSON_IsObject(obj))
@@ -362,7 +365,7 @@ static int parse_input(v2_decoder *d, const cJSON *obj, int pos, mml_error *err)
     t->dtype = dtype_from_triton(t->datatype);
     if (shape == NULL)
         return mml_error_set(err, MML_EVALUE, tensor_field[k], "%s needs a shape", tensor_name[k]);
-    int rc = parse_shape(t, tensor_name[k], shape, err);
+    int rc = parse_shape(px, t, tensor_name[k], shape, err);
     if (rc == 0 && params != NULL)
         rc = parse_binary_size(t, tensor_name[k], params, err);
     t->data = data;
@@ -599,7 +602,7 @@ static int parse_top(v2_decoder *d, const parse_ctx *px, mml_error *err)
                              "the request needs an \"inputs\" array");
     int pos = 0;
     for (const cJSON *v = inputs->child; v != NULL; v = v->next, pos++)
-        if ((rc = parse_input(d, v, pos, err)) < 0)
+        if ((rc = parse_input(d, px, v, pos, err)) < 0)
             return rc;
     if ((rc = check_tensors(d, err)) < 0)
         return rc;

@@ -631,6 +631,10 @@ START_TEST(test_tensor_errors)
                      "", MML_EVALUE, "rank 1");
     expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[-1,2],\"data\":[1,2,3,4]}," TG_OK,
                      "", MML_EVALUE, "INPUT shape[0] must be a non-negative integer");
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2.0],\"data\":[1,2,3,4]}," TG_OK,
+                     "", MML_EVALUE, "INPUT shape[1] must be a non-negative integer");
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2e0,2],\"data\":[1,2,3,4]}," TG_OK,
+                     "", MML_EVALUE, "INPUT shape[0] must be a non-negative integer");
     expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[3],\"data\":[0,1,1]}",
                      "", MML_EVALUE, "does not match target.shape[0]");
     expect_req_error(IN_OK "," TG_OK ",{\"name\":\"WEIGHT\",\"datatype\":\"FP32\",\"shape\":[3],\"data\":[1,2,3]}",
