@@ -190,11 +190,13 @@ static enum MHD_Result respond_mem(http_req *r, unsigned status, const char *bod
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (is_draining(r->srv))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    if (status == 200 && r->body_coding != CODING_IDENTITY) {
+    if (status == 200 && r->body_coding != CODING_IDENTITY)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING,
                                 inflate_coding_name(r->body_coding));
+    /* A scoring answer may be compressed for another Accept-Encoding:
+     * caches must key on it, compressed or not. */
+    if (status == 200 && r->route >= 0 && (route_table[r->route].methods & ROUTE_POST))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
-    }
     if (status == 200 && r->infer_hlen > 0) {
         char hlen[24];
         snprintf(hlen, sizeof hlen, "%zu", r->infer_hlen);
@@ -647,6 +649,15 @@ static enum MHD_Result begin_score(http_req *r, const route *rt)
 /* 404, 405 or a GET route: everything but scoring. */
 static enum MHD_Result answer_route(http_req *r)
 {
+    static const char model[] = "/v2/models/" V2_MODEL_NAME "/";
+    static const char version[] = "/v2/models/" V2_MODEL_NAME "/versions/" V2_MODEL_VERSION "/";
+    if (r->route_status == 404 &&
+        (strncmp(r->path, version, sizeof version - 1) == 0 ||
+         (strncmp(r->path, model, sizeof model - 1) == 0 &&
+          strncmp(r->path + sizeof model - 1, "versions/", 9) != 0)))
+        return respond_error(r, 404, "NotFound", NULL,
+                             "no route for %s %s: the model has GET .../ready and POST "
+                             ".../infer", r->method, r->path);
     if (r->route_status == 404 && strncmp(r->path, "/v2/models/", 11) == 0)
         return respond_error(r, 404, "NotFound",
                              NULL, "unknown model or version in %s %s: this server has "

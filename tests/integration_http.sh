@@ -156,6 +156,7 @@ check_hand_worked() {
     [ "$CODE" = 200 ] || fail "hand-worked: $CODE $BODY"
     [ "$BODY" = '{"loss":0.6666667,"shape":[],"dtype":"float32","reduction":"mean"}' ] ||
         fail "hand-worked: got $BODY"
+    [ "$(header Vary)" = Accept-Encoding ] || fail "uncompressed answer without Vary: $HDRS"
     CT='application/json; charset=utf-8' \
         post '{"input":[[0.1,0.2,0.4,0.8],[0.3,0.9,0.1,0.2]],"target":[3,1],"reduction":"none"}'
     [ "$CODE" = 200 ] || fail "charset parameter: $CODE $BODY"

@@ -387,6 +387,11 @@ for p in ("/v2/models/resnet50", "/v2/models/resnet50/ready",
     st, h, d = request("GET", p)
     j = json.loads(d)
     assert st == 404 and isinstance(j["error"], str) and j["error"], (p, st, j)
+    assert "unknown model or version" in j["error"], (p, j)
+for p in ("/v2/models/multi_margin_loss/stats", "/v2/models/multi_margin_loss/versions/1/stats"):
+    st, h, d = request("GET", p)
+    j = json.loads(d)
+    assert st == 404 and j["error"].startswith("NotFound: no route for GET " + p), (p, st, j)
 st, h, j, _ = v2_infer([V2Input("INPUT", np.ones((1, 2), np.float32), "FP32")],
                        path="/v2/models/resnet50/infer")
 assert st == 404 and isinstance(j["error"], str), (st, j)
