@@ -8,6 +8,7 @@
  * configuration (flags, environment, LOSSD_SIMD). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -31,7 +32,7 @@
 #define MAX_FRONTS 64
 
 /* Commands the main thread sends a front-end thread (bits of front.want). */
-enum { FRONT_DRAIN = 1, FRONT_STOP = 2 };
+enum { FRONT_DRAIN = 1, FRONT_STOP = 2, FRONT_DRAINED = 4 };
 
 typedef struct app app;
 
@@ -58,6 +59,8 @@ struct app {
     metrics *metrics;
     job_pool *jobs;
     int listen_fd;
+    atomic_uint quiesced;           /* fronts no longer accepting, see front_quiesce() */
+    atomic_int socket_closed;
     unsigned port;
     front fronts[MAX_FRONTS];
     unsigned nfronts;
@@ -80,12 +83,31 @@ static void log_event(const app *a, const char *fmt, ...)
 
 /* ---- front-end threads ---- */
 
+/* Close the listening socket, once (any thread). */
+static void close_socket(app *a)
+{
+    if (atomic_exchange(&a->socket_closed, 1) == 0)
+        close(a->listen_fd);
+}
+
+/* Stop accepting on front f's loop. The last front to stop closes the
+ * socket, so new connections are refused at once rather than queued in
+ * the backlog for nobody; before that a daemon may still poll it (and
+ * closing a socket in its epoll set would make libmicrohttpd fail). */
+static void front_quiesce(front *f)
+{
+    app *a = f->a;
+    http_server_drain(f->http);
+    if (atomic_fetch_add(&a->quiesced, 1) + 1 == a->nfronts)
+        close_socket(a);
+}
+
 static void on_front_wake(uv_async_t *h)
 {
     front *f = h->data;
     int want = atomic_load(&f->want);
-    if (want & FRONT_DRAIN)
-        http_server_drain(f->http);
+    if ((want & FRONT_DRAIN) && !(atomic_fetch_or(&f->want, FRONT_DRAINED) & FRONT_DRAINED))
+        front_quiesce(f);
     if (want & FRONT_STOP) {
         http_server_destroy(f->http);
         f->http = NULL;
@@ -184,8 +206,7 @@ static void stop_everything(app *a)
     tell_fronts(a, FRONT_STOP);
     http_server_destroy(a->fronts[0].http);
     a->fronts[0].http = NULL;
-    close(a->listen_fd);
-    a->listen_fd = -1;
+    close_socket(a);
     uv_close((uv_handle_t *)&a->sigterm, NULL);
     uv_close((uv_handle_t *)&a->sigint, NULL);
     uv_close((uv_handle_t *)&a->drain_poll, NULL);
@@ -195,7 +216,8 @@ static void stop_everything(app *a)
 static void on_drain_poll(uv_timer_t *t)
 {
     app *a = t->data;
-    if (inflight(a) != 0 || job_pool_active(a->jobs) != 0)
+    if (atomic_load(&a->quiesced) != a->nfronts || inflight(a) != 0 ||
+        job_pool_active(a->jobs) != 0)
         return;
     log_event(a, "drained: every request answered, exiting");
     stop_everything(a);
@@ -224,7 +246,7 @@ static void on_signal(uv_signal_t *h, int signum)
     log_event(a, "%s: draining %u requests in flight (up to %us)", strsignal(signum),
               inflight(a), a->cfg.drain_timeout);
     http_drain_all();
-    http_server_drain(a->fronts[0].http);
+    front_quiesce(&a->fronts[0]);
     tell_fronts(a, FRONT_DRAIN);
     uv_timer_start(&a->drain_poll, on_drain_poll, 0, DRAIN_POLL_MS);
     uv_timer_start(&a->drain_deadline, on_drain_deadline, a->cfg.drain_timeout * 1000ull, 0);
@@ -293,11 +315,20 @@ static int run(app *a)
     f0->http = http_server_create(&a->loop, &a->cfg, a->jobs, a->metrics, a->listen_fd,
                                   err, sizeof err);
     a->nfronts = 1;
+    /* SIGTERM and SIGINT wait (blocked) until their handlers are in place
+     * and stay blocked in the front threads, which inherit the mask. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     if (f0->http == NULL || start_fronts(a, err, sizeof err) < 0) {
+        pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
         fprintf(stderr, "lossd: %s\n", err);
         goto fail_http;
     }
     init_handles(a);
+    pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
     bound_address(a, addr, sizeof addr);
     log_event(a, "lossd %s listening on %s (threads %u, http-threads %u, simd %s, max-body "
                  "%llu, queue-depth %u, timeout %us)",
@@ -311,7 +342,7 @@ fail_http:
     tell_fronts(a, FRONT_STOP);
     http_server_destroy(f0->http);
     f0->http = NULL;
-    close(a->listen_fd);
+    close_socket(a);
 done:
 fail_listen:
     job_pool_destroy(a->jobs);
