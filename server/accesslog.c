@@ -1,6 +1,7 @@
 /* accesslog.c - one access-log line per request on stderr, plain or JSON. */
 #include "accesslog.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -11,7 +12,7 @@
 #define BUFFER_BYTES (16 * 1024)
 
 /* Lines not yet written, per thread: each front-end loop logs its own
- * requests and writes whole lines, so lines never interleave. */
+ * requests and writes them out under write_lock. */
 static _Thread_local char pending[BUFFER_BYTES];
 static _Thread_local size_t pending_len;
 
@@ -137,15 +138,23 @@ size_t accesslog_format(config_log_format fmt, const access_entry *e, char *buf,
     return (size_t)(c.p - buf);
 }
 
+/* One writer at a time: a write of more than PIPE_BUF bytes to a pipe
+ * (stderr under docker, Kubernetes, systemd) is not atomic, nor is the
+ * loop that finishes a short write, so the front-end threads' buffers
+ * would interleave mid-line. */
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void write_all(const char *buf, size_t len)
 {
+    pthread_mutex_lock(&write_lock);
     while (len > 0) {
         ssize_t w = write(STDERR_FILENO, buf, len);
         if (w <= 0)
-            return;
+            break;
         buf += w;
         len -= (size_t)w;
     }
+    pthread_mutex_unlock(&write_lock);
 }
 
 void accesslog_flush(void)
