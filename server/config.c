@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,10 +37,10 @@ static const opt_def OPTIONS[] = {
     {"--listen", "LOSSD_LISTEN", "ADDR:PORT", OPT_LISTEN, 0, 0, 0,
      "address to listen on; [::]:PORT for IPv6, port 0 picks a free one (default 0.0.0.0:8080)"},
     {"--threads", "LOSSD_THREADS", "N", OPT_UINT, FIELD(threads), 1, 1024,
-     "worker threads of the loss pool, 1..1024 (default: number of CPUs)"},
+     "worker threads of the loss pool, 1..1024 (default: CPUs available, cgroup quota included)"},
     {"--http-threads", "LOSSD_HTTP_THREADS", "N", OPT_UINT, FIELD(http_threads), 1, 64,
-     "event-loop threads reading requests and decoding bodies, 1..64 (default: number of "
-     "CPUs, at most 8)"},
+     "event-loop threads reading requests and decoding bodies, 1..64 (default: CPUs "
+     "available, at most 8)"},
     {"--max-body", "LOSSD_MAX_BODY", "BYTES", OPT_U64, FIELD(max_body), 1, UINT64_C(1) << 40,
      "largest accepted request body in bytes (default 67108864)"},
     {"--queue-depth", "LOSSD_QUEUE_DEPTH", "N", OPT_UINT, FIELD(queue_depth), 1, 1000000,
@@ -66,7 +67,50 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-/* CPUs this process may run on (respects taskset/cpusets), at least 1. */
+/* quota / period CPUs, rounded up; 0 for no quota. */
+static unsigned quota_cpus(long long quota, long long period)
+{
+    if (quota <= 0 || period <= 0)
+        return 0;
+    long long n = (quota + period - 1) / period;
+    return n > 1024 ? 1024 : (unsigned)n;
+}
+
+/* The first numbers of a small file: how many were read (0 if none). */
+static int read_numbers(const char *path, long long *a, long long *b)
+{
+    char text[64] = "";
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    int n = sscanf(text, "%lld %lld", a, b);
+    return n > 0 ? n : 0;
+}
+
+unsigned config_cpu_quota(const char *path)
+{
+    long long quota, period;
+    if (read_numbers(path, &quota, &period) != 2)
+        return 0;                           /* "max PERIOD": no quota */
+    return quota_cpus(quota, period);
+}
+
+/* cgroup v1: cpu.cfs_quota_us (-1: none) over cpu.cfs_period_us. */
+static unsigned cpu_quota_v1(void)
+{
+    long long quota, period, unused;
+    if (read_numbers("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", &quota, &unused) < 1 ||
+        read_numbers("/sys/fs/cgroup/cpu/cpu.cfs_period_us", &period, &unused) < 1)
+        return 0;
+    return quota_cpus(quota, period);
+}
+
+/* CPUs this process may use, at least 1: those it may run on
+ * (taskset/cpusets), and no more than a cgroup CPU quota grants (a
+ * container limited to 2 CPUs on a 64-CPU node counts 2). */
 static unsigned cpu_count(void)
 {
     cpu_set_t set;
@@ -77,6 +121,11 @@ static unsigned cpu_count(void)
         n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n <= 0)
         n = 1;
+    unsigned quota = config_cpu_quota("/sys/fs/cgroup/cpu.max");
+    if (quota == 0)
+        quota = cpu_quota_v1();
+    if (quota > 0 && quota < n)
+        n = quota;
     return n > 1024 ? 1024 : (unsigned)n;
 }
 

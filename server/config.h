@@ -48,6 +48,10 @@ int config_parse(config *cfg, int argc, char **argv, char *err, size_t errlen);
  * or -1 with err filled. */
 int config_parse_listen(config *cfg, const char *value, char *err, size_t errlen);
 
+/* CPUs a cgroup v2 cpu.max file at path grants ("QUOTA PERIOD",
+ * rounded up), or 0 when it sets no quota ("max ...") or cannot be read. */
+unsigned config_cpu_quota(const char *path);
+
 /* The --help text. */
 void config_usage(FILE *out, const char *prog);
 

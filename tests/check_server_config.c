@@ -3,8 +3,10 @@
 #include <check.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "suite.h"
@@ -204,11 +206,37 @@ START_TEST(usage_lists_every_flag)
 }
 END_TEST
 
+/* cgroup v2 cpu.max: "QUOTA PERIOD" grants QUOTA/PERIOD CPUs (rounded
+ * up); "max PERIOD", garbage and a missing file grant no limit (0). */
+START_TEST(cpu_quota_file)
+{
+    static const struct { const char *text; unsigned cpus; } cases[] = {
+        {"max 100000\n", 0}, {"200000 100000\n", 2}, {"150000 100000\n", 2},
+        {"50000 100000\n", 1}, {"100000 100000", 1}, {"", 0}, {"x y\n", 0},
+        {"0 100000\n", 0}, {"100000 0\n", 0},
+    };
+    char path[] = "/tmp/lossd-cpumax-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        FILE *f = fopen(path, "w");
+        fputs(cases[i].text, f);
+        fclose(f);
+        ck_assert_msg(config_cpu_quota(path) == cases[i].cpus, "\"%s\": %u, expected %u",
+                      cases[i].text, config_cpu_quota(path), cases[i].cpus);
+    }
+    unlink(path);
+    ck_assert_uint_eq(config_cpu_quota("/nonexistent/cpu.max"), 0);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("server_config");
     TCase *tc = tcase_create("defaults");
     tcase_add_checked_fixture(tc, clear_env, clear_env);
+    tcase_add_test(tc, cpu_quota_file);
     tcase_add_test(tc, defaults);
     tcase_add_test(tc, help_and_version);
     tcase_add_test(tc, usage_lists_every_flag);
