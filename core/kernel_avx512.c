@@ -68,11 +68,13 @@ ALWAYS_INLINE void add_terms_n(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, c
             a->s[k] = _mm512_mask_add_pd(a->s[k], m, a->s[k], h);   /* s += m ? h : 0 */
             continue;
         }
-        __m512d t = _mm512_maskz_mov_pd(m, h);               /* term = m ? h : 0 */
-        __m512d sum = _mm512_add_pd(a->s[k], t);             /* TwoSum(s, term) */
+        /* TwoSum(s, term), term = m ? h : +0.0, with the masking folded
+         * into two operations: in an unmasked lane sum = s, bp = +0 and
+         * err = +0, the bits s + 0.0 would give (s is never -0.0). */
+        __m512d sum = _mm512_mask_add_pd(a->s[k], m, a->s[k], h);
         __m512d bp = _mm512_sub_pd(sum, a->s[k]);
         __m512d err = _mm512_add_pd(_mm512_sub_pd(a->s[k], _mm512_sub_pd(sum, bp)),
-                                    _mm512_sub_pd(t, bp));
+                                    _mm512_maskz_sub_pd(m, h, bp));
         a->e[k] = _mm512_add_pd(a->e[k], err);
         a->s[k] = sum;
     }
