@@ -1052,12 +1052,11 @@ __attribute__((always_inline)) static inline uint64_t swar_nondigits(uint64_t w)
     return (((x & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | x) & 0x8080808080808080ull;
 }
 
-/* The token [s, s + n), known to end at a separator, as [-]d+[.d+]:
- * 0 with *v, or -1 to leave it to the general path. Up to 8 bytes after
- * the sign take one word: the dot (if any) is squeezed out and the digits
- * folded at once; longer ones, up to 8 + 7 digits, two. At most 15
- * digits, so m < 2^53 and Clinger's one division rounds correctly, as in
- * plain_decimal(). 18 bytes at s must be readable. */
+/* The token [s, s + n), known to end at a separator, as [-]d+[.d+] of at
+ * most 8 bytes after the sign: 0 with *v, or -1 to leave it to the longer
+ * paths. One word: the dot (if any) is squeezed out and the digits folded
+ * at once. At most 8 digits, so m < 2^53 and Clinger's one division rounds
+ * correctly, as in plain_decimal(). 9 bytes at s must be readable. */
 __attribute__((always_inline)) static inline int token_decimal(const char *s, size_t n, double *v)
 {
     const bool neg = *s == '-';
@@ -1065,34 +1064,22 @@ __attribute__((always_inline)) static inline int token_decimal(const char *s, si
     int k, f = 0;
 
     s += neg, n -= neg;
-    if (n - 1 >= 16)                        /* n == 0 wraps too */
+    if (n - 1 >= 8)                         /* n == 0 wraps too */
         return -1;
     memcpy(&w, s, 8);
-    if (n <= 8) {
-        nd = swar_nondigits(w) & (n == 8 ? ~0ull : (1ull << (8 * n)) - 1);
-        k = (int)n;
-        if (nd != 0) {                      /* the dot, and nothing else */
-            k = __builtin_ctzll(nd) / 8;
-            f = (int)n - k - 1;
-            if ((nd & (nd - 1)) != 0 || s[k] != '.' || k == 0 || f == 0)
-                return -1;
-            uint64_t low = (1ull << (8 * k)) - 1;
-            w = (w & low) | ((w >> 8) & ~low);
-        }
-        if (k > 1 && *s == '0')
-            return -1;
-        m = swar_value(w, k + f);
-    } else {
-        k = swar_digits(w);
+    nd = swar_nondigits(w) & (n == 8 ? ~0ull : (1ull << (8 * n)) - 1);
+    k = (int)n;
+    if (nd != 0) {                          /* the dot, and nothing else */
+        k = __builtin_ctzll(nd) / 8;
         f = (int)n - k - 1;
-        if (k == 0 || (k > 1 && *s == '0') || s[k] != '.' || f < 1 || f > 7)
+        if ((nd & (nd - 1)) != 0 || s[k] != '.' || k == 0 || f == 0)
             return -1;
-        m = swar_value(w, k);
-        memcpy(&w, s + k + 1, 8);
-        if (swar_digits(w) != f)
-            return -1;
-        m = m * (uint64_t)pow10_exact[f] + swar_value(w, f);
+        uint64_t low = (1ull << (8 * k)) - 1;
+        w = (w & low) | ((w >> 8) & ~low);
     }
+    if (k > 1 && *s == '0')
+        return -1;
+    m = swar_value(w, k + f);
     *v = f ? (double)m / pow10_exact[f] : (double)m;
     *v = neg ? -*v : *v;
     return 0;
@@ -1156,7 +1143,8 @@ static const char *row_block(decoder *d, const char *p, const char *end)
 
     if (budget < left)
         left = budget;
-    /* token_decimal() reads up to 18 bytes from a token start < base + 64 */
+    /* token_decimal() reads up to 10 bytes from a token start < base + 64,
+     * plain_decimal() eight past the end of its digits */
     while (taken < left && end - p >= 64 + 32) {
         const char *base = p;
         uint64_t sep = separators(base);
@@ -1165,9 +1153,20 @@ static const char *row_block(decoder *d, const char *p, const char *end)
             double v;
             if (q < p)                      /* the ',' of a "],[" taken below */
                 continue;
-            if (taken == left || (rows > 0 && col >= cols) ||
-                token_decimal(p, (size_t)(q - p), &v) < 0)
+            if (taken == left || (rows > 0 && col >= cols))
                 goto out;
+            size_t len;
+            if (token_decimal(p, (size_t)(q - p), &v) < 0 &&
+                (plain_decimal(p, q + 1, &v, &len) < 0 || len != (size_t)(q - p))) {
+                /* Exponents, very long mantissas: the general scanner, on
+                 * the token alone (it must be all number). */
+                numtok t;
+                size_t stop;
+                if (num_scan(p, (size_t)(q - p), true, &t, &stop) != NUM_OK ||
+                    t.len != (size_t)(q - p))
+                    goto out;
+                v = num_value(&t);
+            }
             if (dtype == MML_F32) {
                 float x = (float)v;
                 memcpy(cur, &x, 4);

@@ -363,17 +363,19 @@ START_TEST(test_number_plain_decimal)
 END_TEST
 
 /* A random token for test_number_rows: mostly the short decimals the
- * block path reads (1-9 integer digits, 0-8 decimals, a sign), sometimes
+ * block path reads (1-10 integer digits, 0-17 decimals, a sign), sometimes
  * around its edges, sometimes broken (leading zeros, a lone dot, an
  * exponent, spaces). Returns its length. */
 static int rows_token(uint64_t *seed, char *tok, bool broken)
 {
     static const char *edge[] = { "-0", "0", "-0.0", "0.5", "123456789", "12345678",
                                   "12345678.1234567", "1234567.12345678", "9.9999999",
-                                  "0.00000001", "99999999.9999999", "1e5", "2E-3", "-1.5e+2" };
+                                  "0.00000001", "99999999.9999999", "1e5", "2E-3", "-1.5e+2",
+                                  "1.23456789e-05", "-0.000123456789", "9007199254740993",
+                                  "0.9007199254740993", "12345678.12345678901", "1.0000000000000002" };
     static const char *bad[] = { "01", "1.", ".5", "-", "1.2.3", "00.5", "1 ", "+1",
                                  "1..2", "--1", "1-", "0x10", "1.5e", "-01.5", "1.5 5" };
-    int ints = 1 + (int)(rng_next(seed) % 9), fracs = (int)(rng_next(seed) % 9), n = 0;
+    int ints = 1 + (int)(rng_next(seed) % 10), fracs = (int)(rng_next(seed) % 18), n = 0;
 
     if (rng_next(seed) % 12 == 0)
         return sprintf(tok, "%s", edge[rng_next(seed) % (sizeof edge / sizeof edge[0])]);
