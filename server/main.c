@@ -280,13 +280,46 @@ static void init_handles(app *a)
     uv_signal_start(&a->sigint, on_signal, SIGINT);
 }
 
+/* The listening socket and every front; SIGTERM and SIGINT are handled
+ * from here on. 0, or -1 with the message in err and nothing left open. */
+static int start_http(app *a, char *err, size_t errlen)
+{
+    front *f0 = &a->fronts[0];
+    a->listen_fd = http_listen(&a->cfg, &a->port, err, errlen);
+    if (a->listen_fd < 0)
+        return -1;
+    f0->a = a;
+    f0->loop = &a->loop;
+    f0->jobs = a->jobs;
+    f0->http = http_server_create(&a->loop, &a->cfg, a->jobs, a->metrics, a->listen_fd,
+                                  err, errlen);
+    a->nfronts = 1;
+    /* SIGTERM and SIGINT wait (blocked) until their handlers are in place,
+     * and stay blocked in the front threads, which inherit the mask. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    int rc = f0->http != NULL && start_fronts(a, err, errlen) == 0 ? 0 : -1;
+    if (rc == 0) {
+        init_handles(a);
+    } else {
+        tell_fronts(a, FRONT_STOP);
+        http_server_destroy(f0->http);
+        f0->http = NULL;
+        close_socket(a);
+    }
+    pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
+    return rc;
+}
+
 /* Start up and run until drained. Returns the exit status. */
 static int run(app *a)
 {
     int status = 1;
     char err[256] = "", addr[80], threads[16];
     const char *route_names[METRICS_MAX_ROUTES];
-    front *f0 = &a->fronts[0];
 
     /* The pool reads this when the first job is queued. */
     snprintf(threads, sizeof threads, "%u", a->cfg.threads);
@@ -304,31 +337,10 @@ static int run(app *a)
     a->jobs = job_pool_create(&a->loop, a->cfg.threads, a->cfg.queue_depth);
     if (a->jobs == NULL)
         goto fail_jobs;
-    a->listen_fd = http_listen(&a->cfg, &a->port, err, sizeof err);
-    if (a->listen_fd < 0) {
-        fprintf(stderr, "lossd: %s\n", err);
-        goto fail_listen;
-    }
-    f0->a = a;
-    f0->loop = &a->loop;
-    f0->jobs = a->jobs;
-    f0->http = http_server_create(&a->loop, &a->cfg, a->jobs, a->metrics, a->listen_fd,
-                                  err, sizeof err);
-    a->nfronts = 1;
-    /* SIGTERM and SIGINT wait (blocked) until their handlers are in place
-     * and stay blocked in the front threads, which inherit the mask. */
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-    if (f0->http == NULL || start_fronts(a, err, sizeof err) < 0) {
-        pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
+    if (start_http(a, err, sizeof err) < 0) {
         fprintf(stderr, "lossd: %s\n", err);
         goto fail_http;
     }
-    init_handles(a);
-    pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
     bound_address(a, addr, sizeof addr);
     log_event(a, "lossd %s listening on %s (threads %u, http-threads %u, simd %s, max-body "
                  "%llu, queue-depth %u, timeout %us)",
@@ -336,15 +348,8 @@ static int run(app *a)
               (unsigned long long)a->cfg.max_body, a->cfg.queue_depth, a->cfg.timeout);
     uv_run(&a->loop, UV_RUN_DEFAULT);
     status = 0;
-    goto done;
 
 fail_http:
-    tell_fronts(a, FRONT_STOP);
-    http_server_destroy(f0->http);
-    f0->http = NULL;
-    close_socket(a);
-done:
-fail_listen:
     job_pool_destroy(a->jobs);
 fail_jobs:
     uv_run(&a->loop, UV_RUN_NOWAIT);
