@@ -7,6 +7,7 @@
 #   make SANITIZER=address,undefined test   instrumented, in build-address-undefined/
 #   make deps                 install missing Debian 12 packages (root)
 #   make fuzz                 libFuzzer harnesses with clang, in build-fuzz/
+#   make cross-check          the engine on arm64 (NEON) under qemu, against this machine
 
 CC       ?= cc
 OPT      ?= -O2 -g
@@ -60,7 +61,7 @@ $(BUILD)/core/kernel_avx2.o:   XFLAGS := -mavx2 -mf16c
 $(BUILD)/core/kernel_avx512.o: XFLAGS := -mavx512f -mavx2 -mf16c
 endif
 
-.PHONY: all deps run test unit fuzz-replay integration bench fuzz clean help
+.PHONY: all deps run test unit fuzz-replay integration bench fuzz cross-check clean help
 all: $(LOSSD) $(TESTS) $(FUZZ_REPLAY) $(BENCHES) $(BUILD)/lossd-bench
 
 $(BUILD)/%.o: %.c
@@ -147,6 +148,24 @@ fuzz:
 	  out=build-fuzz/$$(basename $$f .c); echo "  FUZZ $$out"; \
 	  clang $(CPPFLAGS) $(PKG_CFLAGS) -g -O1 $(FPFLAGS) -fsanitize=fuzzer,address,undefined \
 	    $$f build-fuzz/libproto.a build-fuzz/libcore.a $(PKG_LIBS) -lm -o $$out; done
+
+# The engine as a static arm64 program under qemu-user (Debian packages
+# gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, qemu-user): on both sides
+# every SIMD path must give the scalar bits, and the scalar digests of the
+# arm64 run must equal this machine's (tests/cross/core_check.c).
+CROSS_CC ?= aarch64-linux-gnu-gcc
+QEMU     ?= qemu-aarch64
+CROSS_DIR := build-arm64
+cross-check: $(CORE_LIB)
+	@mkdir -p $(CROSS_DIR)
+	$(CC) $(CPPFLAGS) -std=c11 $(OPT) $(WARN) $(FPFLAGS) $(SANFLAGS) tests/cross/core_check.c \
+	  $(CORE_LIB) $(LDFLAGS) -lm -o $(BUILD)/core_check
+	$(CROSS_CC) -Icore -std=c11 $(OPT) $(WARN) $(FPFLAGS) -static $(CORE_SRC) \
+	  tests/cross/core_check.c -lm -o $(CROSS_DIR)/core_check
+	./$(BUILD)/core_check >$(BUILD)/core_check.out
+	$(QEMU) $(CROSS_DIR)/core_check >$(CROSS_DIR)/core_check.out
+	cmp $(BUILD)/core_check.out $(CROSS_DIR)/core_check.out
+	@echo "cross-check: $$(wc -l <$(CROSS_DIR)/core_check.out) requests, the same bits on $(ARCH) and arm64"
 
 clean:
 	rm -rf build build-*

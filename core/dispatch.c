@@ -22,6 +22,9 @@ static const mml_rows_fn simd_kernels[MML_SIMD_COUNT] = {
     [MML_SIMD_AVX2] = mml_rows_avx2,
     [MML_SIMD_AVX512] = mml_rows_avx512,
 #endif
+#ifdef __aarch64__
+    [MML_SIMD_NEON] = mml_rows_neon,            /* Advanced SIMD: every ARMv8-A CPU */
+#endif
 };
 
 /* -1 until chosen; then an mml_simd value. */
@@ -69,7 +72,7 @@ int mml_simd_supported(mml_simd path)
 #ifdef MML_X86
     return x86_supports(path);
 #else
-    return 0;
+    return 1;                                   /* in the table: the architecture has it */
 #endif
 }
 

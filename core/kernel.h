@@ -49,6 +49,7 @@ void mml_rows_scalar(const mml_request *req, uint64_t a, uint64_t b, double *val
 void mml_rows_sse2(const mml_request *req, uint64_t a, uint64_t b, double *vals);
 void mml_rows_avx2(const mml_request *req, uint64_t a, uint64_t b, double *vals);
 void mml_rows_avx512(const mml_request *req, uint64_t a, uint64_t b, double *vals);
+void mml_rows_neon(const mml_request *req, uint64_t a, uint64_t b, double *vals);
 
 /* The kernel chosen by dispatch.c (chosen on first use if mml_init() was
  * not called). */

@@ -340,7 +340,8 @@ END_TEST
 START_TEST(test_paths_row_values)
 {
     static const mml_rows_fn fn[MML_SIMD_COUNT] = { mml_rows_scalar, mml_rows_sse2,
-                                                    mml_rows_avx2, mml_rows_avx512 };
+                                                    mml_rows_avx2, mml_rows_avx512,
+                                                    mml_rows_neon };
     static const int wide[] = { 14, 60, 200 };
     int dtype = MML_F16 + _i;
     size_t es = mml_dtype_size(dtype);
