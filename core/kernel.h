@@ -12,6 +12,10 @@
  *     starts at +0.0 and round-to-nearest never makes it -0.0.
  *   - float16/float32 lanes are plain float64 sums. float64 lanes keep a
  *     TwoSum error term (Knuth), so each lane is an unevaluated double-double.
+ *     A lane's first term (column j < 16) is added plainly: +0.0 + term is
+ *     exact, its TwoSum error zero for every finite term (for an infinite
+ *     one TwoSum gives a NaN error, but a non-finite lane discards its
+ *     error term in the combine below, so the result is the same).
  *   - Lanes are combined by mml_lanes_combine() below: k with k+8, then
  *     k with k+4, k+2, k+1. SIMD code stores its lanes and calls it.
  *   - Sixteen lanes because each lane's additions form a chain the CPU

@@ -54,7 +54,7 @@ ALWAYS_INLINE void load16(const char *x, int dtype, vec16 *v)
  * of at most eight columns leaves lanes 8-15 as they are, which is what
  * adding its +0.0 terms would do. */
 ALWAYS_INLINE void add_terms_n(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, const mask16 *keep,
-                               int dtype, int p, int weighted, int halves)
+                               int dtype, int p, int weighted, int halves, int first)
 {
     #pragma GCC unroll 8
     for (int k = 0; k < halves; k++) {
@@ -66,6 +66,10 @@ ALWAYS_INLINE void add_terms_n(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, c
                      (__mmask8)(*keep >> (8 * k));            /* z > 0 and lane kept */
         if (dtype != MML_F64) {
             a->s[k] = _mm512_mask_add_pd(a->s[k], m, a->s[k], h);   /* s += m ? h : 0 */
+            continue;
+        }
+        if (first) {                                         /* s = +0 + term, exact: e stays 0 */
+            a->s[k] = _mm512_maskz_add_pd(m, h, _mm512_setzero_pd());
             continue;
         }
         /* TwoSum(s, term), term = m ? h : +0.0, with the masking folded
@@ -83,7 +87,14 @@ ALWAYS_INLINE void add_terms_n(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, c
 ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, const mask16 *keep,
                              int dtype, int p, int weighted)
 {
-    add_terms_n(a, v, vm, vw, keep, dtype, p, weighted, 2);
+    add_terms_n(a, v, vm, vw, keep, dtype, p, weighted, 2, 0);
+}
+
+#define KERNEL_FIRST
+ALWAYS_INLINE void add_terms_first(acc16 *a, const vec16 *v, vbcast vm, vbcast vw,
+                                   const mask16 *keep, int dtype, int p, int weighted)
+{
+    add_terms_n(a, v, vm, vw, keep, dtype, p, weighted, 2, 1);
 }
 
 #define KERNEL_HALF_TAIL
@@ -100,7 +111,13 @@ ALWAYS_INLINE void load8(const char *x, int dtype, vec16 *v)
 ALWAYS_INLINE void add_terms8(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, const mask16 *keep,
                               int dtype, int p, int weighted)
 {
-    add_terms_n(a, v, vm, vw, keep, dtype, p, weighted, 1);
+    add_terms_n(a, v, vm, vw, keep, dtype, p, weighted, 1, 0);
+}
+
+ALWAYS_INLINE void add_terms8_first(acc16 *a, const vec16 *v, vbcast vm, vbcast vw,
+                                    const mask16 *keep, int dtype, int p, int weighted)
+{
+    add_terms_n(a, v, vm, vw, keep, dtype, p, weighted, 1, 1);
 }
 
 /* Lanes k + k+8, k + k+4, k + k+2, 0 + 1, in registers. */

@@ -33,13 +33,13 @@ static double row_value(const mml_request *req, uint64_t r)
             h = h * w;
         double term = (z > 0 && j != y) ? h : 0.0;
         int k = (int)(j % MML_LANES);
-        if (compensated) {
+        if (compensated && j >= MML_LANES) {
             double t = s[k] + term;                      /* TwoSum */
             double bp = t - s[k];
             e[k] = e[k] + ((s[k] - (t - bp)) + (term - bp));
             s[k] = t;
         } else {
-            s[k] = s[k] + term;
+            s[k] = s[k] + term;                          /* a lane's first term: exact */
         }
     }
     return mml_lanes_combine(s, compensated ? e : NULL) / (double)c;

@@ -16,6 +16,13 @@
  *                                  chosen by value was copied every time)
  *   acc_finish(&a, dtype)          the lanes combined in mml_lanes_combine's order
  *
+ * when it defines KERNEL_FIRST, for a row's first sixteen columns (the
+ * lanes are still +0.0):
+ *
+ *   add_terms_first(...), add_terms8_first(...)
+ *                                  add_terms, add_terms8 that set each lane to
+ *                                  0 + term (exact) and leave its error at 0
+ *
  * when it defines KERNEL_HALF_TAIL, for a row's last columns when there are
  * at most eight of them (the other lanes are left alone, which is what
  * adding +0.0 to them would do):
@@ -39,6 +46,13 @@
 
 #include <string.h>
 
+/* add_terms() into lanes that hold nothing yet (acc_zero): a kernel may
+ * define a cheaper one (0 + term is exact, the TwoSum error is zero). */
+#ifndef KERNEL_FIRST
+#define add_terms_first add_terms
+#define add_terms8_first add_terms8
+#endif
+
 /* Bytes ahead of the loads to prefetch; 4 KiB measured best of 0.5-8 KiB. */
 #define PREFETCH_AHEAD 4096
 
@@ -57,6 +71,11 @@ ALWAYS_INLINE void row_acc(const mml_request *req, uint64_t r, const char *end, 
     uint64_t j = 0;
 
     acc_zero(a);
+    if (c >= MML_LANES) {                       /* each lane's first term */
+        load16(x, dtype, &v);
+        add_terms_first(a, &v, vm, vw, jy == 0 ? &ky : &all, dtype, p, weighted);
+        j = MML_LANES;
+    }
     for (; j + MML_LANES <= c; j += MML_LANES) {
         /* The loop does enough work per cache line that the out-of-order
          * window alone keeps too few lines in flight from DRAM: measured
@@ -83,12 +102,18 @@ ALWAYS_INLINE void row_acc(const mml_request *req, uint64_t r, const char *end, 
 #ifdef KERNEL_HALF_TAIL
         if (c - j <= MML_LANES / 2) {
             load8(src, dtype, &v);
-            add_terms8(a, &v, vm, vw, &keep, dtype, p, weighted);
+            if (j == 0)
+                add_terms8_first(a, &v, vm, vw, &keep, dtype, p, weighted);
+            else
+                add_terms8(a, &v, vm, vw, &keep, dtype, p, weighted);
             return;
         }
 #endif
         load16(src, dtype, &v);
-        add_terms(a, &v, vm, vw, &keep, dtype, p, weighted);
+        if (j == 0)
+            add_terms_first(a, &v, vm, vw, &keep, dtype, p, weighted);
+        else
+            add_terms(a, &v, vm, vw, &keep, dtype, p, weighted);
     }
 }
 
