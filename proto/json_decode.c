@@ -1251,6 +1251,42 @@ static const char *row_run(decoder *d, const char *p, const char *end)
     }
 }
 
+/* Target indices ("3,0,17]"): plain non-negative integers of at most 18
+ * digits, each ended by ',' or ']' inside the chunk, stored as they are
+ * scanned, as target_value() would. Anything else (a sign, a fraction, an
+ * exponent, a blank, a cut token, a full buffer chunk, the body limit) is
+ * left at the returned position for the general path. */
+static const char *target_run(decoder *d, const char *p, const char *end)
+{
+    tbuf *b = &d->target;
+
+    for (;;) {
+        const char *s = p;
+        uint64_t v = 0;
+        if (s < end && *s == '0')
+            s++;
+        else
+            for (; s < end && is_digit(*s) && s - p < 18; s++)
+                v = v * 10 + (uint64_t)(*s - '0');
+        if (s == p || s == end || (*s != ',' && *s != ']') ||
+            b->cur == b->end || d->tensor_bytes + b->charge > d->max_body)
+            return p;
+        int64_t x = (int64_t)v;
+        memcpy(b->cur, &x, sizeof x);
+        b->cur += sizeof x;
+        b->count++;
+        d->tensor_bytes += b->charge;
+        if (*s == ']') {
+            d->state = ST_VEC_NEXT;                 /* step() closes the array */
+            return s;
+        }
+        d->state = ST_VEC_VALUE;
+        p = s + 1;
+        if (p == end || !is_digit(*p))
+            return p;
+    }
+}
+
 /* One token (or whitespace byte) at p < end; returns the next position. */
 static const char *step(decoder *d, const char *p, const char *end)
 {
@@ -1271,6 +1307,12 @@ static const char *step(decoder *d, const char *p, const char *end)
     case '5': case '6': case '7': case '8': case '9':
         if (d->state == ST_ROW_FIRST || d->state == ST_ROW_VALUE)
             return row_run(d, p, end);
+        if ((d->state == ST_VEC_FIRST || d->state == ST_VEC_VALUE) && d->field == F_TARGET &&
+            c != '-') {
+            const char *q = target_run(d, p, end);
+            if (q != p)
+                return q;
+        }
         if (!accepts_value(d->state))
             break;
         return start_number(d, p, end);

@@ -402,6 +402,7 @@ START_TEST(test_number_rows)
     static const char *dtypes[] = { "float64", "float32", "float16" };
     static const int dt_code[] = { MML_F64, MML_F32, MML_F16 };
     static double want[4000];
+    static int64_t targets[64];
     uint64_t seed = 7;
     char *doc = malloc(1 << 20), tok[64];
     size_t *cuts = malloc((1 << 20) * sizeof *cuts);
@@ -425,8 +426,15 @@ START_TEST(test_number_rows)
             len += (size_t)sprintf(doc + len, "%s", r + 1 < rows ? (rng_next(&seed) % 3 ? "],[" : "], [") : "]");
         }
         len += (size_t)sprintf(doc + len, "],\"target\":[");
-        for (int r = 0; r < rows; r++)
-            len += (size_t)sprintf(doc + len, "%s0", r ? "," : "");
+        static const char *bad_targets[] = { "01", "1.0", "-1", " 2", "2 ", "1e0", "-0" };
+        for (int r = 0; r < rows; r++) {
+            targets[r] = (int64_t)(rng_next(&seed) % (uint64_t)cols);
+            if (broken && rng_next(&seed) % 20 == 0)
+                len += (size_t)sprintf(doc + len, "%s%s", r ? "," : "",
+                                       bad_targets[rng_next(&seed) % 7]);
+            else
+                len += (size_t)sprintf(doc + len, "%s%lld", r ? "," : "", (long long)targets[r]);
+        }
         len += (size_t)sprintf(doc + len, "]}");
 
         outcome whole, bytes;
@@ -440,10 +448,59 @@ START_TEST(test_number_rows)
             ck_assert_msg(whole.rc == 0, "round %d: %s", round, whole.err.message);
             ck_assert_uint_eq(whole.pl.req.n, (uint64_t)rows);
             ck_assert_uint_eq(whole.pl.req.c, (uint64_t)cols);
+            ck_assert_int_eq(memcmp(whole.pl.req.target, targets, (size_t)rows * 8), 0);
             for (int k = 0; k < rows * cols; k++)
                 ck_assert_msg(memcmp(&want[k], &(double){ in_at(&whole, (uint64_t)k) }, 8) == 0,
                               "round %d element %d: got %a, expected %a", round, k,
                               in_at(&whole, (uint64_t)k), want[k]);
+        }
+        outcome_free(&whole);
+        outcome_free(&bytes);
+    }
+    free(cuts);
+    free(doc);
+}
+END_TEST
+
+/* Target arrays through their fast path: plain indices as they are, and
+ * near-misses (leading zeros, signs, fractions, exponents, blanks, huge
+ * values) with the same outcome as byte-by-byte feeding, which never
+ * takes that path. */
+START_TEST(test_target_runs)
+{
+    static const char *odd[] = { "01", "1.0", "-1", " 2", "2 ", "1e0", "-0", "00",
+                                 "123456789012345678", "1234567890123456789",
+                                 "99999999999999999999", "+1", "1,", "0x1" };
+    uint64_t seed = 11;
+    char *doc = malloc(1 << 16);
+    size_t *cuts = malloc((1 << 16) * sizeof *cuts);
+    int64_t want[300];
+
+    for (int round = 0; round < 300; round++) {
+        int n = 1 + (int)(rng_next(&seed) % 300), bad = round % 2;
+        size_t len = (size_t)sprintf(doc, "{\"input\":[");
+        for (int r = 0; r < n; r++)
+            len += (size_t)sprintf(doc + len, "%s[1,2,3]", r ? "," : "");
+        len += (size_t)sprintf(doc + len, "],\"target\":[");
+        for (int r = 0; r < n; r++) {
+            want[r] = (int64_t)(rng_next(&seed) % 3);
+            if (bad && rng_next(&seed) % 30 == 0)
+                len += (size_t)sprintf(doc + len, "%s%s", r ? "," : "",
+                                       odd[rng_next(&seed) % (sizeof odd / sizeof odd[0])]);
+            else
+                len += (size_t)sprintf(doc + len, "%s%lld", r ? "," : "", (long long)want[r]);
+        }
+        len += (size_t)sprintf(doc + len, "]}");
+        outcome whole, bytes;
+        decode_len(doc, len, BIG_BODY, &whole);
+        for (size_t k = 0; k + 1 < len; k++)
+            cuts[k] = k + 1;
+        decode_cuts(doc, len, cuts, (int)len - 1, BIG_BODY, &bytes);
+        ck_assert_msg(outcome_equal(&whole, &bytes), "round %d: whole \"%s\", byte by byte \"%s\"",
+                      round, whole.err.message, bytes.err.message);
+        if (!bad) {
+            ck_assert_msg(whole.rc == 0, "round %d: %s", round, whole.err.message);
+            ck_assert_int_eq(memcmp(whole.pl.req.target, want, (size_t)n * 8), 0);
         }
         outcome_free(&whole);
         outcome_free(&bytes);
@@ -1396,6 +1453,7 @@ static Suite *json_decode_suite(void)
         { "spec_fields", test_spec_fields, 0 },
         { "malformed", test_malformed, 0 },
         { "number_rows", test_number_rows, 120 },
+        { "target_runs", test_target_runs, 120 },
         { "split_pairs", test_split_pairs, 120 },
         { "split_long_numbers", test_split_long_numbers, 120 },
         { "bounds_nesting", test_bounds_nesting, 0 },
