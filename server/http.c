@@ -83,8 +83,7 @@ struct http_server {
     deadline_list deadlines;        /* one per connection, see deadline.h */
     int handles_open;
     unsigned port;
-    atomic_uint inflight;           /* read by the main thread while draining */
-    int draining;
+    int quiesced;                   /* no longer accepting (http_server_drain) */
 };
 
 typedef enum req_phase {
@@ -130,16 +129,15 @@ typedef struct http_req {
     int job_status;
 } http_req;
 
-/* Requests in flight in every server of the process, for /metrics. */
-static atomic_uint all_inflight;
+/* Process-wide, shared by every server (front-end loop): the requests in
+ * flight, and whether a drain has begun (http_server_drain on any server
+ * makes them all answer as draining at once). */
+static atomic_uint inflight;
+static atomic_int draining;
 
-/* Set by http_drain_all(): every server answers as draining from then on,
- * before its own loop has run http_server_drain(). */
-static atomic_int all_draining;
-
-static int is_draining(const http_server *s)
+static int is_draining(void)
 {
-    return s->draining || atomic_load_explicit(&all_draining, memory_order_relaxed);
+    return atomic_load_explicit(&draining, memory_order_relaxed);
 }
 
 static const char JSON_TYPE[] = "application/json";
@@ -188,7 +186,7 @@ static enum MHD_Result respond_mem(http_req *r, unsigned status, const char *bod
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     if (status == 503)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    if (is_draining(r->srv))
+    if (is_draining())
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (status == 200 && r->body_coding != CODING_IDENTITY)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING,
@@ -316,7 +314,7 @@ static enum MHD_Result serve_v2_get(http_req *r, route_id id)
     case ROUTE_V2_LIVE:
         return respond_copy(r, 200, v2_health_live());
     case ROUTE_V2_READY:
-        if (is_draining(r->srv))
+        if (is_draining())
             return respond_error(r, 503, "Overloaded", NULL, "the server is draining");
         return respond_copy(r, 200, v2_health_ready());
     case ROUTE_V2_MODEL:
@@ -334,11 +332,11 @@ static enum MHD_Result serve_get(http_req *r, route_id id)
     case ROUTE_HEALTHZ:
         return respond_copy(r, 200, "{\"status\":\"ok\"}");
     case ROUTE_READYZ:
-        if (is_draining(s))
+        if (is_draining())
             return respond_copy(r, 503, "{\"status\":\"draining\"}");
         return respond_copy(r, 200, "{\"status\":\"ready\"}");
     case ROUTE_METRICS: {
-        metrics_gauges g = {job_pool_active(s->jobs), atomic_load(&all_inflight)};
+        metrics_gauges g = {job_pool_active(s->jobs), atomic_load(&inflight)};
         size_t len = 0;
         char *text = metrics_render(s->metrics, &g, &len);
         if (text == NULL)
@@ -617,7 +615,7 @@ static enum MHD_Result begin_infer(http_req *r, content_coding coding)
 static enum MHD_Result begin_score(http_req *r, const route *rt)
 {
     http_server *s = r->srv;
-    if (is_draining(s))
+    if (is_draining())
         return respond_error(r, 503, "Overloaded", NULL, "the server is shutting down");
     if (job_pool_full(s->jobs))
         return respond_error(r, 503, "Overloaded", NULL,
@@ -696,8 +694,7 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
     if (r == NULL)
         return MHD_NO;
     *req_cls = r;
-    atomic_fetch_add(&s->inflight, 1);
-    atomic_fetch_add(&all_inflight, 1);
+    atomic_fetch_add(&inflight, 1);
     r->srv = s;
     r->conn = conn;
     r->start_ns = uv_hrtime();
@@ -765,8 +762,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     v2_request_free(&r->v2req);
     free(r->body);
     free(r);
-    atomic_fetch_sub(&s->inflight, 1);
-    atomic_fetch_sub(&all_inflight, 1);
+    atomic_fetch_sub(&inflight, 1);
 }
 
 /* Connections opened and closed: their deadlines (deadline.h). */
@@ -924,21 +920,17 @@ unsigned http_server_port(const http_server *s)
     return s->port;
 }
 
-unsigned http_server_inflight(const http_server *s)
+unsigned http_inflight(void)
 {
-    return atomic_load(&((http_server *)s)->inflight);
-}
-
-void http_drain_all(void)
-{
-    atomic_store(&all_draining, 1);
+    return atomic_load(&inflight);
 }
 
 void http_server_drain(http_server *s)
 {
-    if (s->draining)
+    atomic_store(&draining, 1);
+    if (s->quiesced)
         return;
-    s->draining = 1;
+    s->quiesced = 1;
     /* MHD stops polling the listening socket; it stays open (the other
      * fronts share it) until the caller closes it. */
     MHD_quiesce_daemon(s->daemon);

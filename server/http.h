@@ -27,18 +27,16 @@ http_server *http_server_create(uv_loop_t *loop, const config *cfg, job_pool *jo
 /* The bound port (the real one when cfg asked for port 0). */
 unsigned http_server_port(const http_server *s);
 
-/* Requests begun (first handler call) and not yet completed. Any thread. */
-unsigned http_server_inflight(const http_server *s);
+/* Requests begun (first handler call) and not yet completed, in every
+ * server of the process. Any thread. */
+unsigned http_inflight(void);
 
-/* Start a graceful stop: /readyz and new scoring requests answer 503,
- * every response closes its connection, no new connection is accepted
- * (the caller closes the socket once every server sharing it drained).
- * Requests in flight go on. Loop thread; idempotent. */
+/* Start a graceful stop: from now on every server of the process answers
+ * /readyz and new scoring requests with 503 and closes each connection
+ * after its response; s accepts no new connection (the caller closes the
+ * socket once every server sharing it has drained). Requests in flight
+ * go on. On s's loop thread; idempotent. */
 void http_server_drain(http_server *s);
-
-/* Every server of the process answers as draining (the first part of
- * http_server_drain()) from now on, at once. Any thread. */
-void http_drain_all(void);
 
 /* Stop the daemon and close the loop handles; memory is freed once the
  * loop has run the close callbacks. Only call with no request in flight

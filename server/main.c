@@ -190,15 +190,6 @@ static void tell_fronts(app *a, int what)
     }
 }
 
-static unsigned inflight(const app *a)
-{
-    unsigned n = 0;
-    for (unsigned i = 0; i < a->nfronts; i++)
-        if (a->fronts[i].http != NULL)
-            n += http_server_inflight(a->fronts[i].http);
-    return n;
-}
-
 /* ---- shutdown ---- */
 
 static void stop_everything(app *a)
@@ -216,7 +207,7 @@ static void stop_everything(app *a)
 static void on_drain_poll(uv_timer_t *t)
 {
     app *a = t->data;
-    if (atomic_load(&a->quiesced) != a->nfronts || inflight(a) != 0 ||
+    if (atomic_load(&a->quiesced) != a->nfronts || http_inflight() != 0 ||
         job_pool_active(a->jobs) != 0)
         return;
     log_event(a, "drained: every request answered, exiting");
@@ -227,7 +218,7 @@ static void on_drain_deadline(uv_timer_t *t)
 {
     app *a = t->data;
     log_event(a, "drain timeout (%us) passed with %u requests in flight, exiting with status 1",
-              a->cfg.drain_timeout, inflight(a));
+              a->cfg.drain_timeout, http_inflight());
     /* Jobs may still be running on the pool: leave without waiting. The
      * other fronts' buffered log lines are at most one loop turn old. */
     accesslog_flush();
@@ -244,9 +235,8 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     a->draining = 1;
     log_event(a, "%s: draining %u requests in flight (up to %us)", strsignal(signum),
-              inflight(a), a->cfg.drain_timeout);
-    http_drain_all();
-    front_quiesce(&a->fronts[0]);
+              http_inflight(), a->cfg.drain_timeout);
+    front_quiesce(&a->fronts[0]);             /* every front answers as draining */
     tell_fronts(a, FRONT_DRAIN);
     uv_timer_start(&a->drain_poll, on_drain_poll, 0, DRAIN_POLL_MS);
     uv_timer_start(&a->drain_deadline, on_drain_deadline, a->cfg.drain_timeout * 1000ull, 0);
