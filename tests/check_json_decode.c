@@ -77,6 +77,24 @@ static bool outcome_equal(const outcome *a, const outcome *b)
            (x->weight == NULL || memcmp(x->weight, y->weight, x->c * es) == 0);
 }
 
+/* Decode doc[0..len) whole into *whole, and check that feeding it one byte
+ * at a time (which never takes the fast paths: they need a token's end
+ * inside the chunk) gives the same outcome. what names the document. */
+static void decode_bytewise_too(const char *doc, size_t len, const char *what, outcome *whole)
+{
+    size_t *cuts = malloc((len + 1) * sizeof *cuts);
+    outcome bytes;
+
+    decode_len(doc, len, BIG_BODY, whole);
+    for (size_t k = 0; k + 1 < len; k++)
+        cuts[k] = k + 1;
+    decode_cuts(doc, len, cuts, len ? (int)len - 1 : 0, BIG_BODY, &bytes);
+    ck_assert_msg(outcome_equal(whole, &bytes), "%s: whole \"%s\", byte by byte \"%s\"",
+                  what, whole->err.message, bytes.err.message);
+    outcome_free(&bytes);
+    free(cuts);
+}
+
 static void expect_ok(const char *doc, outcome *o)
 {
     decode(doc, o);
@@ -405,7 +423,6 @@ START_TEST(test_number_rows)
     static int64_t targets[64];
     uint64_t seed = 7;
     char *doc = malloc(1 << 20), tok[64];
-    size_t *cuts = malloc((1 << 20) * sizeof *cuts);
 
     for (int round = 0; round < 60; round++) {
         bool broken = round % 3 == 2;
@@ -426,24 +443,16 @@ START_TEST(test_number_rows)
             len += (size_t)sprintf(doc + len, "%s", r + 1 < rows ? (rng_next(&seed) % 3 ? "],[" : "], [") : "]");
         }
         len += (size_t)sprintf(doc + len, "],\"target\":[");
-        static const char *bad_targets[] = { "01", "1.0", "-1", " 2", "2 ", "1e0", "-0" };
         for (int r = 0; r < rows; r++) {
             targets[r] = (int64_t)(rng_next(&seed) % (uint64_t)cols);
-            if (broken && rng_next(&seed) % 20 == 0)
-                len += (size_t)sprintf(doc + len, "%s%s", r ? "," : "",
-                                       bad_targets[rng_next(&seed) % 7]);
-            else
-                len += (size_t)sprintf(doc + len, "%s%lld", r ? "," : "", (long long)targets[r]);
+            len += (size_t)sprintf(doc + len, "%s%lld", r ? "," : "", (long long)targets[r]);
         }
         len += (size_t)sprintf(doc + len, "]}");
 
-        outcome whole, bytes;
-        decode_len(doc, len, BIG_BODY, &whole);
-        for (size_t k = 0; k + 1 < len; k++)
-            cuts[k] = k + 1;
-        decode_cuts(doc, len, cuts, (int)len - 1, BIG_BODY, &bytes);
-        ck_assert_msg(outcome_equal(&whole, &bytes), "round %d: whole \"%s\", byte by byte \"%s\"",
-                      round, whole.err.message, bytes.err.message);
+        char what[32];
+        outcome whole;
+        snprintf(what, sizeof what, "round %d", round);
+        decode_bytewise_too(doc, len, what, &whole);
         if (!broken) {
             ck_assert_msg(whole.rc == 0, "round %d: %s", round, whole.err.message);
             ck_assert_uint_eq(whole.pl.req.n, (uint64_t)rows);
@@ -455,9 +464,7 @@ START_TEST(test_number_rows)
                               in_at(&whole, (uint64_t)k), want[k]);
         }
         outcome_free(&whole);
-        outcome_free(&bytes);
     }
-    free(cuts);
     free(doc);
 }
 END_TEST
@@ -473,7 +480,6 @@ START_TEST(test_target_runs)
                                  "99999999999999999999", "+1", "1,", "0x1" };
     uint64_t seed = 11;
     char *doc = malloc(1 << 16);
-    size_t *cuts = malloc((1 << 16) * sizeof *cuts);
     int64_t want[300];
 
     for (int round = 0; round < 300; round++) {
@@ -491,21 +497,16 @@ START_TEST(test_target_runs)
                 len += (size_t)sprintf(doc + len, "%s%lld", r ? "," : "", (long long)want[r]);
         }
         len += (size_t)sprintf(doc + len, "]}");
-        outcome whole, bytes;
-        decode_len(doc, len, BIG_BODY, &whole);
-        for (size_t k = 0; k + 1 < len; k++)
-            cuts[k] = k + 1;
-        decode_cuts(doc, len, cuts, (int)len - 1, BIG_BODY, &bytes);
-        ck_assert_msg(outcome_equal(&whole, &bytes), "round %d: whole \"%s\", byte by byte \"%s\"",
-                      round, whole.err.message, bytes.err.message);
+        char what[32];
+        outcome whole;
+        snprintf(what, sizeof what, "round %d", round);
+        decode_bytewise_too(doc, len, what, &whole);
         if (!bad) {
             ck_assert_msg(whole.rc == 0, "round %d: %s", round, whole.err.message);
             ck_assert_int_eq(memcmp(whole.pl.req.target, want, (size_t)n * 8), 0);
         }
         outcome_free(&whole);
-        outcome_free(&bytes);
     }
-    free(cuts);
     free(doc);
 }
 END_TEST
@@ -710,22 +711,18 @@ START_TEST(test_split_pairs)
 {
     for (size_t k = 0; k < sizeof split_docs / sizeof split_docs[0]; k++) {
         const char *doc = split_docs[k];
-        size_t len = strlen(doc), cuts[4096];
+        size_t len = strlen(doc);
+        char what[32];
         outcome whole, part;
 
-        decode(doc, &whole);
+        snprintf(what, sizeof what, "doc %d", (int)k);
+        decode_bytewise_too(doc, len, what, &whole);
         for (size_t cut = 0; cut <= len; cut++) {
             decode_cuts(doc, len, &cut, 1, BIG_BODY, &part);
             ck_assert_msg(outcome_equal(&whole, &part), "doc %d cut at %d: \"%s\" vs \"%s\"",
                           (int)k, (int)cut, whole.err.message, part.err.message);
             outcome_free(&part);
         }
-        for (size_t i = 0; i < len; i++)
-            cuts[i] = i + 1;
-        decode_cuts(doc, len, cuts, (int)len - 1, BIG_BODY, &part);
-        ck_assert_msg(outcome_equal(&whole, &part), "doc %d byte by byte: \"%s\" vs \"%s\"",
-                      (int)k, whole.err.message, part.err.message);
-        outcome_free(&part);
         outcome_free(&whole);
     }
 }
