@@ -55,6 +55,10 @@ void mml_rows_avx2(const mml_request *req, uint64_t a, uint64_t b, double *vals)
 void mml_rows_avx512(const mml_request *req, uint64_t a, uint64_t b, double *vals);
 void mml_rows_neon(const mml_request *req, uint64_t a, uint64_t b, double *vals);
 
+/* Two float64 lanes as a GCC generic vector: the SSE2 and NEON kernels
+ * share their code on it (kernel_v2.h). */
+typedef double mml_v2d __attribute__((vector_size(16)));
+
 /* The kernel chosen by dispatch.c (chosen on first use if mml_init() was
  * not called). */
 mml_rows_fn mml_rows_active(void);

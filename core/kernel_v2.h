@@ -1,0 +1,115 @@
+/* kernel_v2.h - the row kernel on two-lane float64 vectors, shared by the
+ * SSE2 (x86-64) and NEON (arm64) paths: the sixteen lanes are eight
+ * vectors, written with GCC's generic vector types so that each target
+ * compiles them to its own instructions. A kernel file includes it with
+ * KERNEL_ENTRY set, and defines first
+ *
+ *   load_half4(x, &lo, &hi)   four float16 values at x widened to float64
+ *                             (mml_v2d), lanes 0-1 into lo, 2-3 into hi (exactly)
+ */
+#ifndef KERNEL_ENTRY
+#error "define KERNEL_ENTRY before including kernel_v2.h"
+#endif
+
+/* Every small loop over the registers of one set of lanes is unrolled
+ * (#pragma GCC unroll): left as loops, GCC kept the accumulators in memory. */
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define NV (MML_LANES / 2)
+
+typedef mml_v2d v2d;
+typedef float v2f __attribute__((vector_size(8)));
+typedef long long v2i __attribute__((vector_size(16)));
+
+typedef struct { v2d v[NV]; } vec16;              /* lanes 2k, 2k+1 in v[k] */
+typedef struct { v2d s[NV], e[NV]; } acc16;       /* sums, TwoSum errors (float64) */
+typedef struct { v2i m[NV]; } mask16;             /* all-ones: count the lane */
+typedef v2d vbcast;
+
+MML_DD_ADD_VEC(dd_add2, v2d, v2i)
+
+ALWAYS_INLINE vbcast vset1(double d) { return (v2d){ d, d }; }
+
+ALWAYS_INLINE mask16 mask_load(const uint64_t bits[MML_LANES])
+{
+    mask16 m;
+    memcpy(m.m, bits, sizeof m.m);
+    return m;
+}
+
+ALWAYS_INLINE mask16 mask_all(void) { return mask_load(mml_lane_valid[MML_LANES]); }
+ALWAYS_INLINE mask16 mask_drop(int k) { return mask_load(mml_lane_keep[k]); }
+ALWAYS_INLINE mask16 mask_valid(int r) { return mask_load(mml_lane_valid[r]); }
+
+ALWAYS_INLINE mask16 mask_and(mask16 a, mask16 b)
+{
+    #pragma GCC unroll 8
+    for (int k = 0; k < NV; k++)
+        a.m[k] &= b.m[k];
+    return a;
+}
+
+ALWAYS_INLINE void acc_zero(acc16 *a)
+{
+    #pragma GCC unroll 8
+    for (int k = 0; k < NV; k++)
+        a->s[k] = a->e[k] = (v2d){ 0.0, 0.0 };
+}
+
+/* v[l] = (double)x[l] for l < 16, exact for every dtype. */
+ALWAYS_INLINE void load16(const char *x, int dtype, vec16 *v)
+{
+    if (dtype == MML_F64) {
+        memcpy(v->v, x, sizeof v->v);
+    } else if (dtype == MML_F32) {
+        #pragma GCC unroll 8
+        for (int k = 0; k < NV; k++) {
+            v2f f;
+            memcpy(&f, x + 8 * k, sizeof f);
+            v->v[k] = __builtin_convertvector(f, v2d);
+        }
+    } else {
+        #pragma GCC unroll 8
+        for (int k = 0; k < NV; k += 2)
+            load_half4(x + 4 * k, &v->v[k], &v->v[k + 1]);
+    }
+}
+
+ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, const mask16 *keep,
+                             int dtype, int p, int weighted)
+{
+    #pragma GCC unroll 8
+    for (int k = 0; k < NV; k++) {
+        v2d z = vm + v->v[k];                                /* z = (margin - x[y]) + x[j] */
+        v2d h = p == 2 ? z * z : z;                          /* h = z or z*z */
+        if (weighted)
+            h = h * vw;                                      /* h *= w[y] */
+        v2i m = (z > (v2d){ 0.0, 0.0 }) & keep->m[k];
+        v2d t = (v2d)((v2i)h & m);                           /* term = z > 0 && kept ? h : 0 */
+        if (dtype != MML_F64) {
+            a->s[k] = a->s[k] + t;
+            continue;
+        }
+        v2d sum = a->s[k] + t;                               /* TwoSum(s, term) */
+        v2d bp = sum - a->s[k];
+        a->e[k] = a->e[k] + ((a->s[k] - (sum - bp)) + (t - bp));
+        a->s[k] = sum;
+    }
+}
+
+/* Lanes k + k+8, k + k+4, k + k+2, 0 + 1, in registers. */
+ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
+{
+    #pragma GCC unroll 8
+    for (int half = NV / 2; half >= 1; half /= 2)
+        for (int k = 0; k < half; k++) {
+            if (dtype != MML_F64)
+                a->s[k] = a->s[k] + a->s[k + half];
+            else
+                dd_add2(&a->s[k], &a->e[k], a->s[k + half], a->e[k + half]);
+        }
+    if (dtype != MML_F64)
+        return a->s[0][0] + a->s[0][1];
+    return mml_dd_last(a->s[0][0], a->e[0][0], a->s[0][1], a->e[0][1]);
+}
+
+#include "kernel_simd.h"
