@@ -1431,7 +1431,7 @@ END_TEST
 static Suite *json_decode_suite(void)
 {
     Suite *s = suite_create("json_decode");
-    struct { const char *name; const TTest *test; int timeout; } cases[] = {
+    const suite_case cases[] = {
         { "all_fields", test_all_fields, 0 },
         { "defaults", test_defaults, 0 },
         { "dtype_order", test_dtype_order, 0 },
@@ -1462,13 +1462,7 @@ static Suite *json_decode_suite(void)
         { "differential", test_differential, 600 },
     };
 
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        if (cases[i].timeout)
-            tcase_set_timeout(tc, cases[i].timeout);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
+    suite_add_cases(s, cases, sizeof cases / sizeof cases[0]);
     return s;
 }
 

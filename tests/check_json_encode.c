@@ -338,7 +338,7 @@ END_TEST
 static Suite *json_encode_suite(void)
 {
     Suite *s = suite_create("json_encode");
-    struct { const char *name; const TTest *test; int timeout; } cases[] = {
+    const suite_case cases[] = {
         { "shortest_float16_all", test_shortest_float16_all, 60 },
         { "shortest_float32_random", test_shortest_float32_random, 120 },
         { "shortest_float64_random", test_shortest_float64_random, 120 },
@@ -351,13 +351,7 @@ static Suite *json_encode_suite(void)
         { "error_body", test_error_body, 0 },
     };
 
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        if (cases[i].timeout)
-            tcase_set_timeout(tc, cases[i].timeout);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
+    suite_add_cases(s, cases, sizeof cases / sizeof cases[0]);
     return s;
 }
 
