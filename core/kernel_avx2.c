@@ -30,16 +30,16 @@ ALWAYS_INLINE mask16 mask_load(const uint64_t bits[MML_LANES])
     return m;
 }
 
-ALWAYS_INLINE mask16 mask_all(void) { return mask_load(mml_lane_valid[MML_LANES]); }
-ALWAYS_INLINE mask16 mask_drop(int k) { return mask_load(mml_lane_keep[k]); }
 ALWAYS_INLINE mask16 mask_valid(int r) { return mask_load(mml_lane_valid[r]); }
 
-ALWAYS_INLINE mask16 mask_and(mask16 a, mask16 b)
+ALWAYS_INLINE void vm_set(vec16 *vm, vec16 *vmy, double d, int k)
 {
+    const mask16 keep = mask_load(mml_lane_keep[k]);
     #pragma GCC unroll 8
-    for (int k = 0; k < NV; k++)
-        a.m[k] = _mm256_and_pd(a.m[k], b.m[k]);
-    return a;
+    for (int i = 0; i < NV; i++) {
+        vm->v[i] = _mm256_set1_pd(d);
+        vmy->v[i] = _mm256_blendv_pd(_mm256_set1_pd(-INFINITY), vm->v[i], keep.m[i]);
+    }
 }
 
 ALWAYS_INLINE void acc_zero(acc16 *a)
@@ -68,17 +68,19 @@ ALWAYS_INLINE void load16(const char *x, int dtype, vec16 *v)
     }
 }
 
-ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, const mask16 *keep,
-                             int dtype, int p, int weighted)
+ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, const vec16 *vm, vbcast vw,
+                             const mask16 *keep, int dtype, int p, int weighted)
 {
     #pragma GCC unroll 8
     for (int k = 0; k < NV; k++) {
-        __m256d z = _mm256_add_pd(vm, v->v[k]);              /* z = (margin - x[y]) + x[j] */
+        __m256d z = _mm256_add_pd(vm->v[k], v->v[k]);        /* z = (margin - x[y]) + x[j] */
         __m256d h = p == 2 ? _mm256_mul_pd(z, z) : z;        /* h = z or z*z */
         if (weighted)
             h = _mm256_mul_pd(h, vw);                        /* h *= w[y] */
-        __m256d m = _mm256_and_pd(_mm256_cmp_pd(z, _mm256_setzero_pd(), _CMP_GT_OQ), keep->m[k]);
-        __m256d t = _mm256_and_pd(h, m);                     /* term = z > 0 && kept ? h : 0 */
+        __m256d m = _mm256_cmp_pd(z, _mm256_setzero_pd(), _CMP_GT_OQ);   /* z > 0 */
+        if (keep)
+            m = _mm256_and_pd(m, keep->m[k]);                /* and the lane kept */
+        __m256d t = _mm256_and_pd(h, m);                     /* term = m ? h : 0 */
         if (dtype != MML_F64) {
             a->s[k] = _mm256_add_pd(a->s[k], t);
             continue;

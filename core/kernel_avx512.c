@@ -21,10 +21,15 @@ MML_DD_ADD_VEC(dd_add4, __m256d, v4i)
 MML_DD_ADD_VEC(dd_add2, __m128d, v2i)
 
 ALWAYS_INLINE vbcast vset1(double d) { return _mm512_set1_pd(d); }
-ALWAYS_INLINE mask16 mask_all(void) { return 0xffff; }
-ALWAYS_INLINE mask16 mask_drop(int k) { return (mask16)~(1u << k); }
 ALWAYS_INLINE mask16 mask_valid(int r) { return (mask16)((1u << r) - 1); }
-ALWAYS_INLINE mask16 mask_and(mask16 a, mask16 b) { return a & b; }
+
+ALWAYS_INLINE void vm_set(vec16 *vm, vec16 *vmy, double d, int k)
+{
+    __m512d b = _mm512_set1_pd(d), ninf = _mm512_set1_pd(-INFINITY);
+    vm->v[0] = vm->v[1] = b;
+    vmy->v[0] = _mm512_mask_mov_pd(b, (__mmask8)(1u << k), ninf);
+    vmy->v[1] = _mm512_mask_mov_pd(b, (__mmask8)((1u << k) >> 8), ninf);
+}
 
 ALWAYS_INLINE void acc_zero(acc16 *a)
 {
@@ -53,17 +58,18 @@ ALWAYS_INLINE void load16(const char *x, int dtype, vec16 *v)
 /* add_terms() on lanes 0-7, or on all sixteen (halves = 1 or 2): a tail
  * of at most eight columns leaves lanes 8-15 as they are, which is what
  * adding its +0.0 terms would do. */
-ALWAYS_INLINE void add_terms_n(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, const mask16 *keep,
+ALWAYS_INLINE void add_terms_n(acc16 *a, const vec16 *v, const vec16 *vm, vbcast vw, const mask16 *keep,
                                int dtype, int p, int weighted, int halves, int first)
 {
     #pragma GCC unroll 8
     for (int k = 0; k < halves; k++) {
-        __m512d z = _mm512_add_pd(vm, v->v[k]);              /* z = (margin - x[y]) + x[j] */
+        __m512d z = _mm512_add_pd(vm->v[k], v->v[k]);        /* z = (margin - x[y]) + x[j] */
         __m512d h = p == 2 ? _mm512_mul_pd(z, z) : z;        /* h = z or z*z */
         if (weighted)
             h = _mm512_mul_pd(h, vw);                        /* h *= w[y] */
-        __mmask8 m = _mm512_cmp_pd_mask(z, _mm512_setzero_pd(), _CMP_GT_OQ) &
-                     (__mmask8)(*keep >> (8 * k));            /* z > 0 and lane kept */
+        __mmask8 m = _mm512_cmp_pd_mask(z, _mm512_setzero_pd(), _CMP_GT_OQ);   /* z > 0 */
+        if (keep)
+            m &= (__mmask8)(*keep >> (8 * k));               /* and the lane kept */
         if (dtype != MML_F64) {
             a->s[k] = _mm512_mask_add_pd(a->s[k], m, a->s[k], h);   /* s += m ? h : 0 */
             continue;
@@ -84,14 +90,14 @@ ALWAYS_INLINE void add_terms_n(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, c
     }
 }
 
-ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, const mask16 *keep,
+ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, const vec16 *vm, vbcast vw, const mask16 *keep,
                              int dtype, int p, int weighted)
 {
     add_terms_n(a, v, vm, vw, keep, dtype, p, weighted, 2, 0);
 }
 
 #define KERNEL_FIRST
-ALWAYS_INLINE void add_terms_first(acc16 *a, const vec16 *v, vbcast vm, vbcast vw,
+ALWAYS_INLINE void add_terms_first(acc16 *a, const vec16 *v, const vec16 *vm, vbcast vw,
                                    const mask16 *keep, int dtype, int p, int weighted)
 {
     add_terms_n(a, v, vm, vw, keep, dtype, p, weighted, 2, 1);
@@ -108,13 +114,13 @@ ALWAYS_INLINE void load8(const char *x, int dtype, vec16 *v)
         v->v[0] = _mm512_cvtps_pd(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x)));
 }
 
-ALWAYS_INLINE void add_terms8(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, const mask16 *keep,
+ALWAYS_INLINE void add_terms8(acc16 *a, const vec16 *v, const vec16 *vm, vbcast vw, const mask16 *keep,
                               int dtype, int p, int weighted)
 {
     add_terms_n(a, v, vm, vw, keep, dtype, p, weighted, 1, 0);
 }
 
-ALWAYS_INLINE void add_terms8_first(acc16 *a, const vec16 *v, vbcast vm, vbcast vw,
+ALWAYS_INLINE void add_terms8_first(acc16 *a, const vec16 *v, const vec16 *vm, vbcast vw,
                                     const mask16 *keep, int dtype, int p, int weighted)
 {
     add_terms_n(a, v, vm, vw, keep, dtype, p, weighted, 1, 1);
@@ -211,9 +217,36 @@ ALWAYS_INLINE void finish_batch(batch_stage *st, int dtype, double c, double *va
 #define KERNEL_ENTRY mml_rows_avx512
 #include "kernel_simd.h"
 
+/* kernel.h's subtree, eight nodes of a level at a time: the even and the
+ * odd nodes gathered into two vectors, added as dd_add8 (mml_dd_add lane
+ * by lane). The last three levels are the scalar code's. */
+void mml_subtree_avx512(double *hi, double *lo, uint64_t n)
+{
+    const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+    const __m512i odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
+
+    for (; n >= 16; n /= 2)
+        for (uint64_t k = 0; k < n / 2; k += 8) {    /* writes k.. only after reading 2k.. */
+            __m512d h0 = _mm512_loadu_pd(hi + 2 * k), h1 = _mm512_loadu_pd(hi + 2 * k + 8);
+            __m512d l0 = _mm512_loadu_pd(lo + 2 * k), l1 = _mm512_loadu_pd(lo + 2 * k + 8);
+            __m512d h = _mm512_permutex2var_pd(h0, even, h1);
+            __m512d l = _mm512_permutex2var_pd(l0, even, l1);
+            dd_add8(&h, &l, _mm512_permutex2var_pd(h0, odd, h1),
+                    _mm512_permutex2var_pd(l0, odd, l1));
+            _mm512_storeu_pd(hi + k, h);
+            _mm512_storeu_pd(lo + k, l);
+        }
+    mml_subtree_scalar(hi, lo, n);
+}
+
 #else
 void mml_rows_avx512(const mml_request *req, uint64_t a, uint64_t b, double *vals)
 {
     mml_rows_scalar(req, a, b, vals);
+}
+
+void mml_subtree_avx512(double *hi, double *lo, uint64_t n)
+{
+    mml_subtree_scalar(hi, lo, n);
 }
 #endif

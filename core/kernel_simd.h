@@ -6,15 +6,22 @@
  *   vec16, acc16, mask16, vbcast   sixteen lanes of values, sums, lane mask,
  *                                  one float64 broadcast to every lane
  *   vset1(d)                       broadcast
+ *   vm_set(&vm, &vmy, d, k)        d in every lane of vm; vmy the same but
+ *                                  with -inf in lane k
  *   load16(x, dtype, &v)           sixteen elements of dtype widened to float64
- *   mask_all(), mask_drop(k),      every lane; every lane but k;
- *   mask_valid(r), mask_and(a, b)  lanes below r; both
+ *   mask_valid(r)                  lanes below r
  *   acc_zero(&a)                   every lane sum +0.0
- *   add_terms(&a, &v, vm, vw, &keep, dtype, p, weighted)
- *                                  lane l += term of v[l] when keep has l
- *                                  (by pointer: a mask of several vectors
- *                                  chosen by value was copied every time)
+ *   add_terms(&a, &v, &vm, vw, keep, dtype, p, weighted)
+ *                                  lane l += term of v[l], with vm[l] as
+ *                                  margin - x[y], in the lanes keep has
+ *                                  (keep NULL: every lane)
  *   acc_finish(&a, dtype)          the lanes combined in mml_lanes_combine's order
+ *
+ * The target column is dropped through its margin, not a mask: in the one
+ * vector that holds it, vmy gives z = -inf + x[y] (-inf or NaN), never > 0,
+ * so the column adds nothing, as the order requires. The loop then needs
+ * no mask, only a choice between two margin vectors, which costs a load
+ * where a mask cost a move into a mask register on the vector port.
  *
  * when it defines KERNEL_FIRST, for a row's first sixteen columns (the
  * lanes are still +0.0):
@@ -63,17 +70,16 @@ ALWAYS_INLINE void row_acc(const mml_request *req, uint64_t r, const char *end, 
     const size_t es = mml_es(dtype);
     const uint64_t c = req->c, y = (uint64_t)req->target[r];
     const char *x = (const char *)req->input + r * c * es;
-    const vbcast vm = vset1((double)req->margin - mml_get(dtype, x, y));   /* margin - x[y] */
     const vbcast vw = vset1(weighted ? mml_get(dtype, req->weight, y) : 1.0);
     const uint64_t jy = y & ~(uint64_t)(MML_LANES - 1);   /* the vector holding column y */
-    const mask16 all = mask_all(), ky = mask_drop((int)(y % MML_LANES));
-    vec16 v;
+    vec16 vm[2], v;                      /* margin - x[y]; [1]: column y's lane dropped */
     uint64_t j = 0;
 
+    vm_set(&vm[0], &vm[1], (double)req->margin - mml_get(dtype, x, y), (int)(y % MML_LANES));
     acc_zero(a);
     if (c >= MML_LANES) {                       /* each lane's first term */
         load16(x, dtype, &v);
-        add_terms_first(a, &v, vm, vw, jy == 0 ? &ky : &all, dtype, p, weighted);
+        add_terms_first(a, &v, &vm[jy == 0], vw, NULL, dtype, p, weighted);
         j = MML_LANES;
     }
     for (; j + MML_LANES <= c; j += MML_LANES) {
@@ -84,7 +90,7 @@ ALWAYS_INLINE void row_acc(const mml_request *req, uint64_t r, const char *end, 
         if (dtype == MML_F64)
             __builtin_prefetch(x + j * es + PREFETCH_AHEAD + 64);
         load16(x + j * es, dtype, &v);
-        add_terms(a, &v, vm, vw, j == jy ? &ky : &all, dtype, p, weighted);
+        add_terms(a, &v, &vm[j == jy], vw, NULL, dtype, p, weighted);   /* indexed: no branch */
     }
     if (j < c) {
         /* Tail: lanes past C are masked off. Read through a zeroed copy
@@ -96,24 +102,23 @@ ALWAYS_INLINE void row_acc(const mml_request *req, uint64_t r, const char *end, 
             memcpy(tmp, src, (c - j) * es);
             src = tmp;
         }
-        mask16 keep = mask_valid((int)(c - j));
-        if (j == jy)
-            keep = mask_and(keep, ky);
+        const mask16 keep = mask_valid((int)(c - j));
+        const vec16 *m = &vm[j == jy];
 #ifdef KERNEL_HALF_TAIL
         if (c - j <= MML_LANES / 2) {
             load8(src, dtype, &v);
             if (j == 0)
-                add_terms8_first(a, &v, vm, vw, &keep, dtype, p, weighted);
+                add_terms8_first(a, &v, m, vw, &keep, dtype, p, weighted);
             else
-                add_terms8(a, &v, vm, vw, &keep, dtype, p, weighted);
+                add_terms8(a, &v, m, vw, &keep, dtype, p, weighted);
             return;
         }
 #endif
         load16(src, dtype, &v);
         if (j == 0)
-            add_terms_first(a, &v, vm, vw, &keep, dtype, p, weighted);
+            add_terms_first(a, &v, m, vw, &keep, dtype, p, weighted);
         else
-            add_terms(a, &v, vm, vw, &keep, dtype, p, weighted);
+            add_terms(a, &v, m, vw, &keep, dtype, p, weighted);
     }
 }
 

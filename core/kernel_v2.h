@@ -36,16 +36,17 @@ ALWAYS_INLINE mask16 mask_load(const uint64_t bits[MML_LANES])
     return m;
 }
 
-ALWAYS_INLINE mask16 mask_all(void) { return mask_load(mml_lane_valid[MML_LANES]); }
-ALWAYS_INLINE mask16 mask_drop(int k) { return mask_load(mml_lane_keep[k]); }
 ALWAYS_INLINE mask16 mask_valid(int r) { return mask_load(mml_lane_valid[r]); }
 
-ALWAYS_INLINE mask16 mask_and(mask16 a, mask16 b)
+ALWAYS_INLINE void vm_set(vec16 *vm, vec16 *vmy, double d, int k)
 {
+    const mask16 keep = mask_load(mml_lane_keep[k]);
+    const v2i ninf = (v2i)vset1(-INFINITY);
     #pragma GCC unroll 8
-    for (int k = 0; k < NV; k++)
-        a.m[k] &= b.m[k];
-    return a;
+    for (int i = 0; i < NV; i++) {
+        vm->v[i] = vset1(d);
+        vmy->v[i] = (v2d)(((v2i)vm->v[i] & keep.m[i]) | (ninf & ~keep.m[i]));
+    }
 }
 
 ALWAYS_INLINE void acc_zero(acc16 *a)
@@ -74,17 +75,19 @@ ALWAYS_INLINE void load16(const char *x, int dtype, vec16 *v)
     }
 }
 
-ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, vbcast vm, vbcast vw, const mask16 *keep,
-                             int dtype, int p, int weighted)
+ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, const vec16 *vm, vbcast vw,
+                             const mask16 *keep, int dtype, int p, int weighted)
 {
     #pragma GCC unroll 8
     for (int k = 0; k < NV; k++) {
-        v2d z = vm + v->v[k];                                /* z = (margin - x[y]) + x[j] */
+        v2d z = vm->v[k] + v->v[k];                          /* z = (margin - x[y]) + x[j] */
         v2d h = p == 2 ? z * z : z;                          /* h = z or z*z */
         if (weighted)
             h = h * vw;                                      /* h *= w[y] */
-        v2i m = (z > (v2d){ 0.0, 0.0 }) & keep->m[k];
-        v2d t = (v2d)((v2i)h & m);                           /* term = z > 0 && kept ? h : 0 */
+        v2i m = z > (v2d){ 0.0, 0.0 };                       /* z > 0 */
+        if (keep)
+            m &= keep->m[k];                                 /* and the lane kept */
+        v2d t = (v2d)((v2i)h & m);                           /* term = m ? h : 0 */
         if (dtype != MML_F64) {
             a->s[k] = a->s[k] + t;
             continue;
