@@ -27,6 +27,14 @@ static const mml_rows_fn simd_kernels[MML_SIMD_COUNT] = {
 #endif
 };
 
+static const mml_tree_fn simd_trees[MML_SIMD_COUNT] = {
+    [MML_SIMD_SCALAR] = mml_subtree_scalar,
+    [MML_SIMD_SSE2] = mml_subtree_scalar,
+    [MML_SIMD_AVX2] = mml_subtree_scalar,
+    [MML_SIMD_AVX512] = mml_subtree_avx512,
+    [MML_SIMD_NEON] = mml_subtree_scalar,
+};
+
 /* -1 until chosen; then an mml_simd value. */
 static _Atomic int active = -1;
 
@@ -135,4 +143,9 @@ mml_simd mml_simd_active(void)
 mml_rows_fn mml_rows_active(void)
 {
     return simd_kernels[mml_simd_active()];
+}
+
+mml_tree_fn mml_subtree_active(void)
+{
+    return simd_trees[mml_simd_active()];
 }

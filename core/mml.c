@@ -292,11 +292,10 @@ void mml_partial_merge(mml_partial *acc, const mml_partial *next)
 
 #define ROW_CHUNK 256
 
-/* The node over the n leaves hi[0..n), lo[0..n) (n a power of two), into
- * hi[0], lo[0]: the same additions partial_push() would make, level by
- * level. They are independent of each other, where pushing leaf by leaf
+/* kernel.h's subtree: the same additions partial_push() would make, level
+ * by level. They are independent of each other, where pushing leaf by leaf
  * chains every row through the top of the stack (about 40 cycles a row). */
-static void subtree(double *hi, double *lo, uint64_t n)
+void mml_subtree_scalar(double *hi, double *lo, uint64_t n)
 {
     for (uint64_t w = n; w > 1; w /= 2)
         for (uint64_t k = 0; k < w / 2; k++) {
@@ -311,6 +310,7 @@ static void subtree(double *hi, double *lo, uint64_t n)
  * subtrees: the largest node starting at each row that fits. */
 static void push_rows(mml_partial *part, const double *vals, uint64_t r, uint64_t end)
 {
+    const mml_tree_fn subtree = mml_subtree_active();
     double hi[ROW_CHUNK], lo[ROW_CHUNK];
 
     for (uint64_t i = r; i < end;) {

@@ -374,6 +374,50 @@ START_TEST(test_paths_row_values)
 }
 END_TEST
 
+/* The row tree's subtree on every path: the node over 1..256 leaves of
+ * wide-range values (some NaN, some infinite), against the scalar one, hi
+ * and lo bit for bit. Leaves come with lo = 0, as mml_rows() gives them,
+ * and with small nonzero lo, as inner nodes have. A NaN result only has
+ * to be a NaN: which of two NaNs an addition keeps depends on the order of
+ * its operands, which the compiler may swap. (Row values only ever hold
+ * the one default NaN of the CPU, so the service's bits do not depend on
+ * it; the leaves here hold two kinds.) */
+START_TEST(test_paths_subtree)
+{
+    enum { MAXN = 256 };
+    wide_values = 60;
+    for (int rep = 0; rep < 200; rep++) {
+        uint64_t n = UINT64_C(1) << (rnd() % 9);
+        double hi0[MAXN], lo0[MAXN], ref_hi[MAXN], ref_lo[MAXN], hi[MAXN], lo[MAXN];
+        for (uint64_t k = 0; k < n; k++) {
+            hi0[k] = rep % 3 ? fabs(rnd_value()) : rnd_value();
+            lo0[k] = rep & 1 ? hi0[k] * 0x1p-60 * ((double)(rnd() % 100) / 50 - 1) : 0.0;
+            if (!isfinite(lo0[k]))
+                lo0[k] = 0.0;
+        }
+        memcpy(ref_hi, hi0, sizeof hi0);
+        memcpy(ref_lo, lo0, sizeof lo0);
+        mml_subtree_scalar(ref_hi, ref_lo, n);
+        for (int p = MML_SIMD_SSE2; p < MML_SIMD_COUNT; p++) {
+            if (mml_set_simd((mml_simd)p) < 0)
+                continue;
+            memcpy(hi, hi0, sizeof hi0);
+            memcpy(lo, lo0, sizeof lo0);
+            mml_subtree_active()(hi, lo, n);
+            int same = isnan(ref_hi[0]) ? isnan(hi[0]) && lo[0] == 0.0 && ref_lo[0] == 0.0
+                                        : memcmp(&hi[0], &ref_hi[0], 8) == 0 &&
+                                          memcmp(&lo[0], &ref_lo[0], 8) == 0;
+            ck_assert_msg(same,
+                          "%s subtree of %llu: (%a, %a), scalar (%a, %a)",
+                          mml_simd_name((mml_simd)p), (unsigned long long)n, hi[0], lo[0],
+                          ref_hi[0], ref_lo[0]);
+        }
+    }
+    mml_set_simd(MML_SIMD_SCALAR);
+    wide_values = 0;
+}
+END_TEST
+
 START_TEST(test_partial_many_rows)
 {
     /* Deep trees: splits of 70000 rows merge to the one-block result. */
@@ -547,6 +591,7 @@ static Suite *core_suite(void)
     tcase_add_loop_test(tc, test_paths_small, 0, 3);
     tcase_add_loop_test(tc, test_paths_large, 0, 3);
     tcase_add_loop_test(tc, test_paths_row_values, 0, 3);
+    tcase_add_test(tc, test_paths_subtree);
     tcase_add_test(tc, test_partial_many_rows);
     tcase_add_test(tc, test_simd_override);
     tcase_set_timeout(tc, 120);
