@@ -6,6 +6,11 @@
  * Baseline and loss are timed in alternation; each figure is a median of
  * the repetitions, the ratio the median of the per-pair ratios.
  *
+ * The last column, "1 row", is the ratio of the same kernel reading the
+ * same bytes as one long row per thread (N = threads, C = the rest): the
+ * per-element work alone, without any cost per row. No row length can do
+ * better than that, so it is the ceiling of the ratio for this dtype and p.
+ *
  *     build/lossd-bench [--json] [--reps N] [--dtype float32] [--shape N C]
  *     build/lossd-bench --list-simd      the paths this CPU runs, one a line
  */
@@ -206,26 +211,33 @@ static double median(double *v, int n)
     return v[n / 2];
 }
 
-/* Baseline and loss timed in alternation, reps times each, so that both
- * see the same machine (it is shared and its speed drifts): medians of
- * the baseline, the loss, and the per-pair ratio. */
-typedef struct figures { double base, gbps, ratio; } figures;
+/* Baseline, loss and the loss over long rows (req1) timed in alternation,
+ * reps times each, so that all three see the same machine (it is shared
+ * and its speed drifts): medians of the baseline, the loss, and the
+ * per-round ratios. */
+typedef struct figures { double base, gbps, ratio, ratio1; } figures;
 
-static figures measure(team *t, double bytes, int reps)
+static figures measure(team *t, const mml_request *req, const mml_request *req1, double bytes,
+                       int reps)
 {
-    double base[64], gbps[64], ratio[64];
+    double base[64], gbps[64], ratio[64], ratio1[64];
     t->baseline = 1;
     team_run(t);                                  /* warm caches and pages */
     t->baseline = 0;
+    t->req = req;
     team_run(t);
     for (int r = 0; r < reps; r++) {
         t->baseline = 1;
         base[r] = rate_once(t, (double)(t->nwords * 8));
         t->baseline = 0;
+        t->req = req;
         gbps[r] = rate_once(t, bytes);
+        t->req = req1;
+        ratio1[r] = rate_once(t, bytes) / base[r];
         ratio[r] = gbps[r] / base[r];
     }
-    return (figures){ median(base, reps), median(gbps, reps), median(ratio, reps) };
+    return (figures){ median(base, reps), median(gbps, reps), median(ratio, reps),
+                      median(ratio1, reps) };
 }
 
 static void fill(mml_request *r, void *in, int64_t *tg)
@@ -274,9 +286,9 @@ int main(int argc, char **argv)
     cores = cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : cores;
     if (!json)
         printf("lossd-bench: kernel %s, %d cores, median of %d; GB/s of input read, "
-               "baseline = SIMD sum of the same buffer\n%-8s %-13s %2s %7s %8s %9s %6s\n",
+               "baseline = SIMD sum of the same buffer\n%-8s %-13s %2s %7s %8s %9s %6s %6s\n",
                mml_simd_name(mml_simd_active()), cores, reps, "dtype", "N x C", "p", "threads",
-               "GB/s", "baseline", "ratio");
+               "GB/s", "baseline", "ratio", "1 row");
     for (int dt = MML_F16; dt <= MML_F64; dt++) {
         if (only_dtype && dt != only_dtype)
             continue;
@@ -291,24 +303,27 @@ int main(int argc, char **argv)
             for (int p = 1; p <= 2; p++) {
                 r.p = p;
                 for (int th = 1; th <= cores; th = th == cores ? cores + 1 : cores) {
+                    /* The same bytes as th long rows (an odd N x C loses one element). */
+                    mml_request r1 = r;
+                    r1.n = (uint64_t)th;
+                    r1.c = r.n * r.c / (uint64_t)th;
                     team t;
                     team_start(&t, th);
-                    t.req = &r;
                     t.words = in;
                     t.nwords = bytes / 8;
-                    figures f = measure(&t, (double)bytes, reps);
+                    figures f = measure(&t, &r, &r1, (double)bytes, reps);
                     team_stop(&t);
                     if (json)
                         printf("{\"bench\":\"kernel\",\"simd\":\"%s\",\"dtype\":\"%s\",\"N\":%llu,"
                                "\"C\":%llu,\"p\":%d,\"threads\":%d,\"gbps\":%.3f,"
-                               "\"baseline_gbps\":%.3f,\"ratio\":%.3f}\n",
+                               "\"baseline_gbps\":%.3f,\"ratio\":%.3f,\"one_row_ratio\":%.3f}\n",
                                mml_simd_name(mml_simd_active()), mml_dtype_name(dt),
                                (unsigned long long)r.n, (unsigned long long)r.c, p, th, f.gbps,
-                               f.base, f.ratio);
+                               f.base, f.ratio, f.ratio1);
                     else
-                        printf("%-8s %5llux%-7llu %2d %7d %8.2f %9.2f %6.2f\n", mml_dtype_name(dt),
-                               (unsigned long long)r.n, (unsigned long long)r.c, p, th, f.gbps,
-                               f.base, f.ratio);
+                        printf("%-8s %5llux%-7llu %2d %7d %8.2f %9.2f %6.2f %6.2f\n",
+                               mml_dtype_name(dt), (unsigned long long)r.n,
+                               (unsigned long long)r.c, p, th, f.gbps, f.base, f.ratio, f.ratio1);
                     fflush(stdout);
                 }
             }
