@@ -35,6 +35,7 @@
 #endif
 
 #include "json.h"
+#include "utf8.h"
 
 #define NUM_MAX     512          /* longest accepted number token */
 #define NUM_WINDOW  (NUM_MAX + 1)
@@ -111,6 +112,7 @@ struct decoder {
     enum esc esc;
     int hex_digits;
     uint32_t unit, high;
+    utf8_state u8;              /* raw bytes of the string must be UTF-8 */
     const char *lit;
     size_t lit_pos;
 
@@ -885,6 +887,13 @@ static const char *lex_string(decoder *d, const char *p, const char *end)
         if (d->esc != ESC_NONE) {
             if (str_escape(d, c, off_of(d, p)) < 0)
                 return end;
+        } else if (c >= 0x80 || d->u8.need > 0) {   /* a '"' inside a sequence too */
+            if (utf8_byte(&d->u8, c) < 0) {
+                fail(d, MML_EBADREQ, "body", "invalid UTF-8 in string at byte %llu",
+                     (unsigned long long)off_of(d, p));
+                return end;
+            }
+            str_put(d, c);
         } else if (c == '"') {
             d->lex = LEX_NONE;
             on_string(d);
@@ -1302,6 +1311,7 @@ static const char *step(decoder *d, const char *p, const char *end)
         if (!accepts_value(d->state) && d->state != ST_KEY_FIRST && d->state != ST_KEY)
             break;
         d->lex = LEX_STRING, d->str_len = 0, d->esc = ESC_NONE, d->high = 0;
+        d->u8 = (utf8_state){ 0, 0x80, 0xbf };
         return lex_string(d, p + 1, end);
     case '-': case '0': case '1': case '2': case '3': case '4':
     case '5': case '6': case '7': case '8': case '9':

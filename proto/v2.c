@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "utf8.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define V2_HOST_BE 1
@@ -618,6 +619,11 @@ static int parse_header(v2_decoder *d, mml_error *err)
     parse_ctx px = {0};
     const char *end = NULL;
     int rc;
+    int64_t bad = utf8_invalid_at(d->json, d->json_len);   /* cJSON takes any bytes */
+    if (bad >= 0)
+        return mml_error_set(err, MML_EBADREQ, "body",
+                             "the JSON request header is not valid UTF-8 (byte %lld)",
+                             (long long)bad);
     pthread_mutex_lock(&cjson_parse_lock);
     cJSON *root = cJSON_ParseWithLengthOpts(d->json, d->json_len, &end, 0);
     pthread_mutex_unlock(&cjson_parse_lock);
@@ -920,7 +926,8 @@ static void sb_printf(strbuf *b, const char *fmt, ...)
         sb_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
-/* s as a JSON string literal; bytes >= 0x80 pass through (UTF-8). */
+/* s as a JSON string literal; bytes >= 0x80 pass through (the header was
+ * checked to be UTF-8). */
 static void sb_json_string(strbuf *b, const char *s)
 {
     sb_put(b, "\"", 1);

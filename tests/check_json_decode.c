@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "utf8.h"
 #include "suite.h"
 
 #define BIG_BODY (64u << 20)
@@ -261,6 +262,53 @@ START_TEST(test_strings_and_space)
                  MML_EBADREQ, "body", "invalid \\u escape");
     expect_error("{\"input\":[[1]],\"target\":[0],\"dtype\":\"a\tb\"}",
                  MML_EBADREQ, "body", "control character in string at byte 38");
+}
+END_TEST
+
+/* Raw bytes in strings must be UTF-8 (RFC 3629), whole or split anywhere:
+ * valid text reaches the field check, anything else is a BadRequest at
+ * the byte that breaks it. */
+START_TEST(test_strings_utf8)
+{
+    static const struct { const char *s; int at; } cases[] = {
+        { "caf\xc3\xa9", -1 },              /* U+00E9 */
+        { "\xe2\x82\xac", -1 },            /* U+20AC */
+        { "\xef\xbf\xbf", -1 },            /* U+FFFF */
+        { "\xf0\x90\x80\x80", -1 },        /* U+10000 */
+        { "\xf4\x8f\xbf\xbf", -1 },        /* U+10FFFF */
+        { "a\xff", 1 },                    /* never in UTF-8 */
+        { "\x80", 0 },                     /* a lone continuation */
+        { "\xc0\xaf", 0 },                 /* overlong '/' */
+        { "\xc1\xbf", 0 },                 /* overlong */
+        { "\xe0\x9f\xbf", 1 },             /* overlong three-byte form */
+        { "\xed\xa0\x80", 1 },             /* a surrogate, U+D800 */
+        { "\xf0\x8f\xbf\xbf", 1 },         /* overlong four-byte form */
+        { "\xf4\x90\x80\x80", 1 },         /* U+110000 */
+        { "\xf5\x80\x80\x80", 0 },
+        { "\xc3", 1 },                     /* cut off by the closing quote */
+        { "\xe2\x82", 2 },
+        { "\xe2\x82" "a", 2 },                /* an ASCII byte inside a sequence */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char doc[128], want[64];
+        int pre = snprintf(doc, sizeof doc, "{\"input\":[[1]],\"target\":[0],\"dtype\":\"");
+        snprintf(doc + pre, sizeof doc - (size_t)pre, "%s\"}", cases[k].s);
+        outcome whole;
+        decode_bytewise_too(doc, strlen(doc), cases[k].s, &whole);
+        if (cases[k].at < 0) {
+            ck_assert_msg(whole.rc == MML_ETYPE && strcmp(whole.err.field, "dtype") == 0,
+                          "case %zu: %s", k, whole.err.message);
+        } else {
+            snprintf(want, sizeof want, "invalid UTF-8 in string at byte %d", pre + cases[k].at);
+            ck_assert_msg(whole.rc == MML_EBADREQ && strstr(whole.err.message, want) != NULL,
+                          "case %zu: \"%s\", want \"%s\"", k, whole.err.message, want);
+        }
+        /* The same verdict from the whole-buffer check v2 uses. */
+        int64_t at = utf8_invalid_at(cases[k].s, strlen(cases[k].s));
+        ck_assert_msg(at == cases[k].at,
+                      "case %zu: utf8_invalid_at %lld", k, (long long)at);
+        outcome_free(&whole);
+    }
 }
 END_TEST
 
@@ -1438,6 +1486,7 @@ static Suite *json_decode_suite(void)
         { "special_strings", test_special_strings, 0 },
         { "empty_batch", test_empty_batch, 0 },
         { "strings_and_space", test_strings_and_space, 0 },
+        { "strings_utf8", test_strings_utf8, 0 },
         { "number_rounding", test_number_rounding, 0 },
         { "number_random", test_number_random, 60 },
         { "number_plain_decimal", test_number_plain_decimal, 60 },

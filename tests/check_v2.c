@@ -669,6 +669,25 @@ START_TEST(test_malformed_json)
     expect_error("{\"inputs\":[NaN]}", MML_EBADREQ, "malformed JSON");
     expect_error("{}", MML_EVALUE, "inputs");
     expect_error("{\"inputs\":{}}", MML_ETYPE, "inputs");
+    /* The id is echoed into the response, so the header must be UTF-8. */
+    expect_req_error(IN_OK "," TG_OK, ",\"id\":\"a\xff\"", MML_EBADREQ, "not valid UTF-8 (byte");
+    expect_req_error(IN_OK "," TG_OK, ",\"id\":\"\xed\xa0\x80\"", MML_EBADREQ, "not valid UTF-8");
+    expect_req_error(IN_OK "," TG_OK, ",\"id\":\"\xc3\"", MML_EBADREQ, "not valid UTF-8");
+}
+END_TEST
+
+/* A UTF-8 id comes back byte for byte. */
+START_TEST(test_utf8_id)
+{
+    char *json = req_json(IN_OK "," TG_OK, ",\"id\":\"caf\xc3\xa9-\xf0\x9f\x98\x80\"");
+    body b = json_body(json);
+    v2_request r;
+    mml_error err = {0};
+    ck_assert_int_eq(decode_all(&b, &r, &err), 0);
+    ck_assert_str_eq(r.id, "caf\xc3\xa9-\xf0\x9f\x98\x80");
+    v2_request_free(&r);
+    free(b.data);
+    free(json);
 }
 END_TEST
 
@@ -868,6 +887,7 @@ static Suite *v2_suite(void)
     tcase_add_test(tc, test_param_types);
     tcase_add_test(tc, test_tensor_errors);
     tcase_add_test(tc, test_malformed_json);
+    tcase_add_test(tc, test_utf8_id);
     tcase_add_test(tc, test_binary_sizes);
     tcase_add_test(tc, test_limits);
     tcase_add_test(tc, test_header_length_parse);

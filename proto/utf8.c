@@ -1,0 +1,26 @@
+/* utf8.c - UTF-8 validation of a whole buffer. */
+#include <string.h>
+
+#include "utf8.h"
+
+int64_t utf8_invalid_at(const char *buf, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    utf8_state s = { 0, 0x80, 0xbf };
+    size_t i = 0;
+
+    while (i < n) {
+        if (s.need == 0 && n - i >= 8) {            /* eight ASCII bytes at once */
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if ((w & 0x8080808080808080ull) == 0) {
+                i += 8;
+                continue;
+            }
+        }
+        if (utf8_byte(&s, p[i]) < 0)
+            return (int64_t)i;
+        i++;
+    }
+    return s.need > 0 ? (int64_t)n : -1;
+}
