@@ -17,7 +17,10 @@
  *     one TwoSum gives a NaN error, but a non-finite lane discards its
  *     error term in the combine below, so the result is the same).
  *   - Lanes are combined by mml_lanes_combine() below: k with k+8, then
- *     k with k+4, k+2, k+1. SIMD code stores its lanes and calls it.
+ *     k with k+4, k+2, k+1. float64 lanes are (hi, lo) pairs added as
+ *     mml_lane_add() does: hi + hi' with its exact TwoSum error, and
+ *     lo + lo' + that error, not renormalized; the row's sum is hi + lo of
+ *     the last pair, rounded once. SIMD code does the same additions.
  *   - Sixteen lanes because each lane's additions form a chain the CPU
  *     cannot overlap (4 cycles each): sixteen lanes are two independent
  *     AVX-512 chains, four AVX2 ones, enough to keep up with memory.
@@ -30,8 +33,15 @@
  * far below a float32 ulp (2^-24). For float64 inputs the terms equal the
  * reference formula's exactly, and compensated lanes make the row sum as
  * accurate as if computed in twice the precision and rounded once, so the
- * result is within about 1 ulp before the final division. Rows are then
- * added in the fixed tree of mml.c, also double-double.
+ * result is within about 1 ulp before the final division. The combine is
+ * Ogita, Rump and Oishi's Sum2 over the lanes: every rounding error of the
+ * hi additions is kept exactly and added, with the lanes' own error terms,
+ * in plain float64. Those are at most C ulps of hi together, so that plain
+ * sum's own error (some 2^-49 of it) stays far below an ulp of the result.
+ * Renormalizing each pair, as a full double-double addition does, costs
+ * three more operations a step and buys nothing here: without it a short
+ * float64 row (C = 10) costs a quarter less (measured). Rows are then added
+ * in the fixed tree of mml.c, with full double-double nodes.
  */
 #ifndef LOSSD_KERNEL_H
 #define LOSSD_KERNEL_H
@@ -156,11 +166,38 @@ static inline void mml_dd_add(double *hi, double *lo, double bhi, double blo)
         *lo = (VT)(fin & (MT)nlo);                                            \
     }
 
-/* The last step of mml_lanes_combine: lane 0 + lane 1 of a pair, rounded. */
-static inline double mml_dd_last(double hi0, double lo0, double hi1, double lo1)
+/* One step of the lane combine: (hi, lo) += (bhi, blo) as a TwoSum of the
+ * his and a plain sum of the los and its error, without renormalizing.
+ * A non-finite hi carries lo = 0, so that hi + lo is hi. */
+static inline void mml_lane_add(double *hi, double *lo, double bhi, double blo)
 {
-    mml_dd_add(&hi0, &lo0, hi1, lo1);
-    return isfinite(hi0) ? hi0 + lo0 : hi0;
+    double t = *hi + bhi;
+    double bp = t - *hi;
+    double e = (*hi - (t - bp)) + (bhi - bp);   /* TwoSum: t + e == hi + bhi */
+    double l = (*lo + blo) + e;
+    *hi = t;
+    *lo = isfinite(t) ? l : 0.0;
+}
+
+/* mml_lane_add lane by lane on a GCC vector type, as MML_DD_ADD_VEC. */
+#define MML_LANE_ADD_VEC(name, VT, MT)                                        \
+    static inline __attribute__((always_inline)) void name(                  \
+        VT *hi, VT *lo, VT bhi, VT blo)                                       \
+    {                                                                         \
+        VT t = *hi + bhi;                                                     \
+        VT bp = t - *hi;                                                      \
+        VT e = (*hi - (t - bp)) + (bhi - bp);                                 \
+        VT l = (*lo + blo) + e;                                               \
+        MT fin = (MT)((t - t) == (t - t));                                    \
+        *hi = t;                                                              \
+        *lo = (VT)(fin & (MT)l);                                              \
+    }
+
+/* The last step of mml_lanes_combine: lane 0 + lane 1 of a pair, rounded. */
+static inline double mml_lane_last(double hi0, double lo0, double hi1, double lo1)
+{
+    mml_lane_add(&hi0, &lo0, hi1, lo1);
+    return hi0 + lo0;
 }
 
 /* Sum of the lanes (s[k] + c[k]) in the fixed order above. c may be NULL
@@ -181,8 +218,8 @@ static inline double mml_lanes_combine(const double s[MML_LANES],
     }
     for (int half = MML_LANES / 2; half >= 1; half /= 2)
         for (int k = 0; k < half; k++)
-            mml_dd_add(&hi[k], &lo[k], hi[k + half], lo[k + half]);
-    return isfinite(hi[0]) ? hi[0] + lo[0] : hi[0];
+            mml_lane_add(&hi[k], &lo[k], hi[k + half], lo[k + half]);
+    return hi[0] + lo[0];
 }
 
 /* Lane masks shared by the SIMD paths: keep[k] drops lane k (the target

@@ -16,8 +16,8 @@ typedef __m256d vbcast;
 
 typedef long long v4i __attribute__((vector_size(32)));
 typedef long long v2i __attribute__((vector_size(16)));
-MML_DD_ADD_VEC(dd_add4, __m256d, v4i)
-MML_DD_ADD_VEC(dd_add2, __m128d, v2i)
+MML_LANE_ADD_VEC(lane_add4, __m256d, v4i)
+MML_LANE_ADD_VEC(lane_add2, __m128d, v2i)
 
 ALWAYS_INLINE vbcast vset1(double d) { return _mm256_set1_pd(d); }
 
@@ -104,11 +104,11 @@ ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
     }
     #pragma GCC unroll 8
     for (int k = 0; k < 2; k++)
-        dd_add4(&a->s[k], &a->e[k], a->s[k + 2], a->e[k + 2]);
-    dd_add4(&a->s[0], &a->e[0], a->s[1], a->e[1]);
+        lane_add4(&a->s[k], &a->e[k], a->s[k + 2], a->e[k + 2]);
+    lane_add4(&a->s[0], &a->e[0], a->s[1], a->e[1]);
     __m128d h2 = _mm256_castpd256_pd128(a->s[0]), l2 = _mm256_castpd256_pd128(a->e[0]);
-    dd_add2(&h2, &l2, _mm256_extractf128_pd(a->s[0], 1), _mm256_extractf128_pd(a->e[0], 1));
-    return mml_dd_last(h2[0], l2[0], h2[1], l2[1]);
+    lane_add2(&h2, &l2, _mm256_extractf128_pd(a->s[0], 1), _mm256_extractf128_pd(a->e[0], 1));
+    return mml_lane_last(h2[0], l2[0], h2[1], l2[1]);
 }
 
 /* ---- four rows at once ---- */
@@ -124,8 +124,8 @@ ALWAYS_INLINE void acc_stage(acc16 *a, int dtype, batch_stage *st, int i)
     }
     #pragma GCC unroll 8
     for (int k = 0; k < 2; k++)
-        dd_add4(&a->s[k], &a->e[k], a->s[k + 2], a->e[k + 2]);
-    dd_add4(&a->s[0], &a->e[0], a->s[1], a->e[1]);
+        lane_add4(&a->s[k], &a->e[k], a->s[k + 2], a->e[k + 2]);
+    lane_add4(&a->s[0], &a->e[0], a->s[1], a->e[1]);
     st->h[i] = a->s[0];
     st->l[i] = a->e[0];
 }
@@ -142,7 +142,7 @@ ALWAYS_INLINE void transpose4(__m256d r[4])
 }
 
 /* Lanes k + k+2, 0 + 1 of four rows, one row per vector lane, then the
- * row values: mml_dd_last()'s rounding, the division by c. */
+ * row values: mml_lane_last()'s rounding, the division by c. */
 ALWAYS_INLINE void finish_batch(batch_stage *st, int dtype, double c, double *vals)
 {
     __m256d *h = st->h, *l = st->l;
@@ -154,12 +154,10 @@ ALWAYS_INLINE void finish_batch(batch_stage *st, int dtype, double c, double *va
         return;
     }
     transpose4(l);
-    dd_add4(&h[0], &l[0], h[2], l[2]);
-    dd_add4(&h[1], &l[1], h[3], l[3]);
-    dd_add4(&h[0], &l[0], h[1], l[1]);
-    __m256d fin = _mm256_cmp_pd(_mm256_sub_pd(h[0], h[0]), _mm256_setzero_pd(), _CMP_EQ_OQ);
-    __m256d v = _mm256_blendv_pd(h[0], _mm256_add_pd(h[0], l[0]), fin);   /* finite: hi + lo */
-    _mm256_storeu_pd(vals, _mm256_div_pd(v, _mm256_set1_pd(c)));
+    lane_add4(&h[0], &l[0], h[2], l[2]);
+    lane_add4(&h[1], &l[1], h[3], l[3]);
+    lane_add4(&h[0], &l[0], h[1], l[1]);
+    _mm256_storeu_pd(vals, _mm256_div_pd(_mm256_add_pd(h[0], l[0]), _mm256_set1_pd(c)));
 }
 
 #define KERNEL_ENTRY mml_rows_avx2

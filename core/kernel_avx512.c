@@ -16,9 +16,10 @@ typedef __m512d vbcast;
 typedef long long v8i __attribute__((vector_size(64)));
 typedef long long v4i __attribute__((vector_size(32)));
 typedef long long v2i __attribute__((vector_size(16)));
-MML_DD_ADD_VEC(dd_add8, __m512d, v8i)
-MML_DD_ADD_VEC(dd_add4, __m256d, v4i)
-MML_DD_ADD_VEC(dd_add2, __m128d, v2i)
+MML_DD_ADD_VEC(dd_add8, __m512d, v8i)          /* the row tree */
+MML_LANE_ADD_VEC(lane_add8, __m512d, v8i)      /* the lane combine */
+MML_LANE_ADD_VEC(lane_add4, __m256d, v4i)
+MML_LANE_ADD_VEC(lane_add2, __m128d, v2i)
 
 ALWAYS_INLINE vbcast vset1(double d) { return _mm512_set1_pd(d); }
 ALWAYS_INLINE mask16 mask_valid(int r) { return (mask16)((1u << r) - 1); }
@@ -136,12 +137,12 @@ ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
         return l2[0] + l2[1];
     }
     __m512d h8 = a->s[0], l8 = a->e[0];
-    dd_add8(&h8, &l8, a->s[1], a->e[1]);
+    lane_add8(&h8, &l8, a->s[1], a->e[1]);
     __m256d h4 = _mm512_castpd512_pd256(h8), l4 = _mm512_castpd512_pd256(l8);
-    dd_add4(&h4, &l4, _mm512_extractf64x4_pd(h8, 1), _mm512_extractf64x4_pd(l8, 1));
+    lane_add4(&h4, &l4, _mm512_extractf64x4_pd(h8, 1), _mm512_extractf64x4_pd(l8, 1));
     __m128d h2 = _mm256_castpd256_pd128(h4), l2 = _mm256_castpd256_pd128(l4);
-    dd_add2(&h2, &l2, _mm256_extractf128_pd(h4, 1), _mm256_extractf128_pd(l4, 1));
-    return mml_dd_last(h2[0], l2[0], h2[1], l2[1]);
+    lane_add2(&h2, &l2, _mm256_extractf128_pd(h4, 1), _mm256_extractf128_pd(l4, 1));
+    return mml_lane_last(h2[0], l2[0], h2[1], l2[1]);
 }
 
 /* ---- eight rows at once ---- */
@@ -156,7 +157,7 @@ ALWAYS_INLINE void acc_stage(acc16 *a, int dtype, batch_stage *st, int i)
         return;
     }
     __m512d h8 = a->s[0], l8 = a->e[0];
-    dd_add8(&h8, &l8, a->s[1], a->e[1]);
+    lane_add8(&h8, &l8, a->s[1], a->e[1]);
     st->h[i] = h8;
     st->l[i] = l8;
 }
@@ -189,7 +190,7 @@ ALWAYS_INLINE void transpose8(__m512d r[8])
 }
 
 /* Lanes k + k+4, k + k+2, 0 + 1 of eight rows, one row per vector lane,
- * then the row values: mml_dd_last()'s rounding, the division by c. */
+ * then the row values: mml_lane_last()'s rounding, the division by c. */
 ALWAYS_INLINE void finish_batch(batch_stage *st, int dtype, double c, double *vals)
 {
     __m512d *h = st->h, *l = st->l;
@@ -208,10 +209,8 @@ ALWAYS_INLINE void finish_batch(batch_stage *st, int dtype, double c, double *va
     for (int half = 4; half >= 1; half /= 2)
         #pragma GCC unroll 8
         for (int k = 0; k < half; k++)
-            dd_add8(&h[k], &l[k], h[k + half], l[k + half]);
-    __mmask8 fin = _mm512_cmp_pd_mask(_mm512_sub_pd(h[0], h[0]), _mm512_setzero_pd(), _CMP_EQ_OQ);
-    __m512d v = _mm512_mask_add_pd(h[0], fin, h[0], l[0]);   /* finite: hi + lo */
-    _mm512_storeu_pd(vals, _mm512_div_pd(v, _mm512_set1_pd(c)));
+            lane_add8(&h[k], &l[k], h[k + half], l[k + half]);
+    _mm512_storeu_pd(vals, _mm512_div_pd(_mm512_add_pd(h[0], l[0]), _mm512_set1_pd(c)));
 }
 
 #define KERNEL_ENTRY mml_rows_avx512

@@ -25,7 +25,7 @@ typedef struct { v2d s[NV], e[NV]; } acc16;       /* sums, TwoSum errors (float6
 typedef struct { v2i m[NV]; } mask16;             /* all-ones: count the lane */
 typedef v2d vbcast;
 
-MML_DD_ADD_VEC(dd_add2, v2d, v2i)
+MML_LANE_ADD_VEC(lane_add2, v2d, v2i)
 
 ALWAYS_INLINE vbcast vset1(double d) { return (v2d){ d, d }; }
 
@@ -108,11 +108,11 @@ ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
             if (dtype != MML_F64)
                 a->s[k] = a->s[k] + a->s[k + half];
             else
-                dd_add2(&a->s[k], &a->e[k], a->s[k + half], a->e[k + half]);
+                lane_add2(&a->s[k], &a->e[k], a->s[k + half], a->e[k + half]);
         }
     if (dtype != MML_F64)
         return a->s[0][0] + a->s[0][1];
-    return mml_dd_last(a->s[0][0], a->e[0][0], a->s[0][1], a->e[0][1]);
+    return mml_lane_last(a->s[0][0], a->e[0][0], a->s[0][1], a->e[0][1]);
 }
 
 #include "kernel_simd.h"
