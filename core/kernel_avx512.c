@@ -162,55 +162,57 @@ ALWAYS_INLINE void acc_stage(acc16 *a, int dtype, batch_stage *st, int i)
     st->l[i] = l8;
 }
 
-/* r[i] (row i, lanes 0-7) to r[k] (lane k, rows 0-7): pairs of rows
- * interleaved, then 128-bit blocks gathered twice. */
-ALWAYS_INLINE void transpose8(__m512d r[8])
+/* One combine step on eight lanes: plain for float16/32, mml_lane_add()
+ * for float64. */
+ALWAYS_INLINE void step8(__m512d *h, __m512d *l, __m512d bh, __m512d bl, int dtype)
 {
-    __m512d t[8], u[8];
-    #pragma GCC unroll 8
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm512_unpacklo_pd(r[i], r[i + 1]);       /* lanes 0, 2, 4, 6 of both */
-        t[i + 1] = _mm512_unpackhi_pd(r[i], r[i + 1]);   /* lanes 1, 3, 5, 7 */
-    }
-    #pragma GCC unroll 8
-    for (int i = 0; i < 8; i += 4) {
-        u[i] = _mm512_shuffle_f64x2(t[i], t[i + 2], 0x88);        /* lanes 0, 4 */
-        u[i + 1] = _mm512_shuffle_f64x2(t[i], t[i + 2], 0xdd);    /* lanes 2, 6 */
-        u[i + 2] = _mm512_shuffle_f64x2(t[i + 1], t[i + 3], 0x88);/* lanes 1, 5 */
-        u[i + 3] = _mm512_shuffle_f64x2(t[i + 1], t[i + 3], 0xdd);/* lanes 3, 7 */
-    }
-    r[0] = _mm512_shuffle_f64x2(u[0], u[4], 0x88);
-    r[4] = _mm512_shuffle_f64x2(u[0], u[4], 0xdd);
-    r[2] = _mm512_shuffle_f64x2(u[1], u[5], 0x88);
-    r[6] = _mm512_shuffle_f64x2(u[1], u[5], 0xdd);
-    r[1] = _mm512_shuffle_f64x2(u[2], u[6], 0x88);
-    r[5] = _mm512_shuffle_f64x2(u[2], u[6], 0xdd);
-    r[3] = _mm512_shuffle_f64x2(u[3], u[7], 0x88);
-    r[7] = _mm512_shuffle_f64x2(u[3], u[7], 0xdd);
+    if (dtype == MML_F64)
+        lane_add8(h, l, bh, bl);
+    else
+        *h = _mm512_add_pd(*h, bh);
 }
 
-/* Lanes k + k+4, k + k+2, 0 + 1 of eight rows, one row per vector lane,
- * then the row values: mml_lane_last()'s rounding, the division by c. */
+/* Lanes k + k+4, k + k+2, 0 + 1 of eight rows, then the row values:
+ * mml_lane_last()'s rounding, the division by c. Each step moves only
+ * the 128-bit blocks it adds next to each other (14 shuffles for eight
+ * rows where a full transpose took 24), and pairs the rows so that the
+ * last step leaves row i in lane i:
+ *   k + k+4: rows (0,2) (4,6) (1,3) (5,7), a row's lanes 0-3 and 4-7
+ *   k + k+2: rows 0,2,4,6 and 1,3,5,7, a row's lanes 0-1 and 2-3
+ *   0 + 1:   the rows' lane 0 and lane 1, interleaved into row order.
+ * Each row's additions and their operands are those of acc_finish(). */
 ALWAYS_INLINE void finish_batch(batch_stage *st, int dtype, double c, double *vals)
 {
-    __m512d *h = st->h, *l = st->l;
-    transpose8(h);
-    if (dtype != MML_F64) {
-        #pragma GCC unroll 8
-        for (int half = 4; half >= 1; half /= 2)
-            #pragma GCC unroll 8
-            for (int k = 0; k < half; k++)
-                h[k] = _mm512_add_pd(h[k], h[k + half]);
-        _mm512_storeu_pd(vals, _mm512_div_pd(h[0], _mm512_set1_pd(c)));
-        return;
+    static const int pair[4][2] = { { 0, 2 }, { 4, 6 }, { 1, 3 }, { 5, 7 } };
+    const __m512d zero = _mm512_setzero_pd();
+    __m512d ah[4], al[4] = { zero, zero, zero, zero }, bh[2], bl[2] = { zero, zero };
+
+    #pragma GCC unroll 4
+    for (int p = 0; p < 4; p++) {
+        const int i = pair[p][0], j = pair[p][1];
+        __m512d h4 = _mm512_shuffle_f64x2(st->h[i], st->h[j], 0xee), l4 = zero;   /* lanes 4-7 */
+        ah[p] = _mm512_shuffle_f64x2(st->h[i], st->h[j], 0x44);                   /* lanes 0-3 */
+        if (dtype == MML_F64) {
+            l4 = _mm512_shuffle_f64x2(st->l[i], st->l[j], 0xee);
+            al[p] = _mm512_shuffle_f64x2(st->l[i], st->l[j], 0x44);
+        }
+        step8(&ah[p], &al[p], h4, l4, dtype);
     }
-    transpose8(l);
-    #pragma GCC unroll 8
-    for (int half = 4; half >= 1; half /= 2)
-        #pragma GCC unroll 8
-        for (int k = 0; k < half; k++)
-            lane_add8(&h[k], &l[k], h[k + half], l[k + half]);
-    _mm512_storeu_pd(vals, _mm512_div_pd(_mm512_add_pd(h[0], l[0]), _mm512_set1_pd(c)));
+    #pragma GCC unroll 2
+    for (int q = 0; q < 2; q++) {
+        __m512d h2 = _mm512_shuffle_f64x2(ah[2 * q], ah[2 * q + 1], 0xdd), l2 = zero;  /* 2-3 */
+        bh[q] = _mm512_shuffle_f64x2(ah[2 * q], ah[2 * q + 1], 0x88);                /* 0-1 */
+        if (dtype == MML_F64) {
+            l2 = _mm512_shuffle_f64x2(al[2 * q], al[2 * q + 1], 0xdd);
+            bl[q] = _mm512_shuffle_f64x2(al[2 * q], al[2 * q + 1], 0x88);
+        }
+        step8(&bh[q], &bl[q], h2, l2, dtype);
+    }
+    __m512d h = _mm512_unpacklo_pd(bh[0], bh[1]), l = _mm512_unpacklo_pd(bl[0], bl[1]);
+    step8(&h, &l, _mm512_unpackhi_pd(bh[0], bh[1]), _mm512_unpackhi_pd(bl[0], bl[1]), dtype);
+    if (dtype == MML_F64)
+        h = _mm512_add_pd(h, l);
+    _mm512_storeu_pd(vals, _mm512_div_pd(h, _mm512_set1_pd(c)));
 }
 
 #define KERNEL_ENTRY mml_rows_avx512
