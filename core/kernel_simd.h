@@ -103,7 +103,7 @@ ALWAYS_INLINE void row_acc(const mml_request *req, uint64_t r, const char *end, 
             src = tmp;
         }
         const mask16 keep = mask_valid((int)(c - j));
-        const vec16 *m = &vm[j == jy];
+        const vec16 *m = j == 0 ? &vm[1] : &vm[j == jy];   /* j = 0: y is in it */
 #ifdef KERNEL_HALF_TAIL
         if (c - j <= MML_LANES / 2) {
             load8(src, dtype, &v);
