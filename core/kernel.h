@@ -129,43 +129,6 @@ static inline double mml_get(int dtype, const void *buf, uint64_t i)
     return mml_h2f(h);
 }
 
-/* Double-double addition: (hi, lo) += (bhi, blo). A non-finite hi is
- * carried as is (its error term would be NaN). */
-static inline void mml_dd_add(double *hi, double *lo, double bhi, double blo)
-{
-    double t = *hi + bhi;
-    if (!isfinite(t)) {
-        *hi = t;
-        *lo = 0.0;
-        return;
-    }
-    double bp = t - *hi;
-    double e = (*hi - (t - bp)) + (bhi - bp);   /* TwoSum: t + e == hi + bhi */
-    double l = (*lo + blo) + e;
-    double s = t + l;                          /* Fast2Sum, |t| >= |l| */
-    *lo = l - (s - t);
-    *hi = s;
-}
-
-/* mml_dd_add lane by lane on a GCC vector type VT (__m512d, __m256d,
- * __m128d) whose comparisons give the integer vector MT: the same
- * operations in the same order, so the same bits. t - t is 0 exactly when
- * t is finite; non-finite lanes keep (t, 0) as the scalar code does. */
-#define MML_DD_ADD_VEC(name, VT, MT)                                          \
-    static inline __attribute__((always_inline)) void name(                  \
-        VT *hi, VT *lo, VT bhi, VT blo)                                       \
-    {                                                                         \
-        VT t = *hi + bhi;                                                     \
-        VT bp = t - *hi;                                                      \
-        VT e = (*hi - (t - bp)) + (bhi - bp);                                 \
-        VT l = (*lo + blo) + e;                                               \
-        VT s = t + l;                                                         \
-        VT nlo = l - (s - t);                                                 \
-        MT fin = (MT)((t - t) == (t - t));                                    \
-        *hi = (VT)((fin & (MT)s) | (~fin & (MT)t));                           \
-        *lo = (VT)(fin & (MT)nlo);                                            \
-    }
-
 /* One step of the lane combine: (hi, lo) += (bhi, blo) as a TwoSum of the
  * his and a plain sum of the los and its error, without renormalizing.
  * A non-finite hi carries lo = 0, so that hi + lo is hi. */
@@ -179,18 +142,48 @@ static inline void mml_lane_add(double *hi, double *lo, double bhi, double blo)
     *lo = isfinite(t) ? l : 0.0;
 }
 
-/* mml_lane_add lane by lane on a GCC vector type, as MML_DD_ADD_VEC. */
+/* Double-double addition (the row tree's nodes): mml_lane_add, then the
+ * pair renormalized (Fast2Sum, |hi| >= |lo|). A non-finite hi is carried
+ * as is, with lo = 0. */
+static inline void mml_dd_add(double *hi, double *lo, double bhi, double blo)
+{
+    mml_lane_add(hi, lo, bhi, blo);
+    if (isfinite(*hi)) {
+        double s = *hi + *lo;
+        *lo = *lo - (s - *hi);
+        *hi = s;
+    }
+}
+
+/* The vector forms, lane by lane on a GCC vector type VT (__m512d,
+ * __m256d, __m128d) whose comparisons give the integer vector MT: the
+ * same operations in the same order, so the same bits. Both start with
+ * MML_VEC_TWO_SUM: t = hi + bhi, l = lo + blo + t's TwoSum error, and
+ * fin all-ones in the lanes where t is finite (t - t is 0 exactly then). */
+#define MML_VEC_TWO_SUM(VT, MT)                                               \
+    VT t = *hi + bhi;                                                         \
+    VT bp = t - *hi;                                                          \
+    VT l = (*lo + blo) + ((*hi - (t - bp)) + (bhi - bp));                     \
+    MT fin = (MT)((t - t) == (t - t))
+
 #define MML_LANE_ADD_VEC(name, VT, MT)                                        \
     static inline __attribute__((always_inline)) void name(                  \
         VT *hi, VT *lo, VT bhi, VT blo)                                       \
     {                                                                         \
-        VT t = *hi + bhi;                                                     \
-        VT bp = t - *hi;                                                      \
-        VT e = (*hi - (t - bp)) + (bhi - bp);                                 \
-        VT l = (*lo + blo) + e;                                               \
-        MT fin = (MT)((t - t) == (t - t));                                    \
+        MML_VEC_TWO_SUM(VT, MT);                                              \
         *hi = t;                                                              \
         *lo = (VT)(fin & (MT)l);                                              \
+    }
+
+#define MML_DD_ADD_VEC(name, VT, MT)                                          \
+    static inline __attribute__((always_inline)) void name(                  \
+        VT *hi, VT *lo, VT bhi, VT blo)                                       \
+    {                                                                         \
+        MML_VEC_TWO_SUM(VT, MT);                                              \
+        VT s = t + l;                                                         \
+        VT nlo = l - (s - t);                                                 \
+        *hi = (VT)((fin & (MT)s) | (~fin & (MT)t));                           \
+        *lo = (VT)(fin & (MT)nlo);                                            \
     }
 
 /* The last step of mml_lanes_combine: lane 0 + lane 1 of a pair, rounded. */
