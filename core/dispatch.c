@@ -15,24 +15,20 @@ static const char *const simd_names[MML_SIMD_COUNT] = {
     "scalar", "sse2", "avx2", "avx512", "neon"
 };
 
-static const mml_rows_fn simd_kernels[MML_SIMD_COUNT] = {
-    [MML_SIMD_SCALAR] = mml_rows_scalar,
+/* Each path's row kernel and row-tree function; a path this build or
+ * architecture lacks has no kernel. Only AVX-512 has its own tree. */
+typedef struct simd_path { mml_rows_fn rows; mml_tree_fn subtree; } simd_path;
+
+static const simd_path simd_paths[MML_SIMD_COUNT] = {
+    [MML_SIMD_SCALAR] = { mml_rows_scalar, mml_subtree_scalar },
 #ifdef MML_X86
-    [MML_SIMD_SSE2] = mml_rows_sse2,
-    [MML_SIMD_AVX2] = mml_rows_avx2,
-    [MML_SIMD_AVX512] = mml_rows_avx512,
+    [MML_SIMD_SSE2] = { mml_rows_sse2, mml_subtree_scalar },
+    [MML_SIMD_AVX2] = { mml_rows_avx2, mml_subtree_scalar },
+    [MML_SIMD_AVX512] = { mml_rows_avx512, mml_subtree_avx512 },
 #endif
 #ifdef __aarch64__
-    [MML_SIMD_NEON] = mml_rows_neon,            /* Advanced SIMD: every ARMv8-A CPU */
+    [MML_SIMD_NEON] = { mml_rows_neon, mml_subtree_scalar },   /* every ARMv8-A CPU */
 #endif
-};
-
-static const mml_tree_fn simd_trees[MML_SIMD_COUNT] = {
-    [MML_SIMD_SCALAR] = mml_subtree_scalar,
-    [MML_SIMD_SSE2] = mml_subtree_scalar,
-    [MML_SIMD_AVX2] = mml_subtree_scalar,
-    [MML_SIMD_AVX512] = mml_subtree_avx512,
-    [MML_SIMD_NEON] = mml_subtree_scalar,
 };
 
 /* -1 until chosen; then an mml_simd value. */
@@ -75,7 +71,7 @@ int mml_simd_supported(mml_simd path)
 {
     if (path == MML_SIMD_SCALAR)
         return 1;
-    if ((unsigned)path >= MML_SIMD_COUNT || !simd_kernels[path])
+    if ((unsigned)path >= MML_SIMD_COUNT || !simd_paths[path].rows)
         return 0;
 #ifdef MML_X86
     return x86_supports(path);
@@ -142,10 +138,10 @@ mml_simd mml_simd_active(void)
 
 mml_rows_fn mml_rows_active(void)
 {
-    return simd_kernels[mml_simd_active()];
+    return simd_paths[mml_simd_active()].rows;
 }
 
 mml_tree_fn mml_subtree_active(void)
 {
-    return simd_trees[mml_simd_active()];
+    return simd_paths[mml_simd_active()].subtree;
 }

@@ -59,8 +59,9 @@ ALWAYS_INLINE void load16(const char *x, int dtype, vec16 *v)
 /* add_terms() on lanes 0-7, or on all sixteen (halves = 1 or 2): a tail
  * of at most eight columns leaves lanes 8-15 as they are, which is what
  * adding its +0.0 terms would do. */
-ALWAYS_INLINE void add_terms_n(acc16 *a, const vec16 *v, const vec16 *vm, vbcast vw, const mask16 *keep,
-                               int dtype, int p, int weighted, int halves, int first)
+ALWAYS_INLINE void add_terms_n(acc16 *a, const vec16 *v, const vec16 *vm, vbcast vw,
+                               const mask16 *keep, int dtype, int p, int weighted, int halves,
+                               int first)
 {
     #pragma GCC unroll 8
     for (int k = 0; k < halves; k++) {
@@ -91,8 +92,8 @@ ALWAYS_INLINE void add_terms_n(acc16 *a, const vec16 *v, const vec16 *vm, vbcast
     }
 }
 
-ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, const vec16 *vm, vbcast vw, const mask16 *keep,
-                             int dtype, int p, int weighted)
+ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, const vec16 *vm, vbcast vw,
+                             const mask16 *keep, int dtype, int p, int weighted)
 {
     add_terms_n(a, v, vm, vw, keep, dtype, p, weighted, 2, 0);
 }
@@ -115,8 +116,8 @@ ALWAYS_INLINE void load8(const char *x, int dtype, vec16 *v)
         v->v[0] = _mm512_cvtps_pd(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x)));
 }
 
-ALWAYS_INLINE void add_terms8(acc16 *a, const vec16 *v, const vec16 *vm, vbcast vw, const mask16 *keep,
-                              int dtype, int p, int weighted)
+ALWAYS_INLINE void add_terms8(acc16 *a, const vec16 *v, const vec16 *vm, vbcast vw,
+                              const mask16 *keep, int dtype, int p, int weighted)
 {
     add_terms_n(a, v, vm, vw, keep, dtype, p, weighted, 1, 0);
 }
