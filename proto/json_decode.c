@@ -1311,7 +1311,7 @@ static const char *step(decoder *d, const char *p, const char *end)
         if (!accepts_value(d->state) && d->state != ST_KEY_FIRST && d->state != ST_KEY)
             break;
         d->lex = LEX_STRING, d->str_len = 0, d->esc = ESC_NONE, d->high = 0;
-        d->u8 = (utf8_state){ 0, 0x80, 0xbf };
+        d->u8 = (utf8_state){ 0 };
         return lex_string(d, p + 1, end);
     case '-': case '0': case '1': case '2': case '3': case '4':
     case '5': case '6': case '7': case '8': case '9':

@@ -6,7 +6,7 @@
 int64_t utf8_invalid_at(const char *buf, size_t n)
 {
     const unsigned char *p = (const unsigned char *)buf;
-    utf8_state s = { 0, 0x80, 0xbf };
+    utf8_state s = { 0 };
     size_t i = 0;
 
     while (i < n) {

@@ -8,7 +8,8 @@
 #include <stdint.h>
 
 /* Between two bytes: how many continuation bytes are still due, and the
- * range the next one must fall in (narrower after E0, ED, F0 and F4). */
+ * range the next one must fall in (narrower after E0, ED, F0 and F4).
+ * { 0 } starts a text. */
 typedef struct utf8_state {
     uint8_t need, lo, hi;
 } utf8_state;
