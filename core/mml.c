@@ -292,6 +292,15 @@ void mml_partial_merge(mml_partial *acc, const mml_partial *next)
 
 #define ROW_CHUNK 256
 
+/* An output element. Which of two NaNs an addition keeps depends on the
+ * order of its operands, which the compiler may swap, and on how the rows
+ * were split into blocks; a NaN result is therefore always stored as the
+ * one quiet NaN, so that every path and split gives the same bytes. */
+static void store_out(const mml_request *req, void *out, uint64_t i, double v)
+{
+    mml_store(req->dtype, out, i, isnan(v) ? NAN : v);
+}
+
 /* kernel.h's subtree: the same additions partial_push() would make, level
  * by level. They are independent of each other, where pushing leaf by leaf
  * chains every row through the top of the stack (about 40 cycles a row). */
@@ -339,7 +348,7 @@ void mml_rows(const mml_request *req, uint64_t a, uint64_t b, void *out, mml_par
         rows(req, r, end, vals);
         if (req->reduction == MML_NONE)
             for (uint64_t i = r; i < end; i++)
-                mml_store(req->dtype, out, i, vals[i - r]);
+                store_out(req, out, i, vals[i - r]);
         else
             push_rows(part, vals, r, end);
         r = end;
@@ -353,7 +362,7 @@ void mml_finish(const mml_request *req, const mml_partial *all, void *out)
         mml_dd_add(&hi, &lo, all->node[k].hi, all->node[k].lo);
     double sum = isfinite(hi) ? hi + lo : hi;
     double v = req->reduction == MML_MEAN ? sum / (double)req->n : sum;   /* 0/0 = NaN */
-    mml_store(req->dtype, out, 0, v);
+    store_out(req, out, 0, v);
 }
 
 uint64_t mml_out_count(const mml_request *req)

@@ -157,7 +157,9 @@ void mml_partial_merge(mml_partial *acc, const mml_partial *next);
 void mml_finish(const mml_request *req, const mml_partial *all, void *out);
 
 /* Whole request in one block on the calling thread. out holds n elements
- * (none) or one (mean, sum) of req->dtype. */
+ * (none) or one (mean, sum) of req->dtype. Every output (here and from
+ * mml_rows, mml_finish) that is NaN is the positive quiet NaN, so that it
+ * has the same bytes on every path and for every split. */
 void mml_compute(const mml_request *req, void *out);
 
 /* Number of output elements: n for none, else 1. */

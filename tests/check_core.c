@@ -239,7 +239,8 @@ static mml_request random_request(uint64_t n, uint64_t c, int dtype, char *buf, 
         target[i] = (int64_t)(rnd() % c);
     if (rnd() & 1) {
         for (uint64_t i = 0; i < c; i++)
-            mml_store(dtype, weight, i, (double)(rnd() % 1000) / 250.0);
+            mml_store(dtype, weight, i, rnd() % 64 ? (double)(rnd() % 1000) / 250.0
+                                        : (rnd() & 1) ? NAN : -NAN);   /* a NaN row */
         r.weight = weight;
     }
     return r;
@@ -379,9 +380,8 @@ END_TEST
  * and lo bit for bit. Leaves come with lo = 0, as mml_rows() gives them,
  * and with small nonzero lo, as inner nodes have. A NaN result only has
  * to be a NaN: which of two NaNs an addition keeps depends on the order of
- * its operands, which the compiler may swap. (Row values only ever hold
- * the one default NaN of the CPU, so the service's bits do not depend on
- * it; the leaves here hold two kinds.) */
+ * its operands, which the compiler may swap, and outputs store every NaN
+ * as the one quiet NaN (mml.c; check_paths_on's NaN weights test that). */
 START_TEST(test_paths_subtree)
 {
     enum { MAXN = 256 };
