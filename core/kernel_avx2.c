@@ -9,32 +9,51 @@
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 #define NV (MML_LANES / 4)
 
-typedef struct { __m256d v[NV]; } vec16;          /* lanes 4k .. 4k+3 in v[k] */
-typedef struct { __m256d s[NV], e[NV]; } acc16;   /* sums, TwoSum errors (float64) */
-typedef struct { __m256d m[NV]; } mask16;         /* all-ones: count the lane */
-typedef __m256d vbcast;
+/* float64 lanes 4k .. 4k+3 in v[k]; float16 rows' float32 lanes 8k .. 8k+7 in f[k]. */
+typedef struct { __m256d v[NV]; __m256 f[2]; } vec16;
+typedef struct { __m256d s[NV], e[NV]; __m256 f[2]; } acc16;  /* sums, TwoSum errors; float32 */
+typedef struct { __m256d m[NV]; __m256 f[2]; } mask16;        /* all-ones: count the lane */
+typedef struct { __m256d d; __m256 f; } vbcast;
 
 typedef long long v4i __attribute__((vector_size(32)));
 typedef long long v2i __attribute__((vector_size(16)));
 MML_LANE_ADD_VEC(lane_add4, __m256d, v4i)
 MML_LANE_ADD_VEC(lane_add2, __m128d, v2i)
 
-ALWAYS_INLINE vbcast vset1(double d) { return _mm256_set1_pd(d); }
+ALWAYS_INLINE vbcast vset1(double d)
+{
+    return (vbcast){ _mm256_set1_pd(d), _mm256_set1_ps((float)d) };   /* one is left unused */
+}
 
-ALWAYS_INLINE mask16 mask_load(const uint64_t bits[MML_LANES])
+/* The float64 and the float32 form of a lane mask (one of them unused). */
+ALWAYS_INLINE mask16 mask_load(const uint64_t bits[MML_LANES], const uint32_t bits32[MML_LANES])
 {
     mask16 m;
     #pragma GCC unroll 8
     for (int k = 0; k < NV; k++)
         m.m[k] = _mm256_castsi256_pd(_mm256_loadu_si256((const __m256i *)(bits + 4 * k)));
+    #pragma GCC unroll 2
+    for (int k = 0; k < 2; k++)
+        m.f[k] = _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(bits32 + 8 * k)));
     return m;
 }
 
-ALWAYS_INLINE mask16 mask_valid(int r) { return mask_load(mml_lane_valid[r]); }
-
-ALWAYS_INLINE void vm_set(vec16 *vm, vec16 *vmy, double d, int k)
+ALWAYS_INLINE mask16 mask_valid(int r)
 {
-    const mask16 keep = mask_load(mml_lane_keep[k]);
+    return mask_load(mml_lane_valid[r], mml_lane_valid32[r]);
+}
+
+ALWAYS_INLINE void vm_set(vec16 *vm, vec16 *vmy, double d, int k, int dtype)
+{
+    const mask16 keep = mask_load(mml_lane_keep[k], mml_lane_keep32[k]);
+    if (dtype == MML_F16) {
+        #pragma GCC unroll 2
+        for (int i = 0; i < 2; i++) {
+            vm->f[i] = _mm256_set1_ps((float)d);
+            vmy->f[i] = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), vm->f[i], keep.f[i]);
+        }
+        return;
+    }
     #pragma GCC unroll 8
     for (int i = 0; i < NV; i++) {
         vm->v[i] = _mm256_set1_pd(d);
@@ -47,23 +66,25 @@ ALWAYS_INLINE void acc_zero(acc16 *a)
     #pragma GCC unroll 8
     for (int k = 0; k < NV; k++)
         a->s[k] = a->e[k] = _mm256_setzero_pd();
+    a->f[0] = a->f[1] = _mm256_setzero_ps();
 }
 
-/* v[l] = (double)x[l] for l < 16, exact for every dtype. */
+/* v[l] = (double)x[l] for l < 16, exact; float16 to float32 (exact, F16C). */
 ALWAYS_INLINE void load16(const char *x, int dtype, vec16 *v)
 {
+    if (dtype == MML_F16) {
+        v->f[0] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x));
+        v->f[1] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x + 1));
+        return;
+    }
     #pragma GCC unroll 8
     for (int k = 0; k < NV; k += 2) {
         if (dtype == MML_F64) {
             v->v[k] = _mm256_loadu_pd((const double *)x + 4 * k);
             v->v[k + 1] = _mm256_loadu_pd((const double *)x + 4 * k + 4);
-        } else if (dtype == MML_F32) {
+        } else {
             v->v[k] = _mm256_cvtps_pd(_mm_loadu_ps((const float *)x + 4 * k));
             v->v[k + 1] = _mm256_cvtps_pd(_mm_loadu_ps((const float *)x + 4 * k + 4));
-        } else {
-            __m256 f = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 8 * k)));  /* F16C */
-            v->v[k] = _mm256_cvtps_pd(_mm256_castps256_ps128(f));
-            v->v[k + 1] = _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1));
         }
     }
 }
@@ -71,12 +92,26 @@ ALWAYS_INLINE void load16(const char *x, int dtype, vec16 *v)
 ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, const vec16 *vm, vbcast vw,
                              const mask16 *keep, int dtype, int p, int weighted)
 {
+    if (dtype == MML_F16) {                                  /* the same, in float32 */
+        #pragma GCC unroll 2
+        for (int k = 0; k < 2; k++) {
+            __m256 z = _mm256_add_ps(vm->f[k], v->f[k]);
+            __m256 h = p == 2 ? _mm256_mul_ps(z, z) : z;
+            if (weighted)
+                h = _mm256_mul_ps(h, vw.f);
+            __m256 m = _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_GT_OQ);
+            if (keep)
+                m = _mm256_and_ps(m, keep->f[k]);
+            a->f[k] = _mm256_add_ps(a->f[k], _mm256_and_ps(h, m));
+        }
+        return;
+    }
     #pragma GCC unroll 8
     for (int k = 0; k < NV; k++) {
         __m256d z = _mm256_add_pd(vm->v[k], v->v[k]);        /* z = (margin - x[y]) + x[j] */
         __m256d h = p == 2 ? _mm256_mul_pd(z, z) : z;        /* h = z or z*z */
         if (weighted)
-            h = _mm256_mul_pd(h, vw);                        /* h *= w[y] */
+            h = _mm256_mul_pd(h, vw.d);                      /* h *= w[y] */
         __m256d m = _mm256_cmp_pd(z, _mm256_setzero_pd(), _CMP_GT_OQ);   /* z > 0 */
         if (keep)
             m = _mm256_and_pd(m, keep->m[k]);                /* and the lane kept */
@@ -94,9 +129,21 @@ ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, const vec16 *vm, vbcast v
     }
 }
 
+/* A float16 row's float32 lanes widened (exactly) to the float64 sums. */
+ALWAYS_INLINE void widen(acc16 *a)
+{
+    #pragma GCC unroll 2
+    for (int k = 0; k < 2; k++) {
+        a->s[2 * k] = _mm256_cvtps_pd(_mm256_castps256_ps128(a->f[k]));
+        a->s[2 * k + 1] = _mm256_cvtps_pd(_mm256_extractf128_ps(a->f[k], 1));
+    }
+}
+
 /* Lanes k + k+8, k + k+4, k + k+2, 0 + 1, in registers. */
 ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
 {
+    if (dtype == MML_F16)
+        widen(a);
     if (dtype != MML_F64) {
         __m256d l4 = _mm256_add_pd(_mm256_add_pd(a->s[0], a->s[2]), _mm256_add_pd(a->s[1], a->s[3]));
         __m128d l2 = _mm_add_pd(_mm256_castpd256_pd128(l4), _mm256_extractf128_pd(l4, 1));
@@ -118,6 +165,8 @@ typedef struct { __m256d h[4], l[4]; } batch_stage;   /* row i: lanes 0-3 after 
 
 ALWAYS_INLINE void acc_stage(acc16 *a, int dtype, batch_stage *st, int i)
 {
+    if (dtype == MML_F16)
+        widen(a);
     if (dtype != MML_F64) {
         st->h[i] = _mm256_add_pd(_mm256_add_pd(a->s[0], a->s[2]), _mm256_add_pd(a->s[1], a->s[3]));
         return;

@@ -8,10 +8,11 @@
  * (#pragma GCC unroll): left as loops, GCC kept the accumulators in memory. */
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-typedef struct { __m512d v[2]; } vec16;           /* lanes 0-7, 8-15 */
-typedef struct { __m512d s[2], e[2]; } acc16;     /* sums, TwoSum errors (float64) */
-typedef __mmask16 mask16;                         /* bit l: count lane l */
-typedef __m512d vbcast;
+/* float64 lanes 0-7 and 8-15 in v[0], v[1]; float16 rows' float32 lanes in f. */
+typedef struct { __m512d v[2]; __m512 f; } vec16;
+typedef struct { __m512d s[2], e[2]; __m512 f; } acc16;   /* sums, TwoSum errors; float32 sums */
+typedef __mmask16 mask16;                                 /* bit l: count lane l */
+typedef struct { __m512d d; __m512 f; } vbcast;
 
 typedef long long v8i __attribute__((vector_size(64)));
 typedef long long v4i __attribute__((vector_size(32)));
@@ -21,11 +22,19 @@ MML_LANE_ADD_VEC(lane_add8, __m512d, v8i)      /* the lane combine */
 MML_LANE_ADD_VEC(lane_add4, __m256d, v4i)
 MML_LANE_ADD_VEC(lane_add2, __m128d, v2i)
 
-ALWAYS_INLINE vbcast vset1(double d) { return _mm512_set1_pd(d); }
+ALWAYS_INLINE vbcast vset1(double d)
+{
+    return (vbcast){ _mm512_set1_pd(d), _mm512_set1_ps((float)d) };   /* one is left unused */
+}
 ALWAYS_INLINE mask16 mask_valid(int r) { return (mask16)((1u << r) - 1); }
 
-ALWAYS_INLINE void vm_set(vec16 *vm, vec16 *vmy, double d, int k)
+ALWAYS_INLINE void vm_set(vec16 *vm, vec16 *vmy, double d, int k, int dtype)
 {
+    if (dtype == MML_F16) {
+        vm->f = _mm512_set1_ps((float)d);
+        vmy->f = _mm512_mask_mov_ps(vm->f, (__mmask16)(1u << k), _mm512_set1_ps(-INFINITY));
+        return;
+    }
     __m512d b = _mm512_set1_pd(d), ninf = _mm512_set1_pd(-INFINITY);
     vm->v[0] = vm->v[1] = b;
     vmy->v[0] = _mm512_mask_mov_pd(b, (__mmask8)(1u << k), ninf);
@@ -35,11 +44,16 @@ ALWAYS_INLINE void vm_set(vec16 *vm, vec16 *vmy, double d, int k)
 ALWAYS_INLINE void acc_zero(acc16 *a)
 {
     a->s[0] = a->s[1] = a->e[0] = a->e[1] = _mm512_setzero_pd();
+    a->f = _mm512_setzero_ps();
 }
 
-/* v[l] = (double)x[l] for l < 16, exact for every dtype. */
+/* v[l] = (double)x[l] for l < 16, exact; float16 to float32 (exact). */
 ALWAYS_INLINE void load16(const char *x, int dtype, vec16 *v)
 {
+    if (dtype == MML_F16) {
+        v->f = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)x));
+        return;
+    }
     if (dtype == MML_F64) {
         v->v[0] = _mm512_loadu_pd(x);
         v->v[1] = _mm512_loadu_pd(x + 64);
@@ -47,28 +61,35 @@ ALWAYS_INLINE void load16(const char *x, int dtype, vec16 *v)
     }
     /* Two half-width loads instead of one load and an extract: the
      * shuffle port is the one the conversions and compares need. */
-    if (dtype == MML_F32) {
-        v->v[0] = _mm512_cvtps_pd(_mm256_loadu_ps((const float *)x));
-        v->v[1] = _mm512_cvtps_pd(_mm256_loadu_ps((const float *)x + 8));
-    } else {
-        v->v[0] = _mm512_cvtps_pd(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x)));
-        v->v[1] = _mm512_cvtps_pd(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x + 1)));
-    }
+    v->v[0] = _mm512_cvtps_pd(_mm256_loadu_ps((const float *)x));
+    v->v[1] = _mm512_cvtps_pd(_mm256_loadu_ps((const float *)x + 8));
 }
 
 /* add_terms() on lanes 0-7, or on all sixteen (halves = 1 or 2): a tail
  * of at most eight columns leaves lanes 8-15 as they are, which is what
- * adding its +0.0 terms would do. */
+ * adding its +0.0 terms would do. float16 rows take all sixteen float32
+ * lanes in one register, a tail's through its mask. */
 ALWAYS_INLINE void add_terms_n(acc16 *a, const vec16 *v, const vec16 *vm, vbcast vw,
                                const mask16 *keep, int dtype, int p, int weighted, int halves,
                                int first)
 {
+    if (dtype == MML_F16) {
+        __m512 z = _mm512_add_ps(vm->f, v->f);              /* z = (margin - x[y]) + x[j] */
+        __m512 h = p == 2 ? _mm512_mul_ps(z, z) : z;
+        if (weighted)
+            h = _mm512_mul_ps(h, vw.f);
+        __mmask16 m = _mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_GT_OQ);
+        if (keep)
+            m &= *keep;
+        a->f = _mm512_mask_add_ps(a->f, m, a->f, h);        /* s += m ? h : 0 */
+        return;
+    }
     #pragma GCC unroll 8
     for (int k = 0; k < halves; k++) {
         __m512d z = _mm512_add_pd(vm->v[k], v->v[k]);        /* z = (margin - x[y]) + x[j] */
         __m512d h = p == 2 ? _mm512_mul_pd(z, z) : z;        /* h = z or z*z */
         if (weighted)
-            h = _mm512_mul_pd(h, vw);                        /* h *= w[y] */
+            h = _mm512_mul_pd(h, vw.d);                      /* h *= w[y] */
         __mmask8 m = _mm512_cmp_pd_mask(z, _mm512_setzero_pd(), _CMP_GT_OQ);   /* z > 0 */
         if (keep)
             m &= (__mmask8)(*keep >> (8 * k));               /* and the lane kept */
@@ -112,8 +133,8 @@ ALWAYS_INLINE void load8(const char *x, int dtype, vec16 *v)
         v->v[0] = _mm512_loadu_pd(x);
     else if (dtype == MML_F32)
         v->v[0] = _mm512_cvtps_pd(_mm256_loadu_ps((const float *)x));
-    else
-        v->v[0] = _mm512_cvtps_pd(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x)));
+    else                                     /* lanes 8-15: masked off by the tail's keep */
+        v->f = _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x)));
 }
 
 ALWAYS_INLINE void add_terms8(acc16 *a, const vec16 *v, const vec16 *vm, vbcast vw,
@@ -128,9 +149,18 @@ ALWAYS_INLINE void add_terms8_first(acc16 *a, const vec16 *v, const vec16 *vm, v
     add_terms_n(a, v, vm, vw, keep, dtype, p, weighted, 1, 1);
 }
 
+/* A float16 row's float32 lanes widened (exactly) to the float64 sums. */
+ALWAYS_INLINE void widen(acc16 *a)
+{
+    a->s[0] = _mm512_cvtps_pd(_mm512_castps512_ps256(a->f));
+    a->s[1] = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a->f), 1)));
+}
+
 /* Lanes k + k+8, k + k+4, k + k+2, 0 + 1, in registers. */
 ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
 {
+    if (dtype == MML_F16)
+        widen(a);
     if (dtype != MML_F64) {
         __m512d l8 = _mm512_add_pd(a->s[0], a->s[1]);
         __m256d l4 = _mm256_add_pd(_mm512_castpd512_pd256(l8), _mm512_extractf64x4_pd(l8, 1));
@@ -153,6 +183,8 @@ typedef struct { __m512d h[8], l[8]; } batch_stage;   /* row i: lanes 0-7 after 
 
 ALWAYS_INLINE void acc_stage(acc16 *a, int dtype, batch_stage *st, int i)
 {
+    if (dtype == MML_F16)
+        widen(a);
     if (dtype != MML_F64) {
         st->h[i] = _mm512_add_pd(a->s[0], a->s[1]);
         return;

@@ -9,14 +9,11 @@
 
 /* Half to single in hardware (exact; a NaN's payload may differ from the
  * scalar conversion, but a NaN element adds nothing on any path). */
-static inline __attribute__((always_inline)) void load_half4(const char *x, mml_v2d *lo,
-                                                            mml_v2d *hi)
+static inline __attribute__((always_inline)) void load_half4(const char *x, mml_v4f *f)
 {
     uint16_t h[4];
     memcpy(h, x, sizeof h);
-    float32x4_t f = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(h)));
-    *lo = (mml_v2d)vcvt_f64_f32(vget_low_f32(f));
-    *hi = (mml_v2d)vcvt_high_f64_f32(f);
+    *f = (mml_v4f)vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(h)));
 }
 
 #define KERNEL_ENTRY mml_rows_neon

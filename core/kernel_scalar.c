@@ -5,6 +5,8 @@
 
 #define KEEP(k, l) ((k) == (l) ? 0 : ~0ull)
 #define VALID(r, l) ((l) < (r) ? ~0ull : 0)
+#define KEEP32(k, l) ((k) == (l) ? 0 : ~0u)
+#define VALID32(r, l) ((l) < (r) ? ~0u : 0)
 #define ROW16(F, k) { F(k, 0), F(k, 1), F(k, 2), F(k, 3), F(k, 4), F(k, 5), F(k, 6), F(k, 7), \
                       F(k, 8), F(k, 9), F(k, 10), F(k, 11), F(k, 12), F(k, 13), F(k, 14), F(k, 15) }
 #define ROWS16(F) ROW16(F, 0), ROW16(F, 1), ROW16(F, 2), ROW16(F, 3), ROW16(F, 4), ROW16(F, 5), \
@@ -14,6 +16,31 @@
 _Static_assert(MML_LANES == 16, "the mask tables below are written out for 16 lanes");
 const uint64_t mml_lane_keep[MML_LANES][MML_LANES] = { ROWS16(KEEP) };
 const uint64_t mml_lane_valid[MML_LANES + 1][MML_LANES] = { ROWS16(VALID), ROW16(VALID, 16) };
+const uint32_t mml_lane_keep32[MML_LANES][MML_LANES] = { ROWS16(KEEP32) };
+const uint32_t mml_lane_valid32[MML_LANES + 1][MML_LANES] = { ROWS16(VALID32),
+                                                               ROW16(VALID32, 16) };
+
+/* One float16 row: terms and lanes in float32, see kernel.h. */
+static double row_value_half(const mml_request *req, uint64_t r)
+{
+    const uint64_t c = req->c, y = (uint64_t)req->target[r];
+    const uint16_t *x = (const uint16_t *)req->input + r * c;
+    const float w = req->weight ? mml_h2f(((const uint16_t *)req->weight)[y]) : 1.0f;
+    const float mxy = (float)mml_row_margin(MML_F16, req->margin, x, y);
+    float s[MML_LANES] = { 0 };
+    double d[MML_LANES];
+
+    for (uint64_t j = 0; j < c; j++) {
+        float z = mxy + mml_h2f(x[j]);
+        float h = req->p == 2 ? z * z : z;
+        if (req->weight)
+            h = h * w;
+        s[j % MML_LANES] = s[j % MML_LANES] + ((z > 0 && j != y) ? h : 0.0f);
+    }
+    for (int k = 0; k < MML_LANES; k++)
+        d[k] = s[k];                                     /* exact */
+    return mml_lanes_combine(d, NULL) / (double)c;
+}
 
 /* One row: terms in float64, lane j % MML_LANES, see kernel.h. */
 static double row_value(const mml_request *req, uint64_t r)
@@ -48,5 +75,5 @@ static double row_value(const mml_request *req, uint64_t r)
 void mml_rows_scalar(const mml_request *req, uint64_t a, uint64_t b, double *vals)
 {
     for (uint64_t r = a; r < b; r++)
-        vals[r - a] = row_value(req, r);
+        vals[r - a] = req->dtype == MML_F16 ? row_value_half(req, r) : row_value(req, r);
 }

@@ -4,11 +4,13 @@
  * with KERNEL_ENTRY set to its entry point's name:
  *
  *   vec16, acc16, mask16, vbcast   sixteen lanes of values, sums, lane mask,
- *                                  one float64 broadcast to every lane
+ *                                  one value broadcast to every lane (float64
+ *                                  lanes, and float32 ones for float16 rows)
  *   vset1(d)                       broadcast
- *   vm_set(&vm, &vmy, d, k)        d in every lane of vm; vmy the same but
+ *   vm_set(&vm, &vmy, d, k, dtype) d in every lane of vm; vmy the same but
  *                                  with -inf in lane k
  *   load16(x, dtype, &v)           sixteen elements of dtype widened to float64
+ *                                  (float16 to float32)
  *   mask_valid(r)                  lanes below r
  *   acc_zero(&a)                   every lane sum +0.0
  *   add_terms(&a, &v, &vm, vw, keep, dtype, p, weighted)
@@ -75,7 +77,7 @@ ALWAYS_INLINE void row_acc(const mml_request *req, uint64_t r, const char *end, 
     vec16 vm[2], v;                      /* margin - x[y]; [1]: column y's lane dropped */
     uint64_t j = 0;
 
-    vm_set(&vm[0], &vm[1], (double)req->margin - mml_get(dtype, x, y), (int)(y % MML_LANES));
+    vm_set(&vm[0], &vm[1], mml_row_margin(dtype, req->margin, x, y), (int)(y % MML_LANES), dtype);
     acc_zero(a);
     if (c >= MML_LANES) {                       /* each lane's first term */
         load16(x, dtype, &v);

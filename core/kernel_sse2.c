@@ -5,13 +5,11 @@
 #if defined(__x86_64__) && defined(__SSE2__)
 
 /* SSE2 has no float16 conversion: the exact scalar code widens them. */
-static inline __attribute__((always_inline)) void load_half4(const char *x, mml_v2d *lo,
-                                                            mml_v2d *hi)
+static inline __attribute__((always_inline)) void load_half4(const char *x, mml_v4f *f)
 {
     uint16_t h[4];
     memcpy(h, x, sizeof h);
-    *lo = (mml_v2d){ mml_h2f(h[0]), mml_h2f(h[1]) };
-    *hi = (mml_v2d){ mml_h2f(h[2]), mml_h2f(h[3]) };
+    *f = (mml_v4f){ mml_h2f(h[0]), mml_h2f(h[1]), mml_h2f(h[2]), mml_h2f(h[3]) };
 }
 
 #define KERNEL_ENTRY mml_rows_sse2

@@ -4,8 +4,8 @@
  * compiles them to its own instructions. A kernel file includes it with
  * KERNEL_ENTRY set, and defines first
  *
- *   load_half4(x, &lo, &hi)   four float16 values at x widened to float64
- *                             (mml_v2d), lanes 0-1 into lo, 2-3 into hi (exactly)
+ *   load_half4(x, &f)         four float16 values at x widened to float32
+ *                             (mml_v4f, exactly)
  */
 #ifndef KERNEL_ENTRY
 #error "define KERNEL_ENTRY before including kernel_v2.h"
@@ -16,35 +16,58 @@
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 #define NV (MML_LANES / 2)
 
+#define NF (MML_LANES / 4)
+
 typedef mml_v2d v2d;
+typedef mml_v4f v4f;
 typedef float v2f __attribute__((vector_size(8)));
 typedef long long v2i __attribute__((vector_size(16)));
+typedef int v4i __attribute__((vector_size(16)));
 
-typedef struct { v2d v[NV]; } vec16;              /* lanes 2k, 2k+1 in v[k] */
-typedef struct { v2d s[NV], e[NV]; } acc16;       /* sums, TwoSum errors (float64) */
-typedef struct { v2i m[NV]; } mask16;             /* all-ones: count the lane */
-typedef v2d vbcast;
+/* float64 lanes 2k, 2k+1 in v[k]; float16 rows' float32 lanes 4k .. 4k+3 in f[k]. */
+typedef struct { v2d v[NV]; v4f f[NF]; } vec16;
+typedef struct { v2d s[NV], e[NV]; v4f f[NF]; } acc16;    /* sums, TwoSum errors; float32 */
+typedef struct { v2i m[NV]; v4i f[NF]; } mask16;          /* all-ones: count the lane */
+typedef struct { v2d d; v4f f; } vbcast;
 
 MML_LANE_ADD_VEC(lane_add2, v2d, v2i)
 
-ALWAYS_INLINE vbcast vset1(double d) { return (v2d){ d, d }; }
+ALWAYS_INLINE vbcast vset1(double d)
+{
+    const float f = (float)d;
+    return (vbcast){ { d, d }, { f, f, f, f } };
+}
 
-ALWAYS_INLINE mask16 mask_load(const uint64_t bits[MML_LANES])
+/* The float64 and the float32 form of a lane mask (one of them unused). */
+ALWAYS_INLINE mask16 mask_load(const uint64_t bits[MML_LANES], const uint32_t bits32[MML_LANES])
 {
     mask16 m;
     memcpy(m.m, bits, sizeof m.m);
+    memcpy(m.f, bits32, sizeof m.f);
     return m;
 }
 
-ALWAYS_INLINE mask16 mask_valid(int r) { return mask_load(mml_lane_valid[r]); }
-
-ALWAYS_INLINE void vm_set(vec16 *vm, vec16 *vmy, double d, int k)
+ALWAYS_INLINE mask16 mask_valid(int r)
 {
-    const mask16 keep = mask_load(mml_lane_keep[k]);
-    const v2i ninf = (v2i)vset1(-INFINITY);
+    return mask_load(mml_lane_valid[r], mml_lane_valid32[r]);
+}
+
+ALWAYS_INLINE void vm_set(vec16 *vm, vec16 *vmy, double d, int k, int dtype)
+{
+    const mask16 keep = mask_load(mml_lane_keep[k], mml_lane_keep32[k]);
+    if (dtype == MML_F16) {
+        const v4i ninf = (v4i)vset1(-INFINITY).f;
+        #pragma GCC unroll 4
+        for (int i = 0; i < NF; i++) {
+            vm->f[i] = vset1(d).f;
+            vmy->f[i] = (v4f)(((v4i)vm->f[i] & keep.f[i]) | (ninf & ~keep.f[i]));
+        }
+        return;
+    }
+    const v2i ninf = (v2i)vset1(-INFINITY).d;
     #pragma GCC unroll 8
     for (int i = 0; i < NV; i++) {
-        vm->v[i] = vset1(d);
+        vm->v[i] = vset1(d).d;
         vmy->v[i] = (v2d)(((v2i)vm->v[i] & keep.m[i]) | (ninf & ~keep.m[i]));
     }
 }
@@ -54,9 +77,12 @@ ALWAYS_INLINE void acc_zero(acc16 *a)
     #pragma GCC unroll 8
     for (int k = 0; k < NV; k++)
         a->s[k] = a->e[k] = (v2d){ 0.0, 0.0 };
+    #pragma GCC unroll 4
+    for (int k = 0; k < NF; k++)
+        a->f[k] = (v4f){ 0.0f, 0.0f, 0.0f, 0.0f };
 }
 
-/* v[l] = (double)x[l] for l < 16, exact for every dtype. */
+/* v[l] = (double)x[l] for l < 16, exact; float16 to float32 (exact). */
 ALWAYS_INLINE void load16(const char *x, int dtype, vec16 *v)
 {
     if (dtype == MML_F64) {
@@ -69,21 +95,35 @@ ALWAYS_INLINE void load16(const char *x, int dtype, vec16 *v)
             v->v[k] = __builtin_convertvector(f, v2d);
         }
     } else {
-        #pragma GCC unroll 8
-        for (int k = 0; k < NV; k += 2)
-            load_half4(x + 4 * k, &v->v[k], &v->v[k + 1]);
+        #pragma GCC unroll 4
+        for (int k = 0; k < NF; k++)
+            load_half4(x + 8 * k, &v->f[k]);
     }
 }
 
 ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, const vec16 *vm, vbcast vw,
                              const mask16 *keep, int dtype, int p, int weighted)
 {
+    if (dtype == MML_F16) {                                  /* the same, in float32 */
+        #pragma GCC unroll 4
+        for (int k = 0; k < NF; k++) {
+            v4f z = vm->f[k] + v->f[k];
+            v4f h = p == 2 ? z * z : z;
+            if (weighted)
+                h = h * vw.f;
+            v4i m = z > (v4f){ 0.0f, 0.0f, 0.0f, 0.0f };
+            if (keep)
+                m &= keep->f[k];
+            a->f[k] = a->f[k] + (v4f)((v4i)h & m);
+        }
+        return;
+    }
     #pragma GCC unroll 8
     for (int k = 0; k < NV; k++) {
         v2d z = vm->v[k] + v->v[k];                          /* z = (margin - x[y]) + x[j] */
         v2d h = p == 2 ? z * z : z;                          /* h = z or z*z */
         if (weighted)
-            h = h * vw;                                      /* h *= w[y] */
+            h = h * vw.d;                                    /* h *= w[y] */
         v2i m = z > (v2d){ 0.0, 0.0 };                       /* z > 0 */
         if (keep)
             m &= keep->m[k];                                 /* and the lane kept */
@@ -99,9 +139,17 @@ ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, const vec16 *vm, vbcast v
     }
 }
 
-/* Lanes k + k+8, k + k+4, k + k+2, 0 + 1, in registers. */
+/* Lanes k + k+8, k + k+4, k + k+2, 0 + 1, in registers; a float16 row's
+ * float32 lanes widened (exactly) to the float64 sums first. */
 ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
 {
+    if (dtype == MML_F16) {
+        #pragma GCC unroll 4
+        for (int k = 0; k < NF; k++) {
+            a->s[2 * k] = __builtin_convertvector(((v2f){ a->f[k][0], a->f[k][1] }), v2d);
+            a->s[2 * k + 1] = __builtin_convertvector(((v2f){ a->f[k][2], a->f[k][3] }), v2d);
+        }
+    }
     #pragma GCC unroll 8
     for (int half = NV / 2; half >= 1; half /= 2)
         for (int k = 0; k < half; k++) {

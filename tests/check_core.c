@@ -129,6 +129,24 @@ START_TEST(test_hand_p2_weight_none)
 }
 END_TEST
 
+START_TEST(test_half_in_float32)
+{
+    /* SPEC 1: float16 is computed in float32. x = [-2^-24, -2], y = 0,
+     * margin 2, w[0] = 1024: exactly, z = (2 + 2^-24) - 2 = 2^-24 > 0 and
+     * the row is 2^-24 * 1024 / 2 = 2^-15 (float16 0x0200). In float32
+     * 2 + 2^-24 rounds to 2 (half an ulp there is 2^-23), z = 0 is not
+     * > 0, and the row is 0, as PyTorch computes it. */
+    uint16_t in[2] = { 0x8001, 0xc000 }, w[2] = { 0x6400, 0x3c00 }, out;
+    int64_t t[1] = { 0 };
+    mml_request r = { MML_F16, 1, 2, MML_NONE, 1, 2, in, t, w };
+    mml_compute(&r, &out);
+    ck_assert_uint_eq(out, 0x0000);
+    in[1] = 0xbff0;                                /* -1.984375: z = 2^-6 (+ 2^-24) */
+    mml_compute(&r, &out);
+    ck_assert_uint_eq(out, mml_double_to_half(0x1p-6 * 1024 / 2));
+}
+END_TEST
+
 START_TEST(test_edge_cases)
 {
     double out[3];
@@ -582,6 +600,7 @@ static Suite *core_suite(void)
 
     tc = tcase_create("hand");
     tcase_add_test(tc, test_seed_example);
+    tcase_add_test(tc, test_half_in_float32);
     tcase_add_test(tc, test_hand_p2_weight_none);
     tcase_add_test(tc, test_edge_cases);
     tcase_add_test(tc, test_half_conversions);
