@@ -10,11 +10,14 @@
  *   - float16 rows: the same terms in float32, as SPEC 1 says (and PyTorch
  *     does): z = ((float)margin - x[y]) + x[j] and so on, float16 widening
  *     exactly to float32.
- *   - Term j goes to lane j % 16. A term that is skipped (j == y, z > 0
- *     false, NaN) adds +0.0 to its lane, which changes no bit: a lane sum
- *     starts at +0.0 and round-to-nearest never makes it -0.0.
- *   - float16 lanes are plain float32 sums, widened (exactly) to float64
- *     before the combine. float32 lanes are plain float64 sums. float64
+ *   - Term j goes to lane j % 16 (float16: j % 32). A term that is skipped
+ *     (j == y, z > 0 false, NaN) adds +0.0 to its lane, which changes no
+ *     bit: a lane sum starts at +0.0 and round-to-nearest never makes it
+ *     -0.0.
+ *   - float16 lanes are plain float32 sums; lanes k and k + 16 are added
+ *     (float32) and the sixteen sums widened (exactly) to float64 before
+ *     the combine. Thirty-two lanes because a float32 lane set fills one
+ *     AVX-512 register: two sets make two chains of additions. float32 lanes are plain float64 sums. float64
  *     lanes keep a TwoSum error term (Knuth), so each lane is an
  *     unevaluated double-double. A float64 lane's first term (column
  *     j < 16) is added plainly: +0.0 + term is exact, its TwoSum error
@@ -61,6 +64,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef __F16C__
+#include <immintrin.h>
+#endif
 
 #include "mml.h"
 
@@ -98,9 +104,15 @@ typedef float mml_v4f __attribute__((vector_size(16)));
  * not called). */
 mml_rows_fn mml_rows_active(void);
 
-/* IEEE binary16 to binary32, exact (mml_half_to_float, inlined). */
+/* IEEE binary16 to binary32, exact (mml_half_to_float, inlined). Files
+ * built with F16C (the AVX2 and AVX-512 kernels) convert in hardware: the
+ * same value, a signalling NaN quieted, which no result can tell apart
+ * (a NaN x[y] or weight makes every term NaN either way). */
 static inline float mml_h2f(uint16_t h)
 {
+#ifdef __F16C__
+    return _cvtsh_ss(h);
+#endif
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;
     uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
     if (exp == 0x1f) {

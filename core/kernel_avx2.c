@@ -9,9 +9,11 @@
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 #define NV (MML_LANES / 4)
 
-/* float64 lanes 4k .. 4k+3 in v[k]; float16 rows' float32 lanes 8k .. 8k+7 in f[k]. */
-typedef struct { __m256d v[NV]; __m256 f[2]; } vec16;
-typedef struct { __m256d s[NV], e[NV]; __m256 f[2]; } acc16;  /* sums, TwoSum errors; float32 */
+/* float64 lanes 4k .. 4k+3 in v[k]; float16 rows' values 8k .. 8k+7 in
+ * f[k], their 32 float32 lane sums in f[0..1] (the lanes this vector adds
+ * to) and f[2..3] (the next vector's), as kernel_avx512.c does. */
+typedef union { __m256d v[NV]; __m256 f[2]; } vec16;
+typedef struct { __m256d s[NV], e[NV]; __m256 f[4]; } acc16;  /* sums, TwoSum errors; float32 */
 typedef struct { __m256d m[NV]; __m256 f[2]; } mask16;        /* all-ones: count the lane */
 typedef struct { __m256d d; __m256 f; } vbcast;
 
@@ -66,7 +68,7 @@ ALWAYS_INLINE void acc_zero(acc16 *a)
     #pragma GCC unroll 8
     for (int k = 0; k < NV; k++)
         a->s[k] = a->e[k] = _mm256_setzero_pd();
-    a->f[0] = a->f[1] = _mm256_setzero_ps();
+    a->f[0] = a->f[1] = a->f[2] = a->f[3] = _mm256_setzero_ps();
 }
 
 /* v[l] = (double)x[l] for l < 16, exact; float16 to float32 (exact, F16C). */
@@ -102,7 +104,9 @@ ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, const vec16 *vm, vbcast v
             __m256 m = _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_GT_OQ);
             if (keep)
                 m = _mm256_and_ps(m, keep->f[k]);
-            a->f[k] = _mm256_add_ps(a->f[k], _mm256_and_ps(h, m));
+            __m256 sum = _mm256_add_ps(a->f[k], _mm256_and_ps(h, m));
+            a->f[k] = a->f[k + 2];                           /* the next vector's lanes */
+            a->f[k + 2] = sum;
         }
         return;
     }
@@ -129,13 +133,15 @@ ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, const vec16 *vm, vbcast v
     }
 }
 
-/* A float16 row's float32 lanes widened (exactly) to the float64 sums. */
+/* A float16 row's lanes k + k+16 (float32), widened (exactly) to the
+ * float64 sums. */
 ALWAYS_INLINE void widen(acc16 *a)
 {
     #pragma GCC unroll 2
     for (int k = 0; k < 2; k++) {
-        a->s[2 * k] = _mm256_cvtps_pd(_mm256_castps256_ps128(a->f[k]));
-        a->s[2 * k + 1] = _mm256_cvtps_pd(_mm256_extractf128_ps(a->f[k], 1));
+        __m256 f = _mm256_add_ps(a->f[k], a->f[k + 2]);
+        a->s[2 * k] = _mm256_cvtps_pd(_mm256_castps256_ps128(f));
+        a->s[2 * k + 1] = _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1));
     }
 }
 

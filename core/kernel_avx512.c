@@ -8,9 +8,11 @@
  * (#pragma GCC unroll): left as loops, GCC kept the accumulators in memory. */
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-/* float64 lanes 0-7 and 8-15 in v[0], v[1]; float16 rows' float32 lanes in f. */
-typedef struct { __m512d v[2]; __m512 f; } vec16;
-typedef struct { __m512d s[2], e[2]; __m512 f; } acc16;   /* sums, TwoSum errors; float32 sums */
+/* float64 lanes 0-7 and 8-15 in v[0], v[1]; float16 rows' sixteen float32
+ * values in f, their 32 float32 lane sums in f[0] (the lanes this vector
+ * adds to) and f[1] (the next vector's), see add_terms_n(). */
+typedef union { __m512d v[2]; __m512 f; } vec16;
+typedef struct { __m512d s[2], e[2]; __m512 f[2]; } acc16;   /* sums, TwoSum errors; float32 */
 typedef __mmask16 mask16;                                 /* bit l: count lane l */
 typedef struct { __m512d d; __m512 f; } vbcast;
 
@@ -44,7 +46,7 @@ ALWAYS_INLINE void vm_set(vec16 *vm, vec16 *vmy, double d, int k, int dtype)
 ALWAYS_INLINE void acc_zero(acc16 *a)
 {
     a->s[0] = a->s[1] = a->e[0] = a->e[1] = _mm512_setzero_pd();
-    a->f = _mm512_setzero_ps();
+    a->f[0] = a->f[1] = _mm512_setzero_ps();
 }
 
 /* v[l] = (double)x[l] for l < 16, exact; float16 to float32 (exact). */
@@ -67,8 +69,12 @@ ALWAYS_INLINE void load16(const char *x, int dtype, vec16 *v)
 
 /* add_terms() on lanes 0-7, or on all sixteen (halves = 1 or 2): a tail
  * of at most eight columns leaves lanes 8-15 as they are, which is what
- * adding its +0.0 terms would do. float16 rows take all sixteen float32
- * lanes in one register, a tail's through its mask. */
+ * adding its +0.0 terms would do. float16 rows take all sixteen values in
+ * one register, a tail's through its mask, and add them to f[0]; the two
+ * sets of lanes then swap places, so that vectors 0, 2, 4 .. of a row add
+ * to the lanes j % 32 < 16 and vectors 1, 3, 5 .. to the others: two
+ * chains of additions, where one chain held the loop to 4 cycles a vector.
+ * Which set ends in f[0] does not matter: the combine adds the two. */
 ALWAYS_INLINE void add_terms_n(acc16 *a, const vec16 *v, const vec16 *vm, vbcast vw,
                                const mask16 *keep, int dtype, int p, int weighted, int halves,
                                int first)
@@ -81,7 +87,9 @@ ALWAYS_INLINE void add_terms_n(acc16 *a, const vec16 *v, const vec16 *vm, vbcast
         __mmask16 m = _mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_GT_OQ);
         if (keep)
             m &= *keep;
-        a->f = _mm512_mask_add_ps(a->f, m, a->f, h);        /* s += m ? h : 0 */
+        __m512 sum = _mm512_mask_add_ps(a->f[0], m, a->f[0], h);   /* s += m ? h : 0 */
+        a->f[0] = a->f[1];
+        a->f[1] = sum;
         return;
     }
     #pragma GCC unroll 8
@@ -149,11 +157,13 @@ ALWAYS_INLINE void add_terms8_first(acc16 *a, const vec16 *v, const vec16 *vm, v
     add_terms_n(a, v, vm, vw, keep, dtype, p, weighted, 1, 1);
 }
 
-/* A float16 row's float32 lanes widened (exactly) to the float64 sums. */
+/* A float16 row's lanes k + k+16 (float32), widened (exactly) to the
+ * float64 sums. */
 ALWAYS_INLINE void widen(acc16 *a)
 {
-    a->s[0] = _mm512_cvtps_pd(_mm512_castps512_ps256(a->f));
-    a->s[1] = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a->f), 1)));
+    __m512 f = _mm512_add_ps(a->f[0], a->f[1]);
+    a->s[0] = _mm512_cvtps_pd(_mm512_castps512_ps256(f));
+    a->s[1] = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)));
 }
 
 /* Lanes k + k+8, k + k+4, k + k+2, 0 + 1, in registers. */

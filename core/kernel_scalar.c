@@ -20,14 +20,14 @@ const uint32_t mml_lane_keep32[MML_LANES][MML_LANES] = { ROWS16(KEEP32) };
 const uint32_t mml_lane_valid32[MML_LANES + 1][MML_LANES] = { ROWS16(VALID32),
                                                                ROW16(VALID32, 16) };
 
-/* One float16 row: terms and lanes in float32, see kernel.h. */
+/* One float16 row: terms and 32 lanes in float32, see kernel.h. */
 static double row_value_half(const mml_request *req, uint64_t r)
 {
     const uint64_t c = req->c, y = (uint64_t)req->target[r];
     const uint16_t *x = (const uint16_t *)req->input + r * c;
     const float w = req->weight ? mml_h2f(((const uint16_t *)req->weight)[y]) : 1.0f;
     const float mxy = (float)mml_row_margin(MML_F16, req->margin, x, y);
-    float s[MML_LANES] = { 0 };
+    float s[2 * MML_LANES] = { 0 };
     double d[MML_LANES];
 
     for (uint64_t j = 0; j < c; j++) {
@@ -35,10 +35,10 @@ static double row_value_half(const mml_request *req, uint64_t r)
         float h = req->p == 2 ? z * z : z;
         if (req->weight)
             h = h * w;
-        s[j % MML_LANES] = s[j % MML_LANES] + ((z > 0 && j != y) ? h : 0.0f);
+        s[j % (2 * MML_LANES)] = s[j % (2 * MML_LANES)] + ((z > 0 && j != y) ? h : 0.0f);
     }
     for (int k = 0; k < MML_LANES; k++)
-        d[k] = s[k];                                     /* exact */
+        d[k] = s[k] + s[k + MML_LANES];                  /* float32, then widened exactly */
     return mml_lanes_combine(d, NULL) / (double)c;
 }
 

@@ -24,9 +24,11 @@ typedef float v2f __attribute__((vector_size(8)));
 typedef long long v2i __attribute__((vector_size(16)));
 typedef int v4i __attribute__((vector_size(16)));
 
-/* float64 lanes 2k, 2k+1 in v[k]; float16 rows' float32 lanes 4k .. 4k+3 in f[k]. */
-typedef struct { v2d v[NV]; v4f f[NF]; } vec16;
-typedef struct { v2d s[NV], e[NV]; v4f f[NF]; } acc16;    /* sums, TwoSum errors; float32 */
+/* float64 lanes 2k, 2k+1 in v[k]; float16 rows' values 4k .. 4k+3 in
+ * f[k], their 32 float32 lane sums in f[0..3] (the lanes this vector adds
+ * to) and f[4..7] (the next vector's), as kernel_avx512.c does. */
+typedef union { v2d v[NV]; v4f f[NF]; } vec16;
+typedef struct { v2d s[NV], e[NV]; v4f f[2 * NF]; } acc16;   /* sums, TwoSum errors; float32 */
 typedef struct { v2i m[NV]; v4i f[NF]; } mask16;          /* all-ones: count the lane */
 typedef struct { v2d d; v4f f; } vbcast;
 
@@ -78,7 +80,7 @@ ALWAYS_INLINE void acc_zero(acc16 *a)
     for (int k = 0; k < NV; k++)
         a->s[k] = a->e[k] = (v2d){ 0.0, 0.0 };
     #pragma GCC unroll 4
-    for (int k = 0; k < NF; k++)
+    for (int k = 0; k < 2 * NF; k++)
         a->f[k] = (v4f){ 0.0f, 0.0f, 0.0f, 0.0f };
 }
 
@@ -114,7 +116,9 @@ ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, const vec16 *vm, vbcast v
             v4i m = z > (v4f){ 0.0f, 0.0f, 0.0f, 0.0f };
             if (keep)
                 m &= keep->f[k];
-            a->f[k] = a->f[k] + (v4f)((v4i)h & m);
+            v4f sum = a->f[k] + (v4f)((v4i)h & m);
+            a->f[k] = a->f[k + NF];                          /* the next vector's lanes */
+            a->f[k + NF] = sum;
         }
         return;
     }
@@ -140,14 +144,15 @@ ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, const vec16 *vm, vbcast v
 }
 
 /* Lanes k + k+8, k + k+4, k + k+2, 0 + 1, in registers; a float16 row's
- * float32 lanes widened (exactly) to the float64 sums first. */
+ * lanes k + k+16 (float32) widened (exactly) to the float64 sums first. */
 ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
 {
     if (dtype == MML_F16) {
         #pragma GCC unroll 4
         for (int k = 0; k < NF; k++) {
-            a->s[2 * k] = __builtin_convertvector(((v2f){ a->f[k][0], a->f[k][1] }), v2d);
-            a->s[2 * k + 1] = __builtin_convertvector(((v2f){ a->f[k][2], a->f[k][3] }), v2d);
+            v4f f = a->f[k] + a->f[k + NF];
+            a->s[2 * k] = __builtin_convertvector(((v2f){ f[0], f[1] }), v2d);
+            a->s[2 * k + 1] = __builtin_convertvector(((v2f){ f[2], f[3] }), v2d);
         }
     }
     #pragma GCC unroll 8
