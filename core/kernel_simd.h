@@ -85,9 +85,10 @@ ALWAYS_INLINE void step(const char *x, uint64_t j, uint64_t jy, const vec16 vm[2
     add_terms(a, &v, &vm[j == jy], vw, NULL, dtype, p, weighted);   /* indexed: no branch */
 }
 
-/* The lanes of row r, accumulated into *a. */
-ALWAYS_INLINE void row_acc(const mml_request *req, uint64_t r, const char *end, int dtype,
-                           int p, int weighted, acc16 *a)
+/* The lanes of row r, accumulated into *a; keep: the lanes of its tail
+ * (C % 16 of them), the same for every row. */
+ALWAYS_INLINE void row_acc(const mml_request *req, uint64_t r, const char *end,
+                           const mask16 *keep, int dtype, int p, int weighted, acc16 *a)
 {
     const size_t es = mml_es(dtype);
     const uint64_t c = req->c, y = (uint64_t)req->target[r];
@@ -127,30 +128,33 @@ ALWAYS_INLINE void row_acc(const mml_request *req, uint64_t r, const char *end, 
             memcpy(tmp, src, (c - j) * es);
             src = tmp;
         }
-        const mask16 keep = mask_valid((int)(c - j));
         const vec16 *m = j == 0 ? &vm[1] : &vm[j == jy];   /* j = 0: y is in it */
 #ifdef KERNEL_HALF_TAIL
         if (c - j <= MML_LANES / 2) {
             load8(src, dtype, &v);
             if (j == 0)
-                add_terms8_first(a, &v, m, vw, &keep, dtype, p, weighted);
+                add_terms8_first(a, &v, m, vw, keep, dtype, p, weighted);
             else
-                add_terms8(a, &v, m, vw, &keep, dtype, p, weighted);
+                add_terms8(a, &v, m, vw, keep, dtype, p, weighted);
             return;
         }
 #endif
         load16(src, dtype, &v);
         if (j == 0)
-            add_terms_first(a, &v, m, vw, &keep, dtype, p, weighted);
+            add_terms_first(a, &v, m, vw, keep, dtype, p, weighted);
         else
-            add_terms(a, &v, m, vw, &keep, dtype, p, weighted);
+            add_terms(a, &v, m, vw, keep, dtype, p, weighted);
     }
 }
 
-ALWAYS_INLINE void rows(const mml_request *req, uint64_t a, uint64_t b, double *vals,
+ALWAYS_INLINE void rows(const mml_request *request, uint64_t a, uint64_t b, double *vals,
                         int dtype, int p, int weighted)
 {
+    /* A copy the vector stores to vals cannot alias: its fields stay in
+     * registers instead of being read again after every batch. */
+    const mml_request copy = *request, *req = &copy;
     const char *end = (const char *)req->input + req->n * req->c * mml_es(dtype);
+    const mask16 keep = mask_valid((int)(req->c % MML_LANES));
     uint64_t r = a;
     acc16 acc;
 
@@ -161,14 +165,14 @@ ALWAYS_INLINE void rows(const mml_request *req, uint64_t a, uint64_t b, double *
     for (; r + KERNEL_BATCH <= b; r += KERNEL_BATCH) {
         batch_stage st;
         for (int i = 0; i < KERNEL_BATCH; i++) {
-            row_acc(req, r + (uint64_t)i, end, dtype, p, weighted, &acc);
+            row_acc(req, r + (uint64_t)i, end, &keep, dtype, p, weighted, &acc);
             acc_stage(&acc, dtype, &st, i);
         }
         finish_batch(&st, dtype, (double)req->c, vals + (r - a));
     }
 #endif
     for (; r < b; r++) {
-        row_acc(req, r, end, dtype, p, weighted, &acc);
+        row_acc(req, r, end, &keep, dtype, p, weighted, &acc);
         vals[r - a] = acc_finish(&acc, dtype) / (double)req->c;
     }
 }
