@@ -14,9 +14,10 @@
  *     (j == y, z > 0 false, NaN) adds +0.0 to its lane, which changes no
  *     bit: a lane sum starts at +0.0 and round-to-nearest never makes it
  *     -0.0.
- *   - float16 lanes are plain float32 sums; lanes k and k + 16 are added
- *     (float32) and the sixteen sums widened (exactly) to float64 before
- *     the combine. Thirty-two lanes because a float32 lane set fills one
+ *   - float16 lanes are plain float32 sums, combined in float32: lane k
+ *     plus lane k + 16, then as below (k + k+8 .. 0 + 1) without error
+ *     terms; the row's float32 sum is widened (exactly) to float64 for
+ *     the division. Thirty-two lanes because a float32 lane set fills one
  *     AVX-512 register: two sets make two chains of additions. float32 lanes are plain float64 sums. float64
  *     lanes keep a TwoSum error term (Knuth), so each lane is an
  *     unevaluated double-double. A float64 lane's first term (column
@@ -247,6 +248,19 @@ static inline double mml_lanes_combine(const double s[MML_LANES],
         for (int k = 0; k < half; k++)
             mml_lane_add(&hi[k], &lo[k], hi[k + half], lo[k + half]);
     return hi[0] + lo[0];
+}
+
+/* A float16 row's 32 float32 lanes s[0..32) combined: k + k+16, then
+ * k + k+8, k+4, k+2, k+1, in float32. */
+static inline float mml_lanes_combine_f32(const float s[2 * MML_LANES])
+{
+    float t[MML_LANES];
+    for (int k = 0; k < MML_LANES; k++)
+        t[k] = s[k] + s[k + MML_LANES];
+    for (int half = MML_LANES / 2; half >= 1; half /= 2)
+        for (int k = 0; k < half; k++)
+            t[k] = t[k] + t[k + half];
+    return t[0];
 }
 
 /* Lane masks shared by the SIMD paths: keep[k] drops lane k (the target

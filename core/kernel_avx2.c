@@ -133,23 +133,20 @@ ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, const vec16 *vm, vbcast v
     }
 }
 
-/* A float16 row's lanes k + k+16 (float32), widened (exactly) to the
- * float64 sums. */
-ALWAYS_INLINE void widen(acc16 *a)
+/* A float16 row's float32 sum, as mml_lanes_combine_f32() adds its lanes. */
+ALWAYS_INLINE float sum_f16(const acc16 *a)
 {
-    #pragma GCC unroll 2
-    for (int k = 0; k < 2; k++) {
-        __m256 f = _mm256_add_ps(a->f[k], a->f[k + 2]);
-        a->s[2 * k] = _mm256_cvtps_pd(_mm256_castps256_ps128(f));
-        a->s[2 * k + 1] = _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1));
-    }
+    __m256 l8 = _mm256_add_ps(_mm256_add_ps(a->f[0], a->f[2]), _mm256_add_ps(a->f[1], a->f[3]));
+    __m128 l4 = _mm_add_ps(_mm256_castps256_ps128(l8), _mm256_extractf128_ps(l8, 1));
+    __m128 l2 = _mm_add_ps(l4, _mm_movehl_ps(l4, l4));
+    return l2[0] + l2[1];
 }
 
 /* Lanes k + k+8, k + k+4, k + k+2, 0 + 1, in registers. */
 ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
 {
     if (dtype == MML_F16)
-        widen(a);
+        return (double)sum_f16(a);
     if (dtype != MML_F64) {
         __m256d l4 = _mm256_add_pd(_mm256_add_pd(a->s[0], a->s[2]), _mm256_add_pd(a->s[1], a->s[3]));
         __m128d l2 = _mm_add_pd(_mm256_castpd256_pd128(l4), _mm256_extractf128_pd(l4, 1));
@@ -167,12 +164,15 @@ ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
 /* ---- four rows at once ---- */
 
 #define KERNEL_BATCH 4
-typedef struct { __m256d h[4], l[4]; } batch_stage;   /* row i: lanes 0-3 after k + k+8, k+4 */
+/* Row i: lanes 0-3 after k + k+8, k+4; a float16 row's sum in f[i]. */
+typedef struct { __m256d h[4], l[4]; float f[4]; } batch_stage;
 
 ALWAYS_INLINE void acc_stage(acc16 *a, int dtype, batch_stage *st, int i)
 {
-    if (dtype == MML_F16)
-        widen(a);
+    if (dtype == MML_F16) {
+        st->f[i] = sum_f16(a);
+        return;
+    }
     if (dtype != MML_F64) {
         st->h[i] = _mm256_add_pd(_mm256_add_pd(a->s[0], a->s[2]), _mm256_add_pd(a->s[1], a->s[3]));
         return;
@@ -201,6 +201,11 @@ ALWAYS_INLINE void transpose4(__m256d r[4])
 ALWAYS_INLINE void finish_batch(batch_stage *st, int dtype, double c, double *vals)
 {
     __m256d *h = st->h, *l = st->l;
+    if (dtype == MML_F16) {
+        __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(st->f));
+        _mm256_storeu_pd(vals, _mm256_div_pd(v, _mm256_set1_pd(c)));
+        return;
+    }
     transpose4(h);
     if (dtype != MML_F64) {
         h[0] = _mm256_add_pd(h[0], h[2]);

@@ -157,20 +157,22 @@ ALWAYS_INLINE void add_terms8_first(acc16 *a, const vec16 *v, const vec16 *vm, v
     add_terms_n(a, v, vm, vw, keep, dtype, p, weighted, 1, 1);
 }
 
-/* A float16 row's lanes k + k+16 (float32), widened (exactly) to the
- * float64 sums. */
-ALWAYS_INLINE void widen(acc16 *a)
+ALWAYS_INLINE __m256 hi256(__m512 f)
 {
-    __m512 f = _mm512_add_ps(a->f[0], a->f[1]);
-    a->s[0] = _mm512_cvtps_pd(_mm512_castps512_ps256(f));
-    a->s[1] = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)));
+    return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1));
 }
 
-/* Lanes k + k+8, k + k+4, k + k+2, 0 + 1, in registers. */
+/* Lanes k + k+8, k + k+4, k + k+2, 0 + 1, in registers (a float16 row's
+ * float32 lanes k + k+16 first, mml_lanes_combine_f32()). */
 ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
 {
-    if (dtype == MML_F16)
-        widen(a);
+    if (dtype == MML_F16) {
+        __m512 f = _mm512_add_ps(a->f[0], a->f[1]);
+        __m256 l8 = _mm256_add_ps(_mm512_castps512_ps256(f), hi256(f));
+        __m128 l4 = _mm_add_ps(_mm256_castps256_ps128(l8), _mm256_extractf128_ps(l8, 1));
+        __m128 l2 = _mm_add_ps(l4, _mm_movehl_ps(l4, l4));
+        return (double)(l2[0] + l2[1]);
+    }
     if (dtype != MML_F64) {
         __m512d l8 = _mm512_add_pd(a->s[0], a->s[1]);
         __m256d l4 = _mm256_add_pd(_mm512_castpd512_pd256(l8), _mm512_extractf64x4_pd(l8, 1));
@@ -189,12 +191,16 @@ ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
 /* ---- eight rows at once ---- */
 
 #define KERNEL_BATCH 8
-typedef struct { __m512d h[8], l[8]; } batch_stage;   /* row i: lanes 0-7 after k + k+8 */
+/* Row i: float64 lanes 0-7 after k + k+8; float16, float32 lanes 0-15
+ * after k + k+16. */
+typedef struct { __m512d h[8], l[8]; __m512 f[8]; } batch_stage;
 
 ALWAYS_INLINE void acc_stage(acc16 *a, int dtype, batch_stage *st, int i)
 {
-    if (dtype == MML_F16)
-        widen(a);
+    if (dtype == MML_F16) {
+        st->f[i] = _mm512_add_ps(a->f[0], a->f[1]);
+        return;
+    }
     if (dtype != MML_F64) {
         st->h[i] = _mm512_add_pd(a->s[0], a->s[1]);
         return;
@@ -224,8 +230,37 @@ ALWAYS_INLINE void step8(__m512d *h, __m512d *l, __m512d bh, __m512d bl, int dty
  *   k + k+2: rows 0,2,4,6 and 1,3,5,7, a row's lanes 0-1 and 2-3
  *   0 + 1:   the rows' lane 0 and lane 1, interleaved into row order.
  * Each row's additions and their operands are those of acc_finish(). */
+/* The same for float16 rows, in float32, then widened: sixteen lanes of
+ * eight rows, k + k+8 with rows paired (0,1) (2,3) (4,5) (6,7), k + k+4
+ * leaving row i's four lanes in a 128-bit block, k + k+2 and 0 + 1 within
+ * the blocks; one permutation puts the rows in order. */
+ALWAYS_INLINE void finish_batch_f16(const batch_stage *st, double c, double *vals)
+{
+    __m512 pr[4], q[2];
+    #pragma GCC unroll 4
+    for (int k = 0; k < 4; k++)                   /* [row 2k lanes 0-7, row 2k+1 lanes 0-7] */
+        pr[k] = _mm512_add_ps(_mm512_shuffle_f32x4(st->f[2 * k], st->f[2 * k + 1], 0x44),
+                              _mm512_shuffle_f32x4(st->f[2 * k], st->f[2 * k + 1], 0xee));
+    #pragma GCC unroll 2
+    for (int k = 0; k < 2; k++)                   /* block b: row 4k + b, lanes 0-3 */
+        q[k] = _mm512_add_ps(_mm512_shuffle_f32x4(pr[2 * k], pr[2 * k + 1], 0x88),
+                             _mm512_shuffle_f32x4(pr[2 * k], pr[2 * k + 1], 0xdd));
+    /* block b: rows b and 4 + b, lanes 0-1 each */
+    __m512 r = _mm512_add_ps(_mm512_shuffle_ps(q[0], q[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(q[0], q[1], _MM_SHUFFLE(3, 2, 3, 2)));
+    /* element 4b: row b, element 4b + 2: row 4 + b */
+    r = _mm512_add_ps(r, _mm512_permute_ps(r, _MM_SHUFFLE(3, 3, 1, 1)));
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0);
+    __m512d v = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_permutexvar_ps(order, r)));
+    _mm512_storeu_pd(vals, _mm512_div_pd(v, _mm512_set1_pd(c)));
+}
+
 ALWAYS_INLINE void finish_batch(batch_stage *st, int dtype, double c, double *vals)
 {
+    if (dtype == MML_F16) {
+        finish_batch_f16(st, c, vals);
+        return;
+    }
     static const int pair[4][2] = { { 0, 2 }, { 4, 6 }, { 1, 3 }, { 5, 7 } };
     const __m512d zero = _mm512_setzero_pd();
     __m512d ah[4], al[4] = { zero, zero, zero, zero }, bh[2], bl[2] = { zero, zero };

@@ -28,7 +28,6 @@ static double row_value_half(const mml_request *req, uint64_t r)
     const float w = req->weight ? mml_h2f(((const uint16_t *)req->weight)[y]) : 1.0f;
     const float mxy = (float)mml_row_margin(MML_F16, req->margin, x, y);
     float s[2 * MML_LANES] = { 0 };
-    double d[MML_LANES];
 
     for (uint64_t j = 0; j < c; j++) {
         float z = mxy + mml_h2f(x[j]);
@@ -37,9 +36,7 @@ static double row_value_half(const mml_request *req, uint64_t r)
             h = h * w;
         s[j % (2 * MML_LANES)] = s[j % (2 * MML_LANES)] + ((z > 0 && j != y) ? h : 0.0f);
     }
-    for (int k = 0; k < MML_LANES; k++)
-        d[k] = s[k] + s[k + MML_LANES];                  /* float32, then widened exactly */
-    return mml_lanes_combine(d, NULL) / (double)c;
+    return (double)mml_lanes_combine_f32(s) / (double)c;
 }
 
 /* One row: terms in float64, lane j % MML_LANES, see kernel.h. */

@@ -144,16 +144,14 @@ ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, const vec16 *vm, vbcast v
 }
 
 /* Lanes k + k+8, k + k+4, k + k+2, 0 + 1, in registers; a float16 row's
- * lanes k + k+16 (float32) widened (exactly) to the float64 sums first. */
+ * in float32 after its lanes k + k+16 (mml_lanes_combine_f32()). */
 ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
 {
     if (dtype == MML_F16) {
-        #pragma GCC unroll 4
-        for (int k = 0; k < NF; k++) {
-            v4f f = a->f[k] + a->f[k + NF];
-            a->s[2 * k] = __builtin_convertvector(((v2f){ f[0], f[1] }), v2d);
-            a->s[2 * k + 1] = __builtin_convertvector(((v2f){ f[2], f[3] }), v2d);
-        }
+        v4f l0 = (a->f[0] + a->f[4]) + (a->f[2] + a->f[6]);       /* lanes 0-3 */
+        v4f l1 = (a->f[1] + a->f[5]) + (a->f[3] + a->f[7]);       /* lanes 4-7 */
+        v4f l4 = l0 + l1;
+        return (double)((l4[0] + l4[2]) + (l4[1] + l4[3]));
     }
     #pragma GCC unroll 8
     for (int half = NV / 2; half >= 1; half /= 2)
