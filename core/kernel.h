@@ -18,13 +18,14 @@
  *     plus lane k + 16, then as below (k + k+8 .. 0 + 1) without error
  *     terms; the row's float32 sum is widened (exactly) to float64 for
  *     the division. Thirty-two lanes because a float32 lane set fills one
- *     AVX-512 register: two sets make two chains of additions. float32 lanes are plain float64 sums. float64
- *     lanes keep a TwoSum error term (Knuth), so each lane is an
- *     unevaluated double-double. A float64 lane's first term (column
- *     j < 16) is added plainly: +0.0 + term is exact, its TwoSum error
- *     zero for every finite term (for an infinite one TwoSum gives a NaN
- *     error, but a non-finite lane discards its error term in the combine
- *     below, so the result is the same).
+ *     AVX-512 register: two sets make two chains of additions.
+ *   - float32 lanes are plain float64 sums. float64 lanes keep a TwoSum
+ *     error term (Knuth), so each lane is an unevaluated double-double.
+ *     A float64 lane's first term (column j < 16) is added plainly:
+ *     +0.0 + term is exact, its TwoSum error zero for every finite term
+ *     (for an infinite one TwoSum gives a NaN error, but a non-finite
+ *     lane discards its error term in the combine below, so the result
+ *     is the same).
  *   - Lanes are combined by mml_lanes_combine() below: k with k+8, then
  *     k with k+4, k+2, k+1. float64 lanes are (hi, lo) pairs added as
  *     mml_lane_add() does: hi + hi' with its exact TwoSum error, and
@@ -35,14 +36,15 @@
  *     AVX-512 chains, four AVX2 ones, enough to keep up with memory.
  *   - The row value is that sum divided by C, in float64.
  *
- * Why this is accurate: a float16 result needs 11 bits. Its terms err by
- * at most 2^-24 of |margin - x[y]| + |z| each, and a row's terms share
- * one sign (that of w[y]), so a float32 lane of m terms errs by at most
- * about m * 2^-24 relative: for C up to 2^16 (m = 2^12) that is 2^-12,
- * a quarter ulp of float16, before the one rounding to float16. Computing
- * in float32 instead of float64 halves the conversions per element: the
- * float16 kernel ran at 0.3-0.45 of the read baseline in float64, at
- * 0.55-0.9 in float32. For float32 inputs every term is exact or within
+ * Why this is accurate: a float16 result needs 11 bits, and SPEC 1 asks
+ * for float32 arithmetic, as PyTorch's. A term errs by at most about
+ * 2^-23 relative (two or three float32 roundings) unless x[j] cancels most
+ * of margin - x[y]; a row's terms share one sign (that of w[y]), so a lane
+ * of m terms errs by at most about m * 2^-24 relative, and the combine
+ * adds five roundings: for C up to 2^16 (m = 2^11) about 2^-13, at most
+ * a quarter of a float16 ulp, before the rounding to float16. Float32 takes one
+ * conversion per element where float64 took two, and fits sixteen lanes
+ * in a 512-bit register. For float32 inputs every term is exact or within
  * 2^-53 of the float64 formula (the float32 cancellation in
  * (margin - x[y]) + x[j] disappears in float64), and a float64 sum of up
  * to 2^20 terms errs by at most ~2^-33 relative for non-negative terms,
