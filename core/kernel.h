@@ -168,15 +168,22 @@ static inline double mml_row_margin(int dtype, int32_t margin, const void *x, ui
 
 /* One step of the lane combine: (hi, lo) += (bhi, blo) as a TwoSum of the
  * his and a plain sum of the los and its error, without renormalizing.
- * A non-finite hi carries lo = 0, so that hi + lo is hi. */
+ * Where hi is not finite lo means nothing (it may be NaN): a sum that
+ * is not finite never becomes finite again, so the last step's
+ * mml_lane_round() gives hi alone then. */
 static inline void mml_lane_add(double *hi, double *lo, double bhi, double blo)
 {
     double t = *hi + bhi;
     double bp = t - *hi;
     double e = (*hi - (t - bp)) + (bhi - bp);   /* TwoSum: t + e == hi + bhi */
-    double l = (*lo + blo) + e;
+    *lo = (*lo + blo) + e;
     *hi = t;
-    *lo = isfinite(t) ? l : 0.0;
+}
+
+/* A combined pair rounded to one float64: hi + lo, or hi if not finite. */
+static inline double mml_lane_round(double hi, double lo)
+{
+    return isfinite(hi) ? hi + lo : hi;
 }
 
 /* Double-double addition (the row tree's nodes): mml_lane_add, then the
@@ -189,34 +196,36 @@ static inline void mml_dd_add(double *hi, double *lo, double bhi, double blo)
         double s = *hi + *lo;
         *lo = *lo - (s - *hi);
         *hi = s;
+    } else {
+        *lo = 0.0;
     }
 }
 
 /* The vector forms, lane by lane on a GCC vector type VT (__m512d,
  * __m256d, __m128d) whose comparisons give the integer vector MT: the
  * same operations in the same order, so the same bits. Both start with
- * MML_VEC_TWO_SUM: t = hi + bhi, l = lo + blo + t's TwoSum error, and
- * fin all-ones in the lanes where t is finite (t - t is 0 exactly then). */
-#define MML_VEC_TWO_SUM(VT, MT)                                               \
+ * MML_VEC_TWO_SUM: t = hi + bhi, l = lo + blo + t's TwoSum error. */
+#define MML_VEC_TWO_SUM(VT)                                                   \
     VT t = *hi + bhi;                                                         \
     VT bp = t - *hi;                                                          \
-    VT l = (*lo + blo) + ((*hi - (t - bp)) + (bhi - bp));                     \
-    MT fin = (MT)((t - t) == (t - t))
+    VT l = (*lo + blo) + ((*hi - (t - bp)) + (bhi - bp))
 
-#define MML_LANE_ADD_VEC(name, VT, MT)                                        \
+#define MML_LANE_ADD_VEC(name, VT)                                            \
     static inline __attribute__((always_inline)) void name(                  \
         VT *hi, VT *lo, VT bhi, VT blo)                                       \
     {                                                                         \
-        MML_VEC_TWO_SUM(VT, MT);                                              \
+        MML_VEC_TWO_SUM(VT);                                                  \
         *hi = t;                                                              \
-        *lo = (VT)(fin & (MT)l);                                              \
+        *lo = l;                                                              \
     }
 
+/* fin: all-ones in the lanes where t is finite (t - t is 0 exactly then). */
 #define MML_DD_ADD_VEC(name, VT, MT)                                          \
     static inline __attribute__((always_inline)) void name(                  \
         VT *hi, VT *lo, VT bhi, VT blo)                                       \
     {                                                                         \
-        MML_VEC_TWO_SUM(VT, MT);                                              \
+        MML_VEC_TWO_SUM(VT);                                                  \
+        MT fin = (MT)((t - t) == (t - t));                                    \
         VT s = t + l;                                                         \
         VT nlo = l - (s - t);                                                 \
         *hi = (VT)((fin & (MT)s) | (~fin & (MT)t));                           \
@@ -227,7 +236,7 @@ static inline void mml_dd_add(double *hi, double *lo, double bhi, double blo)
 static inline double mml_lane_last(double hi0, double lo0, double hi1, double lo1)
 {
     mml_lane_add(&hi0, &lo0, hi1, lo1);
-    return hi0 + lo0;
+    return mml_lane_round(hi0, lo0);
 }
 
 /* Sum of the lanes (s[k] + c[k]) in the fixed order above. c may be NULL
@@ -249,7 +258,7 @@ static inline double mml_lanes_combine(const double s[MML_LANES],
     for (int half = MML_LANES / 2; half >= 1; half /= 2)
         for (int k = 0; k < half; k++)
             mml_lane_add(&hi[k], &lo[k], hi[k + half], lo[k + half]);
-    return hi[0] + lo[0];
+    return mml_lane_round(hi[0], lo[0]);
 }
 
 /* A float16 row's 32 float32 lanes s[0..32) combined: k + k+16, then

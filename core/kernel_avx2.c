@@ -19,8 +19,8 @@ typedef struct { __m256d d; __m256 f; } vbcast;
 
 typedef long long v4i __attribute__((vector_size(32)));
 typedef long long v2i __attribute__((vector_size(16)));
-MML_LANE_ADD_VEC(lane_add4, __m256d, v4i)
-MML_LANE_ADD_VEC(lane_add2, __m128d, v2i)
+MML_LANE_ADD_VEC(lane_add4, __m256d)
+MML_LANE_ADD_VEC(lane_add2, __m128d)
 
 ALWAYS_INLINE vbcast vset1(double d)
 {
@@ -217,7 +217,10 @@ ALWAYS_INLINE void finish_batch(batch_stage *st, int dtype, double c, double *va
     lane_add4(&h[0], &l[0], h[2], l[2]);
     lane_add4(&h[1], &l[1], h[3], l[3]);
     lane_add4(&h[0], &l[0], h[1], l[1]);
-    _mm256_storeu_pd(vals, _mm256_div_pd(_mm256_add_pd(h[0], l[0]), _mm256_set1_pd(c)));
+    /* mml_lane_round(): h alone where it is not finite */
+    __m256d fin = _mm256_cmp_pd(_mm256_sub_pd(h[0], h[0]), _mm256_setzero_pd(), _CMP_EQ_OQ);
+    __m256d v = _mm256_blendv_pd(h[0], _mm256_add_pd(h[0], l[0]), fin);
+    _mm256_storeu_pd(vals, _mm256_div_pd(v, _mm256_set1_pd(c)));
 }
 
 #define KERNEL_ENTRY mml_rows_avx2

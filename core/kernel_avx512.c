@@ -20,9 +20,9 @@ typedef long long v8i __attribute__((vector_size(64)));
 typedef long long v4i __attribute__((vector_size(32)));
 typedef long long v2i __attribute__((vector_size(16)));
 MML_DD_ADD_VEC(dd_add8, __m512d, v8i)          /* the row tree */
-MML_LANE_ADD_VEC(lane_add8, __m512d, v8i)      /* the lane combine */
-MML_LANE_ADD_VEC(lane_add4, __m256d, v4i)
-MML_LANE_ADD_VEC(lane_add2, __m128d, v2i)
+MML_LANE_ADD_VEC(lane_add8, __m512d)          /* the lane combine */
+MML_LANE_ADD_VEC(lane_add4, __m256d)
+MML_LANE_ADD_VEC(lane_add2, __m128d)
 
 ALWAYS_INLINE vbcast vset1(double d)
 {
@@ -288,8 +288,10 @@ ALWAYS_INLINE void finish_batch(batch_stage *st, int dtype, double c, double *va
     }
     __m512d h = _mm512_unpacklo_pd(bh[0], bh[1]), l = _mm512_unpacklo_pd(bl[0], bl[1]);
     step8(&h, &l, _mm512_unpackhi_pd(bh[0], bh[1]), _mm512_unpackhi_pd(bl[0], bl[1]), dtype);
-    if (dtype == MML_F64)
-        h = _mm512_add_pd(h, l);
+    if (dtype == MML_F64) {                       /* mml_lane_round(): h alone where not finite */
+        __mmask8 fin = _mm512_cmp_pd_mask(_mm512_sub_pd(h, h), zero, _CMP_EQ_OQ);
+        h = _mm512_mask_add_pd(h, fin, h, l);
+    }
     _mm512_storeu_pd(vals, _mm512_div_pd(h, _mm512_set1_pd(c)));
 }
 

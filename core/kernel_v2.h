@@ -32,7 +32,7 @@ typedef struct { v2d s[NV], e[NV]; v4f f[2 * NF]; } acc16;   /* sums, TwoSum err
 typedef struct { v2i m[NV]; v4i f[NF]; } mask16;          /* all-ones: count the lane */
 typedef struct { v2d d; v4f f; } vbcast;
 
-MML_LANE_ADD_VEC(lane_add2, v2d, v2i)
+MML_LANE_ADD_VEC(lane_add2, v2d)
 
 ALWAYS_INLINE vbcast vset1(double d)
 {
