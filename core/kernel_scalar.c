@@ -24,13 +24,13 @@ const uint32_t mml_lane_valid32[MML_LANES + 1][MML_LANES] = { ROWS16(VALID32),
 static double row_value_half(const mml_request *req, uint64_t r)
 {
     const uint64_t c = req->c, y = (uint64_t)req->target[r];
-    const uint16_t *x = (const uint16_t *)req->input + r * c;
-    const float w = req->weight ? mml_h2f(((const uint16_t *)req->weight)[y]) : 1.0f;
+    const char *x = (const char *)req->input + r * c * 2;            /* any alignment */
+    const float w = req->weight ? (float)mml_get(MML_F16, req->weight, y) : 1.0f;
     const float mxy = (float)mml_row_margin(MML_F16, req->margin, x, y);
     float s[2 * MML_LANES] = { 0 };
 
     for (uint64_t j = 0; j < c; j++) {
-        float z = mxy + mml_h2f(x[j]);
+        float z = mxy + (float)mml_get(MML_F16, x, j);                 /* exact either way */
         float h = req->p == 2 ? z * z : z;
         if (req->weight)
             h = h * w;
