@@ -30,7 +30,8 @@
  *     k with k+4, k+2, k+1. float64 lanes are (hi, lo) pairs added as
  *     mml_lane_add() does: hi + hi' with its exact TwoSum error, and
  *     lo + lo' + that error, not renormalized; the row's sum is hi + lo of
- *     the last pair, rounded once. SIMD code does the same additions.
+ *     the last pair, rounded once (hi alone if it is not finite,
+ *     mml_lane_round()). SIMD code does the same additions.
  *   - Sixteen lanes because each lane's additions form a chain the CPU
  *     cannot overlap (4 cycles each): sixteen lanes are two independent
  *     AVX-512 chains, four AVX2 ones, enough to keep up with memory.

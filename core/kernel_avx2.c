@@ -97,14 +97,14 @@ ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, const vec16 *vm, vbcast v
     if (dtype == MML_F16) {                                  /* the same, in float32 */
         #pragma GCC unroll 2
         for (int k = 0; k < 2; k++) {
-            __m256 z = _mm256_add_ps(vm->f[k], v->f[k]);
-            __m256 h = p == 2 ? _mm256_mul_ps(z, z) : z;
+            __m256 z = _mm256_add_ps(vm->f[k], v->f[k]);    /* z = (margin - x[y]) + x[j] */
+            __m256 h = p == 2 ? _mm256_mul_ps(z, z) : z;    /* h = z or z*z */
             if (weighted)
-                h = _mm256_mul_ps(h, vw.f);
-            __m256 m = _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_GT_OQ);
+                h = _mm256_mul_ps(h, vw.f);                  /* h *= w[y] */
+            __m256 m = _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_GT_OQ);   /* z > 0 */
             if (keep)
-                m = _mm256_and_ps(m, keep->f[k]);
-            __m256 sum = _mm256_add_ps(a->f[k], _mm256_and_ps(h, m));
+                m = _mm256_and_ps(m, keep->f[k]);            /* and the lane kept */
+            __m256 sum = _mm256_add_ps(a->f[k], _mm256_and_ps(h, m));   /* s + (m ? h : 0) */
             a->f[k] = a->f[k + 2];                           /* the next vector's lanes */
             a->f[k + 2] = sum;
         }
@@ -148,7 +148,8 @@ ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
     if (dtype == MML_F16)
         return (double)sum_f16(a);
     if (dtype != MML_F64) {
-        __m256d l4 = _mm256_add_pd(_mm256_add_pd(a->s[0], a->s[2]), _mm256_add_pd(a->s[1], a->s[3]));
+        __m256d l4 = _mm256_add_pd(_mm256_add_pd(a->s[0], a->s[2]),
+                                   _mm256_add_pd(a->s[1], a->s[3]));
         __m128d l2 = _mm_add_pd(_mm256_castpd256_pd128(l4), _mm256_extractf128_pd(l4, 1));
         return l2[0] + l2[1];
     }

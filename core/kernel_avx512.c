@@ -81,12 +81,12 @@ ALWAYS_INLINE void add_terms_n(acc16 *a, const vec16 *v, const vec16 *vm, vbcast
 {
     if (dtype == MML_F16) {
         __m512 z = _mm512_add_ps(vm->f, v->f);              /* z = (margin - x[y]) + x[j] */
-        __m512 h = p == 2 ? _mm512_mul_ps(z, z) : z;
+        __m512 h = p == 2 ? _mm512_mul_ps(z, z) : z;        /* h = z or z*z */
         if (weighted)
-            h = _mm512_mul_ps(h, vw.f);
-        __mmask16 m = _mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_GT_OQ);
+            h = _mm512_mul_ps(h, vw.f);                      /* h *= w[y] */
+        __mmask16 m = _mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_GT_OQ);   /* z > 0 */
         if (keep)
-            m &= *keep;
+            m &= *keep;                                      /* and the lane kept */
         __m512 sum = _mm512_mask_add_ps(a->f[0], m, a->f[0], h);   /* s += m ? h : 0 */
         a->f[0] = a->f[1];
         a->f[1] = sum;
@@ -167,11 +167,11 @@ ALWAYS_INLINE __m256 hi256(__m512 f)
 ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
 {
     if (dtype == MML_F16) {
-        __m512 f = _mm512_add_ps(a->f[0], a->f[1]);
-        __m256 l8 = _mm256_add_ps(_mm512_castps512_ps256(f), hi256(f));
+        __m512 f = _mm512_add_ps(a->f[0], a->f[1]);                          /* k + k+16 */
+        __m256 l8 = _mm256_add_ps(_mm512_castps512_ps256(f), hi256(f));      /* k + k+8 */
         __m128 l4 = _mm_add_ps(_mm256_castps256_ps128(l8), _mm256_extractf128_ps(l8, 1));
-        __m128 l2 = _mm_add_ps(l4, _mm_movehl_ps(l4, l4));
-        return (double)(l2[0] + l2[1]);
+        __m128 l2 = _mm_add_ps(l4, _mm_movehl_ps(l4, l4));                   /* k + k+2 */
+        return (double)(l2[0] + l2[1]);                                      /* 0 + 1 */
     }
     if (dtype != MML_F64) {
         __m512d l8 = _mm512_add_pd(a->s[0], a->s[1]);

@@ -148,10 +148,11 @@ ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, const vec16 *vm, vbcast v
 ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
 {
     if (dtype == MML_F16) {
-        v4f l0 = (a->f[0] + a->f[4]) + (a->f[2] + a->f[6]);       /* lanes 0-3 */
-        v4f l1 = (a->f[1] + a->f[5]) + (a->f[3] + a->f[7]);       /* lanes 4-7 */
-        v4f l4 = l0 + l1;
-        return (double)((l4[0] + l4[2]) + (l4[1] + l4[3]));
+        /* f[k]: lanes 4k .. 4k+3, f[NF + k] the same lanes + 16 */
+        v4f l0 = (a->f[0] + a->f[NF]) + (a->f[2] + a->f[NF + 2]);   /* k + k+16, k + k+8: 0-3 */
+        v4f l1 = (a->f[1] + a->f[NF + 1]) + (a->f[3] + a->f[NF + 3]);   /* the same: 4-7 */
+        v4f l4 = l0 + l1;                                            /* k + k+4 */
+        return (double)((l4[0] + l4[2]) + (l4[1] + l4[3]));         /* k + k+2, 0 + 1 */
     }
     #pragma GCC unroll 8
     for (int half = NV / 2; half >= 1; half /= 2)
