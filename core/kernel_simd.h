@@ -78,12 +78,13 @@ ALWAYS_INLINE void prefetch(const char *p, size_t n)
 }
 
 /* Columns j .. j+15 of the row at x, a full vector: its terms added to *a.
- * The margin is chosen by a branch, mispredicted about once a row, at the
- * vector holding column y. Indexing vm[j == jy] has no branch, but costs
- * five scalar instructions a vector and keeps both margins in memory. A
- * float16 row of 100 columns takes 10.5 ns with the branch against 12.1
- * with the index (AVX-512, best of 15 runs); float32 and float64 rows
- * show no difference. */
+ *
+ * Here and in row_acc() the margin is chosen by a branch, mispredicted
+ * about once a row, at the vector holding column y. Indexing vm[j == jy]
+ * has no branch, but costs five scalar instructions a vector and keeps
+ * both margins in memory. Rows of 100 columns, best of 15 runs, AVX-512:
+ * float16 10.5 ns with branches against 12.1 with the index, float32 18
+ * against 21; float64 and the AVX2 and SSE2 paths no worse. */
 ALWAYS_INLINE void step(const char *x, uint64_t j, uint64_t jy, const vec16 vm[2], vbcast vw,
                         int dtype, int p, int weighted, acc16 *a)
 {
@@ -112,7 +113,10 @@ ALWAYS_INLINE void row_acc(const mml_request *req, uint64_t r, const char *end,
     acc_zero(a);
     if (c >= MML_LANES) {                       /* each lane's first term */
         load16(x, dtype, &v);
-        add_terms_first(a, &v, &vm[jy == 0], vw, NULL, dtype, p, weighted);
+        if (jy != 0)
+            add_terms_first(a, &v, &vm[0], vw, NULL, dtype, p, weighted);
+        else
+            add_terms_first(a, &v, &vm[1], vw, NULL, dtype, p, weighted);
         j = MML_LANES;
     }
     /* Two vectors a step, written out: the float16 kernels alternate
@@ -138,22 +142,24 @@ ALWAYS_INLINE void row_acc(const mml_request *req, uint64_t r, const char *end,
             memcpy(tmp, src, (c - j) * es);
             src = tmp;
         }
-        const vec16 *m = j == 0 ? &vm[1] : &vm[j == jy];   /* j = 0: y is in it */
+        vec16 m = vm[0];
+        if (j == 0 || j == jy)                 /* j = 0: y is in it */
+            m = vm[1];
 #ifdef KERNEL_HALF_TAIL
         if (c - j <= MML_LANES / 2) {
             load8(src, dtype, &v);
             if (j == 0)
-                add_terms8_first(a, &v, m, vw, keep, dtype, p, weighted);
+                add_terms8_first(a, &v, &m, vw, keep, dtype, p, weighted);
             else
-                add_terms8(a, &v, m, vw, keep, dtype, p, weighted);
+                add_terms8(a, &v, &m, vw, keep, dtype, p, weighted);
             return;
         }
 #endif
         load16(src, dtype, &v);
         if (j == 0)
-            add_terms_first(a, &v, m, vw, keep, dtype, p, weighted);
+            add_terms_first(a, &v, &m, vw, keep, dtype, p, weighted);
         else
-            add_terms(a, &v, m, vw, keep, dtype, p, weighted);
+            add_terms(a, &v, &m, vw, keep, dtype, p, weighted);
     }
 }
 
