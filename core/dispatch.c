@@ -23,7 +23,7 @@ static const simd_path simd_paths[MML_SIMD_COUNT] = {
     [MML_SIMD_SCALAR] = { mml_rows_scalar, mml_subtree_scalar },
 #ifdef MML_X86
     [MML_SIMD_SSE2] = { mml_rows_sse2, mml_subtree_scalar },
-    [MML_SIMD_AVX2] = { mml_rows_avx2, mml_subtree_scalar },
+    [MML_SIMD_AVX2] = { mml_rows_avx2, mml_subtree_avx2 },
     [MML_SIMD_AVX512] = { mml_rows_avx512, mml_subtree_avx512 },
 #endif
 #ifdef __aarch64__

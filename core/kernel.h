@@ -94,6 +94,7 @@ void mml_rows_neon(const mml_request *req, uint64_t a, uint64_t b, double *vals)
 typedef void (*mml_tree_fn)(double *hi, double *lo, uint64_t n);
 
 void mml_subtree_scalar(double *hi, double *lo, uint64_t n);
+void mml_subtree_avx2(double *hi, double *lo, uint64_t n);
 void mml_subtree_avx512(double *hi, double *lo, uint64_t n);
 
 /* The tree function of the path in use (dispatch.c). */

@@ -19,6 +19,7 @@ typedef struct { __m256d d; __m256 f; } vbcast;
 
 typedef long long v4i __attribute__((vector_size(32)));
 typedef long long v2i __attribute__((vector_size(16)));
+MML_DD_ADD_VEC(dd_add4, __m256d, v4i)          /* the row tree */
 MML_LANE_ADD_VEC(lane_add4, __m256d)
 MML_LANE_ADD_VEC(lane_add2, __m128d)
 
@@ -227,9 +228,33 @@ ALWAYS_INLINE void finish_batch(batch_stage *st, int dtype, double c, double *va
 #define KERNEL_ENTRY mml_rows_avx2
 #include "kernel_simd.h"
 
+/* kernel.h's subtree, four nodes of a level at a time, as the AVX-512 one
+ * does with eight: nodes 2k .. 2k+7 unpacked into even and odd, in the
+ * order 0, 2, 1, 3 of the pairs; added as dd_add4 (mml_dd_add lane by
+ * lane); only the two sums put back in order. The last two levels are
+ * the scalar code's. */
+void mml_subtree_avx2(double *hi, double *lo, uint64_t n)
+{
+    for (; n >= 8; n /= 2)
+        for (uint64_t k = 0; k < n / 2; k += 4) {    /* writes k.. only after reading 2k.. */
+            __m256d h0 = _mm256_loadu_pd(hi + 2 * k), h1 = _mm256_loadu_pd(hi + 2 * k + 4);
+            __m256d l0 = _mm256_loadu_pd(lo + 2 * k), l1 = _mm256_loadu_pd(lo + 2 * k + 4);
+            __m256d h = _mm256_unpacklo_pd(h0, h1), l = _mm256_unpacklo_pd(l0, l1);
+            dd_add4(&h, &l, _mm256_unpackhi_pd(h0, h1), _mm256_unpackhi_pd(l0, l1));
+            _mm256_storeu_pd(hi + k, _mm256_permute4x64_pd(h, _MM_SHUFFLE(3, 1, 2, 0)));
+            _mm256_storeu_pd(lo + k, _mm256_permute4x64_pd(l, _MM_SHUFFLE(3, 1, 2, 0)));
+        }
+    mml_subtree_scalar(hi, lo, n);
+}
+
 #else
 void mml_rows_avx2(const mml_request *req, uint64_t a, uint64_t b, double *vals)
 {
     mml_rows_scalar(req, a, b, vals);
+}
+
+void mml_subtree_avx2(double *hi, double *lo, uint64_t n)
+{
+    mml_subtree_scalar(hi, lo, n);
 }
 #endif
