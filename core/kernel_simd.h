@@ -23,8 +23,7 @@
  * vector that holds it, vmy gives z = -inf + x[y] (-inf or NaN), never > 0,
  * so the column adds nothing, as the order requires. The loop then needs
  * no mask, only a choice between two margin vectors, where a mask cost a
- * move into a mask register on the vector port. step() makes that choice
- * with a branch, see there.
+ * move into a mask register on the vector port (margin_for()).
  *
  * when it defines KERNEL_FIRST, for a row's first sixteen columns (the
  * lanes are still +0.0):
@@ -77,24 +76,30 @@ ALWAYS_INLINE void prefetch(const char *p, size_t n)
         __builtin_prefetch(p + PREFETCH_AHEAD + o);
 }
 
-/* Columns j .. j+15 of the row at x, a full vector: its terms added to *a.
- *
- * Here and in row_acc() the margin is chosen by a branch, mispredicted
- * about once a row, at the vector holding column y. Indexing vm[j == jy]
- * has no branch, but costs five scalar instructions a vector and keeps
- * both margins in memory. A float16 row of 100 columns takes 10.5 ns with
- * the branches against 12.1 with the index (AVX-512, best of 15 runs);
- * float32, float64 and the AVX2 and SSE2 paths show no difference that
- * outlasts the noise. */
+/* The margins of a vector of the row: vm[1] if it holds column y, else
+ * vm[0]. GCC makes this a branch, mispredicted about once a row, at the
+ * vector holding column y, and keeps both margins in registers. Indexing
+ * vm[holds_y] has no branch, but costs five scalar instructions a vector
+ * and keeps both margins in memory. A float16 row of 100 columns takes
+ * 10.5 ns with the branch against 12.1 with the index (AVX-512, best of
+ * 15 runs); float32, float64 and the AVX2 and SSE2 paths show no
+ * difference that outlasts the noise. */
+ALWAYS_INLINE vec16 margin_for(const vec16 vm[2], int holds_y)
+{
+    vec16 m = vm[0];
+    if (holds_y)
+        m = vm[1];
+    return m;
+}
+
+/* Columns j .. j+15 of the row at x, a full vector: its terms added to *a. */
 ALWAYS_INLINE void step(const char *x, uint64_t j, uint64_t jy, const vec16 vm[2], vbcast vw,
                         int dtype, int p, int weighted, acc16 *a)
 {
     vec16 v;
+    const vec16 m = margin_for(vm, j == jy);
     load16(x + j * mml_es(dtype), dtype, &v);
-    if (j != jy)
-        add_terms(a, &v, &vm[0], vw, NULL, dtype, p, weighted);
-    else
-        add_terms(a, &v, &vm[1], vw, NULL, dtype, p, weighted);
+    add_terms(a, &v, &m, vw, NULL, dtype, p, weighted);
 }
 
 /* The lanes of row r, accumulated into *a; keep: the lanes of its tail
@@ -113,11 +118,9 @@ ALWAYS_INLINE void row_acc(const mml_request *req, uint64_t r, const char *end,
     vm_set(&vm[0], &vm[1], mml_row_margin(dtype, req->margin, x, y), (int)(y % MML_LANES), dtype);
     acc_zero(a);
     if (c >= MML_LANES) {                       /* each lane's first term */
+        const vec16 m = margin_for(vm, jy == 0);
         load16(x, dtype, &v);
-        if (jy != 0)
-            add_terms_first(a, &v, &vm[0], vw, NULL, dtype, p, weighted);
-        else
-            add_terms_first(a, &v, &vm[1], vw, NULL, dtype, p, weighted);
+        add_terms_first(a, &v, &m, vw, NULL, dtype, p, weighted);
         j = MML_LANES;
     }
     /* Two vectors a step, written out: the float16 kernels alternate
@@ -143,9 +146,7 @@ ALWAYS_INLINE void row_acc(const mml_request *req, uint64_t r, const char *end,
             memcpy(tmp, src, (c - j) * es);
             src = tmp;
         }
-        vec16 m = vm[0];
-        if (j == 0 || j == jy)                 /* j = 0: y is in it */
-            m = vm[1];
+        const vec16 m = margin_for(vm, j == 0 || j == jy);   /* j = 0: y is in it */
 #ifdef KERNEL_HALF_TAIL
         if (c - j <= MML_LANES / 2) {
             load8(src, dtype, &v);
