@@ -16,7 +16,8 @@ static const char *const simd_names[MML_SIMD_COUNT] = {
 };
 
 /* Each path's row kernel and row-tree function; a path this build or
- * architecture lacks has no kernel. Only AVX-512 has its own tree. */
+ * architecture lacks has no kernel. AVX-512 and AVX2 have their own
+ * tree; the others use the scalar one. */
 typedef struct simd_path { mml_rows_fn rows; mml_tree_fn subtree; } simd_path;
 
 static const simd_path simd_paths[MML_SIMD_COUNT] = {
