@@ -11,6 +11,7 @@
 
 #include "json.h"
 #include "utf8.h"
+#include "v2_text.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define V2_HOST_BE 1
@@ -57,17 +58,15 @@ struct v2_decoder {
 
 /* What the header parse needs besides the decoder. */
 typedef struct parse_ctx {
-    const cJSON *root;
+    const cJSON *root;        /* the tree of the text without its data arrays */
     uint8_t *isint;           /* bit k: the k-th number token is an integer literal */
     uint64_t nnum;
+    const char *text;         /* the whole JSON text, and its inputs' data arrays */
+    const v2_span *spans;
+    int nspans;
 } parse_ctx;
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static uint64_t json_limit(const v2_decoder *d)
-{
-    return d->max_body < V2_MAX_JSON ? d->max_body : V2_MAX_JSON;
-}
 
 static const char *json_kind(const cJSON *v)
 {
@@ -412,66 +411,10 @@ static int check_tensors(v2_decoder *d, mml_error *err)
 
 /* ---- JSON tensor data ------------------------------------------------- */
 
-typedef struct fill {
-    const parse_ctx *px;
-    tensor *t;
-    int k;                    /* T_INPUT, ... */
-    uint64_t i;               /* elements seen */
-    uint64_t num;             /* number-token index of the next number */
-} fill;
-
-static int fill_value(fill *f, const cJSON *v, mml_error *err)
-{
-    const char *name = tensor_name[f->k], *field = tensor_field[f->k];
-    double x;
-    if (cJSON_IsArray(v)) {
-        for (const cJSON *c = v->child; c != NULL; c = c->next) {
-            int rc = fill_value(f, c, err);
-            if (rc < 0)
-                return rc;
-        }
-        return 0;
-    }
-    if (f->k == T_TARGET) {
-        if (!cJSON_IsNumber(v))
-            return mml_error_set(err, MML_ETYPE, field,
-                                 "TARGET data[%llu] must be an integer, got %s",
-                                 (unsigned long long)f->i, json_kind(v));
-        if (!is_int_token(f->px, f->num))
-            return mml_error_set(err, MML_ETYPE, field,
-                                 "TARGET data[%llu] must be an integer, got a number with a "
-                                 "fraction or an exponent", (unsigned long long)f->i);
-        if (!(fabs(v->valuedouble) < 9223372036854775808.0))
-            return mml_error_set(err, MML_ETYPE, field,
-                                 "TARGET data[%llu] does not fit in int64",
-                                 (unsigned long long)f->i);
-        f->num++;
-        if (f->i < f->t->count)
-            ((int64_t *)(void *)f->t->buf)[f->i] = to_int64(v->valuedouble);
-        f->i++;
-        return 0;
-    }
-    if (cJSON_IsNumber(v)) {
-        x = v->valuedouble;
-        f->num++;
-    } else if (cJSON_IsString(v) && strcmp(v->valuestring, "NaN") == 0) {
-        x = NAN;
-    } else if (cJSON_IsString(v) && strcmp(v->valuestring, "Infinity") == 0) {
-        x = INFINITY;
-    } else if (cJSON_IsString(v) && strcmp(v->valuestring, "-Infinity") == 0) {
-        x = -INFINITY;
-    } else {
-        return mml_error_set(err, MML_ETYPE, field, "%s data[%llu] must be a number, got %s",
-                             name, (unsigned long long)f->i, json_kind(v));
-    }
-    if (f->i < f->t->count)
-        mml_store(f->t->dtype, f->t->buf, f->i, x);
-    f->i++;
-    return 0;
-}
-
+/* The tensor's data array, read from the text (v2_text.h). */
 static int fill_json(const parse_ctx *px, tensor *t, int k, mml_error *err)
 {
+    const v2_span *sp = NULL;
     if (!cJSON_IsArray(t->data))
         return mml_error_set(err, MML_ETYPE, tensor_field[k], "%s data must be an array, got %s",
                              tensor_name[k], json_kind(t->data));
@@ -479,16 +422,23 @@ static int fill_json(const parse_ctx *px, tensor *t, int k, mml_error *err)
         return mml_error_set(err, MML_EBADREQ, tensor_field[k],
                              "%s: FP16 has no JSON form, send it as binary data (binary_data_size)",
                              tensor_name[k]);
-    fill f = {.px = px, .t = t, .k = k};
-    if (k == T_TARGET)
-        f.num = number_index(px, t->data);
-    int rc = fill_value(&f, t->data, err);
+    for (int i = 0; i < px->nspans; i++)
+        if (px->spans[i].pos == t->pos)
+            sp = &px->spans[i];
+    if (sp == NULL)    /* an array the scan did not find: "data" or "inputs" spelt with escapes */
+        return mml_error_set(err, MML_EBADREQ, tensor_field[k],
+                             "%s data: write the keys \"inputs\" and \"data\" without escapes",
+                             tensor_name[k]);
+    v2_sink sink = {.name = tensor_name[k], .field = tensor_field[k],
+                    .dtype = k == T_TARGET ? 0 : t->dtype, .buf = t->buf, .count = t->count};
+    uint64_t seen;
+    int rc = v2_text_read(px->text, sp, &sink, &seen, err);
     if (rc < 0)
         return rc;
-    if (f.i != t->count)
+    if (seen != t->count)
         return mml_error_set(err, MML_EVALUE, tensor_field[k],
                              "%s has %llu data elements but its shape needs %llu",
-                             tensor_name[k], (unsigned long long)f.i,
+                             tensor_name[k], (unsigned long long)seen,
                              (unsigned long long)t->count);
     return 0;
 }
@@ -614,36 +564,51 @@ static int parse_top(v2_decoder *d, const parse_ctx *px, mml_error *err)
  * from several threads (lossd's front-end loops) take turns. */
 static pthread_mutex_t cjson_parse_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* The JSON text is checked and its data arrays found first (v2_text.h);
+ * cJSON gets the rest, which is small. */
 static int parse_header(v2_decoder *d, mml_error *err)
 {
-    parse_ctx px = {0};
-    const char *end = NULL;
+    parse_ctx px = {.text = d->json};
+    v2_span *spans = NULL;
+    char *head = NULL;
+    size_t head_len = 0;
+    cJSON *root = NULL;
     int rc;
     int64_t bad = utf8_invalid_at(d->json, d->json_len);   /* cJSON takes any bytes */
-    if (bad >= 0)
-        return mml_error_set(err, MML_EBADREQ, "body",
-                             "the JSON request header is not valid UTF-8 (byte %lld)",
-                             (long long)bad);
+    if (bad >= 0) {
+        rc = mml_error_set(err, MML_EBADREQ, "body",
+                           "the JSON request header is not valid UTF-8 (byte %lld)%s",
+                           (long long)bad, d->header_len < 0 ?
+                           "; binary data needs the Inference-Header-Content-Length header" : "");
+        goto fail_text;
+    }
+    if (d->json_len == 0) {
+        rc = mml_error_set(err, MML_EBADREQ, "body", "the request has no JSON header (empty body)");
+        goto fail_text;
+    }
+    if ((rc = v2_text_scan(d->json, d->json_len, &spans, &px.nspans, err)) < 0)
+        goto fail_text;
+    px.spans = spans;
+    head = v2_text_compact(d->json, d->json_len, spans, px.nspans, &head_len);
+    if (head == NULL) {
+        rc = mml_error_set(err, MML_ENOMEM, "body", "out of memory");
+        goto fail_head;
+    }
+    if (head_len > V2_MAX_JSON) {
+        rc = mml_error_set(err, MML_ETOOBIG, "body",
+                           "the JSON request without its inputs' data is over the limit of %llu bytes",
+                           (unsigned long long)V2_MAX_JSON);
+        goto fail_head;
+    }
     pthread_mutex_lock(&cjson_parse_lock);
-    cJSON *root = cJSON_ParseWithLengthOpts(d->json, d->json_len, &end, 0);
+    root = cJSON_ParseWithLength(head, head_len);
     pthread_mutex_unlock(&cjson_parse_lock);
-    if (root == NULL && d->json_len == 0)
-        return mml_error_set(err, MML_EBADREQ, "body", "the request has no JSON header (empty body)");
-    if (root == NULL && end == NULL)
-        return mml_error_set(err, MML_EBADREQ, "body",
-                             "malformed or too deeply nested JSON in the request header");
-    if (root == NULL)
-        return mml_error_set(err, MML_EBADREQ, "body", "malformed JSON in the request header near byte %lld",
-                             (long long)(end - d->json));
-    for (const char *p = end; p < d->json + d->json_len; p++)
-        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
-            rc = mml_error_set(err, MML_EBADREQ, "body",
-                               "unexpected bytes after the JSON request at byte %lld",
-                               (long long)(p - d->json));
-            goto fail_trailing;
-        }
+    if (root == NULL) {   /* the text was checked: only memory can fail */
+        rc = mml_error_set(err, MML_ENOMEM, "body", "out of memory");
+        goto fail_head;
+    }
     px.root = root;
-    px.isint = scan_integer_literals(d->json, d->json_len, &px.nnum);
+    px.isint = scan_integer_literals(head, head_len, &px.nnum);
     if (px.isint == NULL) {
         rc = mml_error_set(err, MML_ENOMEM, "body", "out of memory");
         goto fail_scan;
@@ -651,8 +616,11 @@ static int parse_header(v2_decoder *d, mml_error *err)
     rc = parse_top(d, &px, err);
     free(px.isint);
 fail_scan:
-fail_trailing:
     cJSON_Delete(root);
+fail_head:
+    free(head);
+    free(spans);
+fail_text:
     free(d->json);   /* the header is not needed any more */
     d->json = NULL;
     d->json_cap = 0;
@@ -701,10 +669,10 @@ v2_decoder *v2_decoder_create(uint64_t max_body, int64_t header_len)
         d->failed = mml_error_set(&d->error, MML_EBADREQ, "Inference-Header-Content-Length",
                                   "Inference-Header-Content-Length must be positive, got %lld",
                                   (long long)header_len);
-    else if (header_len > 0 && (uint64_t)header_len > json_limit(d))
+    else if (header_len > 0 && (uint64_t)header_len > max_body)
         d->failed = mml_error_set(&d->error, MML_ETOOBIG, "body",
                                   "Inference-Header-Content-Length %lld is over the limit of %llu bytes",
-                                  (long long)header_len, (unsigned long long)json_limit(d));
+                                  (long long)header_len, (unsigned long long)max_body);
     return d;
 }
 
@@ -732,9 +700,8 @@ static int append_json(v2_decoder *d, const char *data, size_t len, uint64_t lim
 {
     if (len > limit - d->json_len)
         return mml_error_set(err, MML_ETOOBIG, "body",
-                             "the JSON part of the request is over the limit of %llu bytes%s",
-                             (unsigned long long)limit,
-                             limit < d->max_body ? "; send large tensors as binary data" : "");
+                             "the JSON part of the request is over the limit of %llu bytes",
+                             (unsigned long long)limit);
     if (d->json_len + len > d->json_cap) {
         uint64_t cap = d->json_cap ? (uint64_t)d->json_cap * 2 : 4096;
         if (cap < d->json_len + len)
@@ -784,7 +751,7 @@ int v2_decoder_feed(v2_decoder *d, const char *data, size_t len, mml_error *err)
     if (len == 0)
         return 0;
     if (d->header_len < 0) {
-        rc = append_json(d, data, len, json_limit(d), err);
+        rc = append_json(d, data, len, d->max_body, err);
         return rc < 0 ? fail(d, rc, err) : 0;
     }
     if (!d->parsed) {

@@ -38,8 +38,8 @@
  * header declares, or the JSON itself) fails with MML_ETOOBIG as soon as
  * it is known, before tensor memory is taken.
  *
- * The JSON header is parsed with cJSON once it is complete (the whole body
- * when Inference-Header-Content-Length is absent); tensors sent as binary
+ * The JSON header is parsed once it is complete (the whole body when
+ * Inference-Header-Content-Length is absent); tensors sent as binary
  * data are then copied once, straight into PAYLOAD_ALIGN buffers, in input
  * order. */
 #ifndef LOSSD_V2_H
@@ -55,9 +55,10 @@
 #define V2_MODEL_VERSION "1"
 
 /* The JSON part of a request (the header, or the whole body without
- * Inference-Header-Content-Length) is parsed into a cJSON tree, which
- * takes up to ~30 times the text in memory, so it is bounded separately
- * from max_body: MML_ETOOBIG past it. Large tensors go as binary data. */
+ * Inference-Header-Content-Length) is bounded by max_body. Its inputs'
+ * data arrays are read from the text (v2_text.h); the rest is parsed into
+ * a cJSON tree, which takes up to ~30 times its text in memory, so that
+ * rest is bounded separately: MML_ETOOBIG past it. */
 #define V2_MAX_JSON ((uint64_t)8 << 20)
 
 /* A decoded infer request. */

@@ -9,18 +9,26 @@
 
 #include "golden.h"
 #include "v2.h"
+#include "v2_text.h"
 #include "suite.h"
+
+/* Deeper than v2_text.c takes (V2_TEXT_MAX_DEPTH). */
+#define V2_TEXT_DEPTH_PROBE (V2_TEXT_MAX_DEPTH + 8)
 
 /* A request body under construction: JSON header then binary data. */
 typedef struct body {
     char *data;
     size_t len;
     int64_t header_len;       /* -1: JSON only */
+    size_t cap;
 } body;
 
 static void put(body *b, const void *p, size_t n)
 {
-    b->data = realloc(b->data, b->len + n + 1);
+    if (b->len + n + 1 > b->cap) {
+        b->cap = (b->len + n + 1) * 2;
+        b->data = realloc(b->data, b->cap);
+    }
     ck_assert_ptr_nonnull(b->data);
     memcpy(b->data + b->len, p, n);
     b->len += n;
@@ -849,6 +857,124 @@ START_TEST(test_metadata_bodies)
 }
 END_TEST
 
+/* Tensors sent as JSON data are read from the text, not through a cJSON
+ * tree: a body far over V2_MAX_JSON decodes to the very doubles printed. */
+START_TEST(test_large_json_data)
+{
+    const uint64_t n = 12000, c = 64;
+    body b = json_body("{\"inputs\":[{\"name\":\"INPUT\",\"datatype\":\"FP64\",\"shape\":[12000,64],\"data\":[");
+    double *want = malloc(n * c * sizeof(double));
+    ck_assert_ptr_nonnull(want);
+    uint64_t x = 88172645463325252ull;
+    for (uint64_t i = 0; i < n * c; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        want[i] = ldexp((double)(x >> 11), -53) * 200.0 - 100.0;
+        putf(&b, "%s%.17g", i % c ? "," : i ? "],[" : "[", want[i]);
+    }
+    putf(&b, "]]},{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[12000],\"data\":[");
+    for (uint64_t i = 0; i < n; i++)
+        putf(&b, "%s%llu", i ? "," : "", (unsigned long long)(i * 7 % c));
+    put(&b, "]}]}", 4);
+    ck_assert_uint_gt(b.len, V2_MAX_JSON);
+
+    v2_request r;
+    mml_error err = {0};
+    int rc = decode(&b, b.len, 0, 65536, 64 << 20, &r, &err);
+    ck_assert_msg(rc == 0, "rc %d: %s", rc, err.message);
+    ck_assert_uint_eq(r.pl.req.n, n);
+    ck_assert_uint_eq(r.pl.req.c, c);
+    for (uint64_t i = 0; i < n * c; i++)
+        ck_assert_msg(mml_load(MML_F64, r.pl.input, i) == want[i], "element %llu: %.17g, want %.17g",
+                      (unsigned long long)i, mml_load(MML_F64, r.pl.input, i), want[i]);
+    for (uint64_t i = 0; i < n; i++)
+        ck_assert_int_eq(r.pl.target[i], (int64_t)(i * 7 % c));
+    v2_request_free(&r);
+
+    /* The limit is on the body, as for every other request. */
+    ck_assert_int_eq(decode(&b, b.len, 0, 65536, b.len - 1, &r, &err), MML_ETOOBIG);
+    free(b.data);
+    free(want);
+
+    /* What cJSON does parse, the request without its data, stays bounded. */
+    b = json_body("{\"id\":\"");
+    char *pad = malloc(V2_MAX_JSON);
+    ck_assert_ptr_nonnull(pad);
+    memset(pad, 'a', V2_MAX_JSON);
+    put(&b, pad, V2_MAX_JSON);
+    putf(&b, "\",\"inputs\":[%s,%s]}", IN_OK, TG_OK);
+    ck_assert_int_eq(decode(&b, b.len, 0, 0, 64 << 20, &r, &err), MML_ETOOBIG);
+    ck_assert_ptr_nonnull(strstr(err.message, "without its inputs' data"));
+    free(pad);
+    free(b.data);
+}
+END_TEST
+
+/* Python's json.dumps writes NaN and Infinity bare, and Triton reads
+ * them (and Inf): numbers inside data arrays, malformed anywhere else. */
+START_TEST(test_json_data_nonfinite)
+{
+    char *json = req_json("{\"name\":\"INPUT\",\"datatype\":\"FP64\",\"shape\":[2,4],"
+                          "\"data\":[[NaN,Infinity,-Infinity,Inf],[-Inf,\"NaN\",\"-Infinity\",-0]]}," TG_OK, "");
+    body b = json_body(json);
+    v2_request r;
+    mml_error err = {0};
+    ck_assert_int_eq(decode_all(&b, &r, &err), 0);
+    const double *v = r.pl.input;
+    ck_assert(isnan(v[0]) && isnan(v[5]));
+    ck_assert(v[1] == INFINITY && v[2] == -INFINITY && v[3] == INFINITY && v[4] == -INFINITY);
+    ck_assert(v[6] == -INFINITY && v[7] == 0.0 && signbit(v[7]));
+    v2_request_free(&r);
+    free(b.data);
+    free(json);
+
+    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,NaN]}",
+                     "", MML_ETYPE, "TARGET data[1] must be an integer, got a non-finite number");
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"margin\":NaN}", MML_EBADREQ, "malformed JSON");
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[1,1],\"data\":NaN}," TG_OK,
+                     "", MML_EBADREQ, "malformed JSON");
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,3,Nan]}," TG_OK,
+                     "", MML_EBADREQ, "malformed JSON");
+}
+END_TEST
+
+START_TEST(test_json_data_errors)
+{
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,{\"a\":2},3,4]}," TG_OK,
+                     "", MML_ETYPE, "INPUT data[1] must be a number, got an object");
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,null,4]}," TG_OK,
+                     "", MML_ETYPE, "INPUT data[2] must be a number, got null");
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,\"3\",4]}," TG_OK,
+                     "", MML_ETYPE, "INPUT data[2] must be a number, got a string");
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"d\\u0061ta\":[1,2,3,4]}," TG_OK,
+                     "", MML_EBADREQ, "without escapes");
+
+    /* Syntax errors inside a data array name their byte in the body. */
+    char *json = req_json("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,,3,4]}," TG_OK, "");
+    char want[64];
+    snprintf(want, sizeof want, "malformed JSON in the request header near byte %td",
+             strstr(json, ",,") + 1 - json);
+    expect_error(json, MML_EBADREQ, want);
+    free(json);
+
+    body b = json_body("{\"inputs\":[{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[1,1],\"data\":");
+    for (int i = 0; i < V2_TEXT_DEPTH_PROBE; i++)
+        put(&b, "[", 1);
+    v2_request r;
+    mml_error err = {0};
+    ck_assert_int_eq(decode_all(&b, &r, &err), MML_EBADREQ);
+    ck_assert_ptr_nonnull(strstr(err.message, "nested deeper than"));
+    free(b.data);
+
+    /* Binary data sent without the header length reads as a bad header:
+     * the message says which header is missing. */
+    b = tritonclient_body("");
+    b.header_len = -1;
+    ck_assert_int_eq(decode_all(&b, &r, &err), MML_EBADREQ);
+    ck_assert_ptr_nonnull(strstr(err.message, "Inference-Header-Content-Length"));
+    free(b.data);
+}
+END_TEST
+
 START_TEST(test_null_and_sticky)
 {
     v2_decoder_destroy(NULL);
@@ -892,6 +1018,13 @@ static Suite *v2_suite(void)
     tcase_add_test(tc, test_limits);
     tcase_add_test(tc, test_header_length_parse);
     tcase_add_test(tc, test_null_and_sticky);
+    tcase_add_test(tc, test_json_data_nonfinite);
+    tcase_add_test(tc, test_json_data_errors);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("json data");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_large_json_data);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bodies");
