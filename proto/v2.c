@@ -285,6 +285,12 @@ static int parse_shape(const parse_ctx *px, tensor *t, const char *name, const c
     if (!cJSON_IsArray(shape))
         return mml_error_set(err, MML_ETYPE, "shape", "%s shape must be an array, got %s",
                              name, json_kind(shape));
+    /* No tensor here has more than two dimensions: a longer shape is a
+     * rank error (mml_validate), found without reading its numbers, each
+     * of which costs a walk of the tree (number_index). */
+    t->rank = cJSON_GetArraySize(shape);
+    if (t->rank > 2)
+        return 0;
     t->count = 1;
     for (const cJSON *v = shape->child; v != NULL; v = v->next, i++) {
         double x = v->valuedouble;
@@ -298,7 +304,6 @@ static int parse_shape(const parse_ctx *px, tensor *t, const char *name, const c
         if (__builtin_mul_overflow(t->count, dim, &t->count))
             return mml_error_set(err, MML_ETOOBIG, "shape", "%s shape is too large", name);
     }
-    t->rank = i;
     return 0;
 }
 

@@ -975,6 +975,23 @@ START_TEST(test_json_data_errors)
 }
 END_TEST
 
+/* A shape of 200000 dimensions is a rank error, found in one pass: read
+ * number by number, each a walk of the tree, it took minutes (and held
+ * a front-end loop), which the test's timeout would catch. */
+START_TEST(test_long_shape)
+{
+    body b = json_body("{\"inputs\":[{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[1");
+    for (int i = 1; i < 200000; i++)
+        put(&b, ",1", 2);
+    putf(&b, "],\"data\":[1]},%s]}", TG_OK);
+    v2_request r;
+    mml_error err = {0};
+    ck_assert_int_eq(decode(&b, b.len, 0, 0, 64 << 20, &r, &err), MML_EVALUE);
+    ck_assert_msg(strstr(err.message, "rank") != NULL, "%s", err.message);
+    free(b.data);
+}
+END_TEST
+
 START_TEST(test_null_and_sticky)
 {
     v2_decoder_destroy(NULL);
@@ -1019,6 +1036,7 @@ static Suite *v2_suite(void)
     tcase_add_test(tc, test_header_length_parse);
     tcase_add_test(tc, test_null_and_sticky);
     tcase_add_test(tc, test_json_data_nonfinite);
+    tcase_add_test(tc, test_long_shape);
     tcase_add_test(tc, test_json_data_errors);
     suite_add_tcase(s, tc);
 
