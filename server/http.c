@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "accesslog.h"
@@ -149,6 +150,31 @@ static void copy_str(char *dst, size_t size, const char *src)
 {
     size_t n = strnlen(src, size - 1);
     memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* The request path as messages, logs and metrics show it: libmicrohttpd's
+ * decoded path with control bytes and bytes >= 0x80 percent-encoded
+ * again, so that every sink gets ASCII (a raw 0xFF made the 404 body and
+ * the JSON access log invalid UTF-8, a raw newline could forge a plain
+ * log line). Truncated to fit. */
+static void copy_path(char *dst, size_t size, const char *src)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (; *src != '\0'; src++) {
+        unsigned char c = (unsigned char)*src;
+        int plain = c >= 0x20 && c < 0x7f;
+        if (n + (plain ? 1 : 3) >= size)
+            break;
+        if (plain) {
+            dst[n++] = (char)c;
+        } else {
+            dst[n++] = '%';
+            dst[n++] = hex[c >> 4];
+            dst[n++] = hex[c & 15];
+        }
+    }
     dst[n] = '\0';
 }
 
@@ -541,16 +567,15 @@ static int feed_body(http_req *r, const char *data, size_t len)
     return r->bytes_in > cfg->max_body + DISCARD_SLACK ? -1 : 0;
 }
 
+/* A Content-Length value: *ok = 0 when it is not a plain decimal that
+ * fits in 64 bits. */
 static uint64_t parse_content_length(const char *s, int *ok)
 {
     uint64_t v = 0;
     *ok = s != NULL && *s != '\0';
-    for (; *ok && *s; s++) {
-        if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
-            *ok = 0;
-        else
-            v = v * 10 + (uint64_t)(*s - '0');
-    }
+    for (; *ok && *s; s++)
+        *ok = *s >= '0' && *s <= '9' && !__builtin_mul_overflow(v, 10, &v) &&
+              !__builtin_add_overflow(v, (uint64_t)(*s - '0'), &v);
     return v;
 }
 
@@ -630,6 +655,10 @@ static enum MHD_Result begin_score(http_req *r, const route *rt)
     int has_length;
     uint64_t declared = parse_content_length(header(r, MHD_HTTP_HEADER_CONTENT_LENGTH),
                                              &has_length);
+    /* With Transfer-Encoding: chunked (the only one begin() lets through)
+     * the body's length is the chunks', whatever Content-Length says. */
+    if (header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+        has_length = 0;
     if (has_length && declared > s->cfg->max_body)
         return respond_error(r, 413, "PayloadTooLarge", NULL,
                              "Content-Length %" PRIu64 " exceeds the limit of %" PRIu64
@@ -673,6 +702,45 @@ static enum MHD_Result answer_route(http_req *r)
     return serve_get(r, route_table[r->route].id);
 }
 
+/* Content-Length headers seen and whether they differ (framing_error). */
+typedef struct length_headers {
+    int count, differ;
+    const char *first;
+} length_headers;
+
+static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    length_headers *h = cls;
+    (void)kind;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (h->count++ == 0)
+            h->first = value;
+        else if (strcmp(value, h->first) != 0)
+            h->differ = 1;
+    }
+    return MHD_YES;
+}
+
+/* Why the body's framing is ambiguous, or NULL (RFC 9112 6.1 and 6.3):
+ * libmicrohttpd 0.9.75 reads only chunked bodies, takes the first of
+ * several Content-Lengths, and waits for the close after any other
+ * Transfer-Encoding; a proxy in front may frame the same bytes otherwise. */
+static const char *framing_error(struct MHD_Connection *c)
+{
+    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    length_headers h = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_length, &h);
+    if (te != NULL && strcasecmp(te, "chunked") != 0)
+        return "only Transfer-Encoding: chunked is supported";
+    if (te != NULL && h.count > 0)
+        return "Content-Length and Transfer-Encoding must not both be sent";
+    if (h.differ)
+        return "the request has Content-Length headers that differ";
+    return NULL;
+}
+
 /* 1 when the request announces a body. */
 static int has_body(struct MHD_Connection *c)
 {
@@ -699,11 +767,14 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
     r->conn = conn;
     r->start_ns = uv_hrtime();
     copy_str(r->method, sizeof r->method, method);
-    copy_str(r->path, sizeof r->path, url);
+    copy_path(r->path, sizeof r->path, url);
     reqid_assign(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"), r->id);
     r->route = route_match(method, url, &r->route_status, r->allow, sizeof r->allow);
     r->v2 = route_is_v2(url);
 
+    const char *bad_framing = framing_error(conn);
+    if (bad_framing != NULL)
+        return respond_error(r, 400, "BadRequest", NULL, "%s", bad_framing);
     if (r->route_status == 200 && (route_table[r->route].methods & ROUTE_POST))
         return begin_score(r, &route_table[r->route]);
     if (has_body(conn))

@@ -525,12 +525,54 @@ EOF
     ok "SIGTERM: readyz 503, new work 503, in-flight requests complete, exit 0"
 }
 
+# Ambiguous framing is refused before the body (RFC 9112 6.1, 6.3), an
+# out-of-range Content-Length is a 413, and the path is echoed as ASCII.
+check_framing() {
+    python3 - "$URL" <<'EOF' || fail "framing checks"
+import json, socket, sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+def send(head, body=b""):
+    s = socket.create_connection((u.hostname, u.port), timeout=10)
+    s.sendall(head.replace(b"\n", b"\r\n") + body)
+    out = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        out += d
+    s.close()
+    status = int(out.split(b" ", 2)[1])
+    return status, json.loads(out.split(b"\r\n\r\n", 1)[1].decode("utf-8"))
+body = b'{"input":[[1,1,1],[1,1,1],[1,1,1]],"target":[1,2,1]}'
+post = b"POST /v1/multi_margin_loss HTTP/1.1\nHost: x\nContent-Type: application/json\nConnection: close\n"
+chunk = b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+for head, data, want, text in [
+    (post + b"Transfer-Encoding: identity\nContent-Length: %d\n\n" % len(body), body, 400, "only Transfer-Encoding: chunked"),
+    (post + b"Transfer-Encoding: gzip, chunked\n\n", chunk, 400, "only Transfer-Encoding: chunked"),
+    (post + b"Transfer-Encoding: chunked\nContent-Length: 5\n\n", chunk, 400, "must not both be sent"),
+    (post + b"Content-Length: %d\nContent-Length: 3\n\n" % len(body), body, 400, "differ"),
+    (post + b"Content-Length: %d\nContent-Length: %d\n\n" % (len(body), len(body)), body, 200, None),
+    (post + b"Transfer-Encoding: chunked\n\n", chunk, 200, None),
+    (post + b"Content-Length: 18446744073709551614\n\n", b"{", 413, "exceeds the limit"),
+    (b"GET /p7%ff%0aX HTTP/1.1\nHost: x\nConnection: close\n\n", b"", 404, "/p7%FF%0AX"),
+]:
+    status, resp = send(head, data)
+    assert status == want, (head, status, resp)
+    if text is not None:
+        assert text in resp["error"]["message"], (head, resp)
+    else:
+        assert resp["loss"] == 0.6666667, resp
+EOF
+    ok "ambiguous framing is 400 before the body, Content-Length near 2^64 is 413, paths echo as ASCII"
+}
+
 check_access_log() {
     local n
     n=$(grep -c 'POST /v1/multi_margin_loss' "$TMP/main.log")
     [ "$n" -ge 30 ] || fail "access log has only $n scoring lines"
     start_server jsonlog --log-format json
     get /healthz -H 'X-Request-Id: json-log-1'
+    "${CURL[@]}" -o /dev/null --path-as-is "$URL/caf%c3%a9%ff" -H 'X-Request-Id: json-log-2'
     kill -TERM "$SPID"
     wait_exit "$SPID" 10
     grep 'json-log-1' "$TMP/jsonlog.log" | python3 -c '
@@ -539,6 +581,11 @@ e = json.loads(sys.stdin.readline())
 assert e["method"] == "GET" and e["path"] == "/healthz" and e["status"] == 200, e
 assert e["request_id"] == "json-log-1" and "duration_s" in e and "bytes_out" in e, e
 ' || fail "JSON access log line"
+    grep 'json-log-2' "$TMP/jsonlog.log" | python3 -c '
+import json, sys
+e = json.loads(sys.stdin.buffer.readline().decode("utf-8"))
+assert e["path"] == "/caf%C3%A9%FF" and e["status"] == 404, e
+' || fail "JSON access log line with a non-ASCII path"
     ok "one access-log line per request, plain and JSON"
 }
 
@@ -551,6 +598,7 @@ check_hand_worked
 check_golden
 check_validation_errors
 check_http_errors
+check_framing
 check_metrics
 check_access_log
 kill -TERM "$MAIN_PID"
