@@ -655,14 +655,23 @@ static enum MHD_Result begin_score(http_req *r, const route *rt)
     int has_length;
     uint64_t declared = parse_content_length(header(r, MHD_HTTP_HEADER_CONTENT_LENGTH),
                                              &has_length);
-    /* With Transfer-Encoding: chunked (the only one begin() lets through)
-     * the body's length is the chunks', whatever Content-Length says. */
-    if (header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
-        has_length = 0;
-    if (has_length && declared > s->cfg->max_body)
-        return respond_error(r, 413, "PayloadTooLarge", NULL,
-                             "Content-Length %" PRIu64 " exceeds the limit of %" PRIu64
-                             " bytes", declared, s->cfg->max_body);
+    if (has_length && declared > s->cfg->max_body) {
+        /* A client that sent Expect: 100-continue (curl does for big
+         * bodies) reads the answer before it sends the body. Others are
+         * sending it, and many read nothing until they are done (Python's
+         * http.client gets a broken pipe when the connection closes under
+         * it): a body at most DISCARD_SLACK over is read and dropped
+         * first (feed_body), and the 413 comes at its end. */
+        const char *expect = header(r, MHD_HTTP_HEADER_EXPECT);
+        mml_error_set(&r->err, MML_ETOOBIG, "",
+                      "Content-Length %" PRIu64 " exceeds the limit of %" PRIu64 " bytes",
+                      declared, s->cfg->max_body);
+        if ((expect != NULL && strcasecmp(expect, "100-continue") == 0) ||
+            declared > s->cfg->max_body + DISCARD_SLACK)
+            return respond_mml_error(r, MML_ETOOBIG, &r->err);
+        r->err_code = MML_ETOOBIG;
+        return MHD_YES;
+    }
     const char *accept = header(r, MHD_HTTP_HEADER_ACCEPT_ENCODING);
     if (accept != NULL)
         copy_str(r->accept_encoding, sizeof r->accept_encoding, accept);
