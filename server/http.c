@@ -802,12 +802,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r == NULL)
         return begin(cls, conn, url, method, req_cls);
     if (*upload_data_size != 0) {
+        if (r->bytes_in == 0)   /* the sweep watches for clients that give up */
+            deadline_receiving(conn_deadline_of(conn), 1);
         int rc = feed_body(r, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return rc < 0 ? MHD_NO : MHD_YES;
     }
     switch (r->phase) {
     case PHASE_BODY:
+        deadline_receiving(conn_deadline_of(conn), 0);
         return finish_score(r);
     case PHASE_DEFERRED:
         return answer_route(r);
@@ -826,7 +829,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     (void)toe;
     http_server *s = cls;
     http_req *r = *req_cls;
-    deadline_busy(&s->deadlines, conn_deadline_of(conn), 0, uv_hrtime());   /* next request */
+    conn_deadline *dl = conn_deadline_of(conn);
+    deadline_busy(&s->deadlines, dl, 0, uv_hrtime());   /* next request */
+    deadline_receiving(dl, 0);
     if (r == NULL)
         return;
     *req_cls = NULL;

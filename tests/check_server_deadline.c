@@ -60,12 +60,39 @@ START_TEST(test_busy_and_restart)
 }
 END_TEST
 
+/* A client that closes its side in the middle of a body is shut down at
+ * once, but only while a body is being read and nothing it sent is left
+ * unread (it may have sent the whole request, then closed its side). */
+START_TEST(test_client_gone_mid_body)
+{
+    deadline_list l;
+    int a[2];
+    char buf[8];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
+    deadline_list_init(&l, 30 * SEC);
+    conn_deadline *c = deadline_open(&l, a[0], 0);
+    ck_assert_int_eq(send(a[1], "body", 4, 0), 4);
+    ck_assert_int_eq(shutdown(a[1], SHUT_WR), 0);
+    ck_assert_uint_eq(deadline_sweep(&l, 1 * SEC), 0);       /* not receiving */
+    deadline_receiving(c, 1);
+    ck_assert_uint_eq(deadline_sweep(&l, 1 * SEC), 0);       /* "body" is unread */
+    ck_assert_int_eq(recv(a[0], buf, sizeof buf, 0), 4);
+    ck_assert_uint_eq(deadline_sweep(&l, 1 * SEC), 1);
+    ck_assert(peer_closed(a[1]));
+    ck_assert_uint_eq(deadline_sweep(&l, 2 * SEC), 0);       /* reported once */
+    deadline_receiving(NULL, 1);
+    deadline_close(c);
+    close(a[0]), close(a[1]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("server_deadline");
     TCase *tc = tcase_create("deadline");
     tcase_add_test(tc, test_sweep_after_limit);
     tcase_add_test(tc, test_busy_and_restart);
+    tcase_add_test(tc, test_client_gone_mid_body);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

@@ -427,6 +427,28 @@ EOF
     ok "413 from Content-Length, a chunked body and a gzip bomb; stalled and trickling clients time out"
 }
 
+# A client that gives up in the middle of an upload is not left in flight
+# (libmicrohttpd alone never saw the close when it came with the last
+# bytes): a SIGTERM right after finds nothing to drain.
+check_client_abort() {
+    start_server abort --drain-timeout 10
+    python3 - "$PORT" <<'EOF' || fail "aborted uploads"
+import socket, sys
+for n in (1000, 100000, 4000000):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+    s.sendall(b"POST /v1/multi_margin_loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 40000000\r\n\r\n" + b'{"input":[' + b"1," * (n // 2))
+    s.close()
+EOF
+    sleep 2   # the sweep runs once a second
+    kill -TERM "$SPID"
+    wait_exit "$SPID" 5
+    [ "$EXIT_CODE" = 0 ] || fail "exit $EXIT_CODE after aborted uploads"
+    grep -q "draining 0 requests" "$TMP/abort.log" ||
+        fail "aborted uploads still in flight: $(tail -n 3 "$TMP/abort.log")"
+    ok "uploads the client gave up are closed within a second: SIGTERM drains nothing, exit 0"
+}
+
 check_overload() {
     start_server busy --queue-depth 1 --threads 1
     make_big 200000 8 none "$TMP/big_none.json"
@@ -625,6 +647,7 @@ wait_exit "$MAIN_PID" 10
 check_determinism
 check_fronts
 check_limits
+check_client_abort
 check_overload
 check_drain
 # Sanitizer builds (make SANITIZER=...) report into the server logs.
