@@ -274,12 +274,14 @@ static const opt_def *find_flag(const char *arg, size_t len)
 }
 
 /* The environment twins of the settings no flag gave (given[i] != 0):
- * a flag wins, so a bad variable it overrides is not an error. */
+ * a flag wins, so a bad variable it overrides is not an error. An empty
+ * variable counts as unset, as LOSSD_SIMD does: a Kubernetes ConfigMap
+ * or a compose file easily sets LOSSD_THREADS= to nothing. */
 static int parse_env(config *cfg, const unsigned char *given, char *err, size_t errlen)
 {
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const char *v = getenv(OPTIONS[i].env);
-        if (v != NULL && !given[i] &&
+        if (v != NULL && *v != '\0' && !given[i] &&
             set_option(cfg, &OPTIONS[i], OPTIONS[i].env, v, err, errlen) < 0)
             return -1;
     }

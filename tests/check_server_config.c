@@ -94,6 +94,22 @@ START_TEST(env_then_flags)
 }
 END_TEST
 
+START_TEST(empty_env_is_unset)
+{
+    config cfg, defaults;
+    char err[256];
+    ck_assert_int_eq(parse(&defaults, err, sizeof err, NULL), 0);
+    setenv("LOSSD_THREADS", "", 1);
+    setenv("LOSSD_MAX_BODY", "", 1);
+    setenv("LOSSD_LISTEN", "", 1);
+    ck_assert_msg(parse(&cfg, err, sizeof err, NULL) == 0, "message: %s", err);
+    ck_assert_uint_eq(cfg.threads, defaults.threads);
+    ck_assert_uint_eq(cfg.max_body, defaults.max_body);
+    ck_assert_uint_eq(cfg.port, 8080);
+    clear_env();
+}
+END_TEST
+
 START_TEST(flag_overrides_a_bad_env)
 {
     config cfg;
@@ -252,6 +268,7 @@ static Suite *config_suite(void)
     tc = tcase_create("errors");
     tcase_add_checked_fixture(tc, clear_env, clear_env);
     tcase_add_loop_test(tc, bad_values, 0, (int)(sizeof BAD / sizeof BAD[0]));
+    tcase_add_test(tc, empty_env_is_unset);
     tcase_add_test(tc, flag_overrides_a_bad_env);
     tcase_add_test(tc, unknown_and_missing);
     suite_add_tcase(s, tc);
