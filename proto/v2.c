@@ -1014,6 +1014,19 @@ const char *v2_model_metadata(void)
            "\"outputs\":[{\"name\":\"LOSS\",\"datatype\":\"FP32\",\"shape\":[-1]}]}";
 }
 
+const char *v2_model_config(void)
+{
+    return "{\"name\":\"" V2_MODEL_NAME "\",\"platform\":\"\",\"backend\":\"lossd\","
+           "\"version_policy\":{\"specific\":{\"versions\":[" V2_MODEL_VERSION "]}},"
+           "\"max_batch_size\":0,"
+           "\"input\":["
+           "{\"name\":\"INPUT\",\"data_type\":\"TYPE_FP32\",\"format\":\"FORMAT_NONE\",\"dims\":[-1,-1]},"
+           "{\"name\":\"TARGET\",\"data_type\":\"TYPE_INT64\",\"format\":\"FORMAT_NONE\",\"dims\":[-1]},"
+           "{\"name\":\"WEIGHT\",\"data_type\":\"TYPE_FP32\",\"format\":\"FORMAT_NONE\",\"dims\":[-1],"
+           "\"optional\":true}],"
+           "\"output\":[{\"name\":\"LOSS\",\"data_type\":\"TYPE_FP32\",\"dims\":[-1]}]}";
+}
+
 const char *v2_health_live(void)
 {
     return "{\"live\":true}";

@@ -136,6 +136,13 @@ char *v2_encode_server_metadata(const char *version, size_t *len);
  * empty 200; clients only read the status, KServe's read the body). When
  * not ready (draining) answer 503 with v2_encode_error(). */
 const char *v2_model_metadata(void);
+
+/* GET /v2/models/multi_margin_loss[/versions/1]/config: the model's
+ * configuration as Triton writes it (its ModelConfig in JSON), which
+ * tritonclient's get_model_config() and perf_analyzer read: no batching
+ * of requests (max_batch_size 0), inputs and output as in the metadata.
+ * Constant, do not free. */
+const char *v2_model_config(void);
 const char *v2_health_live(void);
 const char *v2_health_ready(void);
 

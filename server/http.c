@@ -345,6 +345,8 @@ static enum MHD_Result serve_v2_get(http_req *r, route_id id)
         return respond_copy(r, 200, v2_health_ready());
     case ROUTE_V2_MODEL:
         return respond_copy(r, 200, v2_model_metadata());
+    case ROUTE_V2_CONFIG:
+        return respond_copy(r, 200, v2_model_config());
     default:
         return respond_error(r, 500, "InternalError", NULL, "route %d has no GET handler",
                              (int)id);
@@ -692,8 +694,8 @@ static enum MHD_Result answer_route(http_req *r)
          (strncmp(r->path, model, sizeof model - 1) == 0 &&
           strncmp(r->path + sizeof model - 1, "versions/", 9) != 0)))
         return respond_error(r, 404, "NotFound", NULL,
-                             "no route for %s %s: the model has GET .../ready and POST "
-                             ".../infer", r->method, r->path);
+                             "no route for %s %s: the model has GET (metadata), GET "
+                             ".../ready, GET .../config and POST .../infer", r->method, r->path);
     if (r->route_status == 404 && strncmp(r->path, "/v2/models/", 11) == 0)
         return respond_error(r, 404, "NotFound",
                              NULL, "unknown model or version in %s %s: this server has "

@@ -26,6 +26,7 @@ typedef enum route_id {
     ROUTE_V2_LIVE,
     ROUTE_V2_READY,       /* server and model readiness */
     ROUTE_V2_MODEL,       /* model metadata */
+    ROUTE_V2_CONFIG,      /* Triton's model configuration */
     ROUTE_V2_INFER        /* POST .../infer: any Content-Type, v2 decoder */
 } route_id;
 

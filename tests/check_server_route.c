@@ -35,6 +35,8 @@ START_TEST(known_routes)
         {"GET", "/v2/health/ready", ROUTE_V2_READY},
         {"GET", "/v2/models/multi_margin_loss", ROUTE_V2_MODEL},
         {"GET", "/v2/models/multi_margin_loss/versions/1", ROUTE_V2_MODEL},
+        {"GET", "/v2/models/multi_margin_loss/config", ROUTE_V2_CONFIG},
+        {"GET", "/v2/models/multi_margin_loss/versions/1/config", ROUTE_V2_CONFIG},
         {"GET", "/v2/models/multi_margin_loss/ready", ROUTE_V2_READY},
         {"GET", "/v2/models/multi_margin_loss/versions/1/ready", ROUTE_V2_READY},
         {"POST", "/v2/models/multi_margin_loss/infer", ROUTE_V2_INFER},

@@ -381,7 +381,14 @@ for p in ("/v2/models/multi_margin_loss", "/v2/models/multi_margin_loss/versions
     names = [i["name"] for i in m["inputs"]]
     assert names == ["INPUT", "TARGET", "WEIGHT"], names
     assert [o["name"] for o in m["outputs"]] == ["LOSS"], m
-for p in ("/v2/models/resnet50", "/v2/models/resnet50/ready",
+for p in ("/v2/models/multi_margin_loss/config", "/v2/models/multi_margin_loss/versions/1/config"):
+    st, h, d = request("GET", p)
+    c = json.loads(d)
+    assert st == 200 and c["name"] == "multi_margin_loss" and c["max_batch_size"] == 0, (p, c)
+    assert [(i["name"], i["data_type"], i["dims"]) for i in c["input"]] == [
+        ("INPUT", "TYPE_FP32", [-1, -1]), ("TARGET", "TYPE_INT64", [-1]), ("WEIGHT", "TYPE_FP32", [-1])], c
+    assert [o["name"] for o in c["output"]] == ["LOSS"], c
+for p in ("/v2/models/resnet50", "/v2/models/resnet50/ready", "/v2/models/resnet50/config",
           "/v2/models/multi_margin_loss/versions/2",
           "/v2/models/multi_margin_loss/versions/2/ready"):
     st, h, d = request("GET", p)
@@ -406,7 +413,7 @@ st, h, d = request("POST", "/v2/models/multi_margin_loss/infer", b"{}",
                    {"Content-Encoding": "br"})
 assert st == 415 and json.loads(d)["error"].startswith("UnsupportedMediaType"), (st, d)
 EOF
-    ok "GET /v2 lists binary_tensor_data; live/ready bodies; model metadata; 404/405/415 in v2 shape"
+    ok "GET /v2 lists binary_tensor_data; live/ready bodies; model metadata and config; 404/405/415 in v2 shape"
 }
 
 check_v2_golden() {
