@@ -39,7 +39,8 @@ typedef enum mml_reduction {
     XX(ETOOBIG,  -4, "PayloadTooLarge",      413)      \
     XX(EMEDIA,   -5, "UnsupportedMediaType", 415)      \
     XX(ENOMEM,   -6, "InternalError",        500)      \
-    XX(ESIMD,    -7, "SimdUnsupported",      500)
+    XX(ESIMD,    -7, "SimdUnsupported",      500)      \
+    XX(EBUSY,    -8, "Overloaded",           503)
 
 typedef enum mml_errno {
     MML_OK = 0,
@@ -50,7 +51,7 @@ typedef enum mml_errno {
 
 /* "TypeError" etc.; "InternalError" for an unknown code. */
 const char *mml_err_name(int code);
-/* HTTP status for a code: 400, 413, 415 or 500. */
+/* HTTP status for a code: 400, 413, 415, 500 or 503. */
 int mml_err_status(int code);
 
 /* A failure as clients see it: type (from code), the field at fault

@@ -171,12 +171,8 @@ static int alloc_section(decoder *d, int sec, mml_error *err)
     uint64_t size = d->sec_size[sec];
     if (size == 0)
         return 0;
-    d->sec_buf[sec] = payload_mem_alloc((size_t)size);
-    if (d->sec_buf[sec] == NULL)
-        return mml_error_set(err, MML_ENOMEM, "body",
-                             "out of memory allocating %llu bytes",
-                             (unsigned long long)size);
-    return 0;
+    d->sec_buf[sec] = payload_mem_alloc_within((size_t)size, "body", err);
+    return d->sec_buf[sec] == NULL ? err->code : 0;
 }
 
 /* The header is complete: check it, then take the tensor buffers. */
@@ -196,8 +192,13 @@ static int start_body(decoder *d, mml_error *err)
     d->sec_size[SEC_WEIGHT] = d->h.has_weight ? d->h.c * es : 0;
     for (int s = 0; s < SEC_COUNT; s++) {
         rc = alloc_section(d, s, err);
-        if (rc < 0)
+        if (rc < 0) {          /* the payload owns none of them yet */
+            for (int k = 0; k < s; k++) {
+                payload_mem_free(d->sec_buf[k]);
+                d->sec_buf[k] = NULL;
+            }
             return rc;
+        }
     }
     d->pl.input = d->sec_buf[SEC_INPUT];
     d->pl.target = (int64_t *)(void *)d->sec_buf[SEC_TARGET];

@@ -201,8 +201,9 @@ static void tbuf_release(tbuf *b)
     memset(b, 0, sizeof *b);
 }
 
-/* Add a chunk, doubling up to CHUNK_LAST bytes. 0 or MML_ENOMEM. */
-static int tbuf_grow(tbuf *b)
+/* Add a chunk, doubling up to CHUNK_LAST bytes. 0, or MML_ENOMEM or
+ * MML_EBUSY (the memory budget, payload.h) with *err filled. */
+static int tbuf_grow(tbuf *b, const char *field, mml_error *err)
 {
     size_t bytes = b->nchunk ? b->cap[b->nchunk - 1] * 2 : CHUNK_FIRST;
 
@@ -212,17 +213,17 @@ static int tbuf_grow(tbuf *b)
         size_t slots = b->slots ? b->slots * 2 : 8;
         unsigned char **chunk = realloc(b->chunk, slots * sizeof *chunk);
         if (chunk == NULL)
-            return MML_ENOMEM;
+            return mml_error_set(err, MML_ENOMEM, field, "out of memory while reading %s", field);
         b->chunk = chunk;
         size_t *cap = realloc(b->cap, slots * sizeof *cap);
         if (cap == NULL)
-            return MML_ENOMEM;
+            return mml_error_set(err, MML_ENOMEM, field, "out of memory while reading %s", field);
         b->cap = cap;
         b->slots = slots;
     }
-    b->chunk[b->nchunk] = payload_mem_alloc(bytes);
+    b->chunk[b->nchunk] = payload_mem_alloc_within(bytes, field, err);
     if (b->chunk[b->nchunk] == NULL)
-        return MML_ENOMEM;
+        return err->code;
     b->cap[b->nchunk] = bytes;
     b->cur = b->chunk[b->nchunk++];
     b->end = b->cur + bytes;
@@ -238,8 +239,9 @@ __attribute__((always_inline)) static inline int tbuf_room(decoder *d, tbuf *b, 
                     "%s has too many elements: the tensors would exceed the "
                     "body limit of %llu bytes", field,
                     (unsigned long long)d->max_body);
-    if (b->cur == b->end && tbuf_grow(b) < 0)
-        return fail(d, MML_ENOMEM, field, "out of memory while reading %s", field);
+    mml_error e;
+    if (b->cur == b->end && tbuf_grow(b, field, &e) < 0)
+        return fail(d, e.code, field, "%s", e.message);
     return 0;
 }
 
@@ -273,8 +275,9 @@ static int tbuf_push_int(decoder *d, tbuf *b, int64_t v, const char *field)
 /* Move the elements into one PAYLOAD_ALIGN buffer of dtype (0 = int64),
  * converting if they were stored as doubles. *out is NULL when empty.
  * A lone chunk already in the right type is handed over as is; other
- * chunks are freed as soon as they are copied. 0 or MML_ENOMEM. */
-static int tbuf_take(tbuf *b, int dtype, void **out)
+ * chunks are freed as soon as they are copied. 0, or MML_ENOMEM or
+ * MML_EBUSY with *err filled. */
+static int tbuf_take(tbuf *b, int dtype, void **out, mml_error *err)
 {
     size_t out_size = dtype ? mml_dtype_size(dtype) : sizeof(int64_t);
     uint64_t i = 0;
@@ -287,9 +290,9 @@ static int tbuf_take(tbuf *b, int dtype, void **out)
         b->nchunk = 0;
         goto done;
     }
-    *out = payload_mem_alloc(b->count * out_size);
+    *out = payload_mem_alloc_within(b->count * out_size, "body", err);
     if (*out == NULL)
-        return MML_ENOMEM;
+        return err->code;
     for (size_t k = 0; k < b->nchunk; k++) {
         size_t bytes = k + 1 < b->nchunk ? b->cap[k] : (size_t)(b->cur - b->chunk[k]);
         if (b->dtype == dtype) {
@@ -1418,13 +1421,14 @@ static int check_complete(decoder *d)
 static int take_tensors(decoder *d, const mml_desc *desc, payload *out)
 {
     void *target = NULL;
+    mml_error e;
 
-    if (tbuf_take(&d->target, 0, &target) < 0 ||
-        tbuf_take(&d->input, desc->dtype, &out->input) < 0 ||
-        (d->has_weight && tbuf_take(&d->weight, desc->dtype, &out->weight) < 0)) {
+    if (tbuf_take(&d->target, 0, &target, &e) < 0 ||
+        tbuf_take(&d->input, desc->dtype, &out->input, &e) < 0 ||
+        (d->has_weight && tbuf_take(&d->weight, desc->dtype, &out->weight, &e) < 0)) {
         out->target = target;
         payload_free(out);
-        return fail(d, MML_ENOMEM, "body", "out of memory while gathering tensors");
+        return fail(d, e.code, e.field, "%s", e.message);
     }
     out->target = target;
     return 0;

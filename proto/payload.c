@@ -3,6 +3,7 @@
 
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,33 +81,84 @@ static int cache_put(void *p, size_t size)
     return kept;
 }
 
+/* Bytes of the blocks in use, each counted as its malloc_usable_size()
+ * from allocation to free, and the budget (0: none). */
+static _Atomic uint64_t mem_in_use;
+static _Atomic uint64_t mem_budget;
+
+void payload_mem_set_budget(uint64_t bytes)
+{
+    atomic_store(&mem_budget, bytes);
+}
+
+uint64_t payload_mem_in_use(void)
+{
+    return atomic_load(&mem_in_use);
+}
+
 /* aligned_alloc() wants a size that is a multiple of the alignment, and a
- * zero-byte request still gets a real (freeable, non-NULL) block. */
-void *payload_mem_alloc(size_t bytes)
+ * zero-byte request still gets a real (freeable, non-NULL) block. With
+ * within set, the block's size is reserved against the budget first:
+ * over it, NULL with *busy = 1. */
+static void *mem_alloc(size_t bytes, int within, int *busy)
 {
     size_t rounded;
     void *p;
 
+    *busy = 0;
     if (bytes > SIZE_MAX - PAYLOAD_ALIGN)
         return NULL;
     rounded = (bytes + PAYLOAD_ALIGN - 1) / PAYLOAD_ALIGN * PAYLOAD_ALIGN;
     if (rounded == 0)
         rounded = PAYLOAD_ALIGN;
-    if (rounded >= HUGE_MIN && (p = cache_take(rounded)) != NULL)
-        return p;
-    p = aligned_alloc(PAYLOAD_ALIGN, rounded);
-    if (p != NULL)
-        advise_huge(p, rounded);
+    uint64_t budget = atomic_load(&mem_budget);
+    uint64_t used = atomic_fetch_add(&mem_in_use, rounded) + rounded;
+    if (within && budget != 0 && used > budget) {
+        atomic_fetch_sub(&mem_in_use, rounded);
+        *busy = 1;
+        return NULL;
+    }
+    if (rounded < HUGE_MIN || (p = cache_take(rounded)) == NULL) {
+        p = aligned_alloc(PAYLOAD_ALIGN, rounded);
+        if (p != NULL)
+            advise_huge(p, rounded);
+    }
+    if (p == NULL) {
+        atomic_fetch_sub(&mem_in_use, rounded);
+        return NULL;
+    }
+    atomic_fetch_add(&mem_in_use, malloc_usable_size(p) - rounded);   /* the exact count */
     return p;
 }
 
-/* Blocks come from aligned_alloc(), so free() releases them: a decoder may
- * hand over malloc()'d buffers too and payload_free() stays correct. */
+void *payload_mem_alloc(size_t bytes)
+{
+    int busy;
+    return mem_alloc(bytes, 0, &busy);
+}
+
+void *payload_mem_alloc_within(size_t bytes, const char *field, mml_error *err)
+{
+    int busy;
+    void *p = mem_alloc(bytes, 1, &busy);
+    if (p == NULL && busy)
+        mml_error_set(err, MML_EBUSY, field,
+                      "the requests in progress hold the server's memory budget of %llu "
+                      "bytes (--max-memory); retry later",
+                      (unsigned long long)atomic_load(&mem_budget));
+    else if (p == NULL)
+        mml_error_set(err, MML_ENOMEM, field, "out of memory allocating %zu bytes for %s",
+                      bytes, field);
+    return p;
+}
+
+/* Every block comes from mem_alloc(), which counted its usable size. */
 void payload_mem_free(void *p)
 {
     if (p == NULL)
         return;
     size_t size = malloc_usable_size(p);
+    atomic_fetch_sub(&mem_in_use, size);
     if (size >= HUGE_MIN && cache_put(p, size) == 0)
         return;
     free(p);

@@ -29,6 +29,24 @@ typedef struct payload {
 void *payload_mem_alloc(size_t bytes);
 void payload_mem_free(void *p);
 
+/* A budget for the memory of the requests in progress (the server's
+ * --max-memory): the decoders take their tensors with
+ * payload_mem_alloc_within(), which refuses a block that would take the
+ * blocks in use past it, so that many big requests at once get a 503
+ * instead of the process being killed for want of memory. Blocks from
+ * payload_mem_alloc() (results) count but are never refused. 0: no
+ * budget (the default). */
+void payload_mem_set_budget(uint64_t bytes);
+
+/* Bytes of the blocks in use: allocated and not yet freed (blocks kept
+ * for reuse are not counted). */
+uint64_t payload_mem_in_use(void);
+
+/* payload_mem_alloc() held to the budget. NULL with *err filled:
+ * MML_EBUSY (Overloaded, 503) when the budget is the reason, MML_ENOMEM
+ * otherwise; field names what the block was for. */
+void *payload_mem_alloc_within(size_t bytes, const char *field, mml_error *err);
+
 /* Reverse the bytes of each of the count elem-byte elements of buf: the
  * wire formats are little-endian, this converts on big-endian hosts. */
 void payload_swap_elems(void *buf, uint64_t count, size_t elem);

@@ -492,9 +492,9 @@ static int plan_tensors(v2_decoder *d, const parse_ctx *px, mml_error *err)
         tensor *t = &d->t[k];
         if (!t->present || t->bytes == 0)
             continue;
-        t->buf = payload_mem_alloc((size_t)t->bytes);
+        t->buf = payload_mem_alloc_within((size_t)t->bytes, tensor_field[k], err);
         if (t->buf == NULL)
-            return mml_error_set(err, MML_ENOMEM, "body", "out of memory");
+            return err->code;
         if (t->binary_size < 0) {
             int rc = fill_json(px, t, k, err);
             if (rc < 0)

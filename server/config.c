@@ -43,6 +43,11 @@ static const opt_def OPTIONS[] = {
      "available, at most 8)"},
     {"--max-body", "LOSSD_MAX_BODY", "BYTES", OPT_U64, FIELD(max_body), 1, UINT64_C(1) << 40,
      "largest accepted request body in bytes (default 67108864)"},
+    {"--max-memory", "LOSSD_MAX_MEMORY", "BYTES", OPT_U64, FIELD(max_memory), 0,
+     UINT64_C(1) << 50,
+     "memory for the tensors of the requests in progress; a request that would go past it "
+     "gets 503 (default: half the memory available, cgroup limit included, at least twice "
+     "--max-body; 0: no limit)"},
     {"--queue-depth", "LOSSD_QUEUE_DEPTH", "N", OPT_UINT, FIELD(queue_depth), 1, 1000000,
      "jobs queued or running before requests get 503 (default 1024)"},
     {"--timeout", "LOSSD_TIMEOUT", "SECONDS", OPT_UINT, FIELD(timeout), 1, 86400,
@@ -127,6 +132,26 @@ static unsigned cpu_count(void)
     if (quota > 0 && quota < n)
         n = quota;
     return n > 1024 ? 1024 : (unsigned)n;
+}
+
+uint64_t config_memory_limit(const char *path)
+{
+    long long v, unused;
+    if (read_numbers(path, &v, &unused) < 1 || v <= 0)
+        return 0;                           /* "max": no limit */
+    return (uint64_t)v;
+}
+
+/* Memory this process may use: physical memory, or less when a cgroup
+ * (v2, else v1) limits it; 0 when unknown. */
+static uint64_t memory_available(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    uint64_t phys = pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
+    uint64_t limit = config_memory_limit("/sys/fs/cgroup/memory.max");
+    if (limit == 0)
+        limit = config_memory_limit("/sys/fs/cgroup/memory/memory.limit_in_bytes");
+    return limit > 0 && (phys == 0 || limit < phys) ? limit : phys;
 }
 
 /* Strict decimal: digits only, no sign, no blanks, no overflow. */
@@ -258,6 +283,7 @@ static void set_defaults(config *cfg)
     cfg->threads = cpu_count();
     cfg->http_threads = cfg->threads < 8 ? cfg->threads : 8;
     cfg->max_body = UINT64_C(67108864);
+    cfg->max_memory = memory_available() / 2;   /* at least 2 x max_body: config_parse() */
     cfg->queue_depth = 1024;
     cfg->timeout = 30;
     cfg->drain_timeout = 20;
@@ -277,13 +303,15 @@ static const opt_def *find_flag(const char *arg, size_t len)
  * a flag wins, so a bad variable it overrides is not an error. An empty
  * variable counts as unset, as LOSSD_SIMD does: a Kubernetes ConfigMap
  * or a compose file easily sets LOSSD_THREADS= to nothing. */
-static int parse_env(config *cfg, const unsigned char *given, char *err, size_t errlen)
+static int parse_env(config *cfg, unsigned char *given, char *err, size_t errlen)
 {
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const char *v = getenv(OPTIONS[i].env);
-        if (v != NULL && *v != '\0' && !given[i] &&
-            set_option(cfg, &OPTIONS[i], OPTIONS[i].env, v, err, errlen) < 0)
+        if (v == NULL || *v == '\0' || given[i])
+            continue;
+        if (set_option(cfg, &OPTIONS[i], OPTIONS[i].env, v, err, errlen) < 0)
             return -1;
+        given[i] = 1;
     }
     return 0;
 }
@@ -328,7 +356,14 @@ int config_parse(config *cfg, int argc, char **argv, char *err, size_t errlen)
         return -1;
     if (cfg->action != CONFIG_RUN)
         return 0;
-    return parse_env(cfg, given, err, errlen);
+    if (parse_env(cfg, given, err, errlen) < 0)
+        return -1;
+    /* The default budget holds at least one request of the largest size,
+     * with room for the JSON decoder's final copy. */
+    const opt_def *mem = find_flag("--max-memory", strlen("--max-memory"));
+    if (!given[mem - OPTIONS] && cfg->max_memory != 0 && cfg->max_memory / 2 < cfg->max_body)
+        cfg->max_memory = cfg->max_body * 2;
+    return 0;
 }
 
 void config_usage(FILE *out, const char *prog)

@@ -32,6 +32,7 @@ typedef struct config {
     unsigned threads;                 /* libuv pool size, 1..1024 */
     unsigned http_threads;            /* front-end event loops, 1..64 */
     uint64_t max_body;                /* bytes */
+    uint64_t max_memory;              /* bytes of request tensors at once, 0: no limit */
     unsigned queue_depth;             /* queued + running jobs */
     unsigned timeout;                 /* idle connection timeout, seconds */
     unsigned drain_timeout;           /* seconds allowed for a graceful stop */
@@ -51,6 +52,11 @@ int config_parse_listen(config *cfg, const char *value, char *err, size_t errlen
 /* CPUs a cgroup v2 cpu.max file at path grants ("QUOTA PERIOD",
  * rounded up), or 0 when it sets no quota ("max ...") or cannot be read. */
 unsigned config_cpu_quota(const char *path);
+
+/* The memory limit a cgroup file at path sets (v2 memory.max, v1
+ * memory.limit_in_bytes), or 0 when it sets none ("max") or cannot be
+ * read. */
+uint64_t config_memory_limit(const char *path);
 
 /* The --help text. */
 void config_usage(FILE *out, const char *prog);

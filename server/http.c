@@ -318,6 +318,7 @@ static cJSON *info_object(const http_server *s)
     cJSON_AddNumberToObject(o, "threads", cfg->threads);
     cJSON_AddNumberToObject(o, "http_threads", cfg->http_threads);
     cJSON_AddNumberToObject(limits, "max_body", (double)cfg->max_body);
+    cJSON_AddNumberToObject(limits, "max_memory", (double)cfg->max_memory);
     cJSON_AddNumberToObject(limits, "queue_depth", cfg->queue_depth);
     cJSON_AddNumberToObject(limits, "timeout", cfg->timeout);
     cJSON_AddNumberToObject(limits, "drain_timeout", cfg->drain_timeout);
@@ -364,7 +365,8 @@ static enum MHD_Result serve_get(http_req *r, route_id id)
             return respond_copy(r, 503, "{\"status\":\"draining\"}");
         return respond_copy(r, 200, "{\"status\":\"ready\"}");
     case ROUTE_METRICS: {
-        metrics_gauges g = {job_pool_active(s->jobs), atomic_load(&inflight)};
+        metrics_gauges g = {job_pool_active(s->jobs), atomic_load(&inflight),
+                            payload_mem_in_use(), s->cfg->max_memory};
         size_t len = 0;
         char *text = metrics_render(s->metrics, &g, &len);
         if (text == NULL)

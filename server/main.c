@@ -333,9 +333,10 @@ static int run(app *a)
     }
     bound_address(a, addr, sizeof addr);
     log_event(a, "lossd %s listening on %s (threads %u, http-threads %u, simd %s, max-body "
-                 "%llu, queue-depth %u, timeout %us)",
+                 "%llu, max-memory %llu, queue-depth %u, timeout %us)",
               LOSSD_VERSION, addr, a->cfg.threads, a->cfg.http_threads, simd,
-              (unsigned long long)a->cfg.max_body, a->cfg.queue_depth, a->cfg.timeout);
+              (unsigned long long)a->cfg.max_body, (unsigned long long)a->cfg.max_memory,
+              a->cfg.queue_depth, a->cfg.timeout);
     uv_run(&a->loop, UV_RUN_DEFAULT);
     status = 0;
 
@@ -374,5 +375,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "lossd: %s\n", merr.message);
         return 2;
     }
+    payload_mem_set_budget(a.cfg.max_memory);
     return run(&a);
 }

@@ -154,8 +154,15 @@ char *metrics_render(metrics *m, const metrics_gauges *g, size_t *len)
                "lossd_queue_depth %llu\n"
                "# HELP lossd_inflight_requests HTTP requests begun and not yet completed.\n"
                "# TYPE lossd_inflight_requests gauge\n"
-               "lossd_inflight_requests %llu\n",
-            (unsigned long long)g->queue_depth, (unsigned long long)g->inflight);
+               "lossd_inflight_requests %llu\n"
+               "# HELP lossd_request_memory_bytes Bytes of request tensors and results held.\n"
+               "# TYPE lossd_request_memory_bytes gauge\n"
+               "lossd_request_memory_bytes %llu\n"
+               "# HELP lossd_request_memory_limit_bytes The memory budget (--max-memory), 0 if none.\n"
+               "# TYPE lossd_request_memory_limit_bytes gauge\n"
+               "lossd_request_memory_limit_bytes %llu\n",
+            (unsigned long long)g->queue_depth, (unsigned long long)g->inflight,
+            (unsigned long long)g->memory, (unsigned long long)g->memory_limit);
     fprintf(f, "# HELP lossd_received_bytes_total Request body bytes received.\n"
                "# TYPE lossd_received_bytes_total counter\n"
                "lossd_received_bytes_total %llu\n"

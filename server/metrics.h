@@ -13,6 +13,8 @@ typedef struct metrics metrics;
 typedef struct metrics_gauges {
     uint64_t queue_depth;   /* jobs queued or running */
     uint64_t inflight;      /* requests begun and not yet completed */
+    uint64_t memory;        /* bytes of request tensors and results held */
+    uint64_t memory_limit;  /* --max-memory, 0: none */
 } metrics_gauges;
 
 /* route_names[0..n_routes) label requests_total and the histogram; index

@@ -586,6 +586,7 @@ START_TEST(test_request_bytes)
     ck_assert_int_eq(mml_request_bytes(0, 1, 1, 0, &b), MML_ETOOBIG);
     ck_assert_str_eq(mml_err_name(MML_ETYPE), "TypeError");
     ck_assert_int_eq(mml_err_status(MML_ETOOBIG), 413);
+    ck_assert_int_eq(mml_err_status(MML_EBUSY), 503);
 }
 END_TEST
 

@@ -432,6 +432,42 @@ START_TEST(test_sticky_and_null)
 }
 END_TEST
 
+/* The decoders take their tensors within the memory budget: past it a
+ * frame fails with Overloaded (503), and every block is given back. */
+START_TEST(test_memory_budget)
+{
+    buf b = small_frame(1);
+    payload pl;
+    mml_error err = {0};
+    ck_assert_uint_eq(payload_mem_in_use(), 0);
+    ck_assert_int_eq(decode(b.data, b.len, 0, 0, 1 << 20, &pl, &err), 0);
+    uint64_t held = payload_mem_in_use();          /* three tensors of 16-32 bytes */
+    ck_assert_uint_ge(held, 3 * PAYLOAD_ALIGN);
+    payload_free(&pl);
+    ck_assert_uint_eq(payload_mem_in_use(), 0);
+
+    payload_mem_set_budget(held - 1);
+    ck_assert_int_eq(decode(b.data, b.len, 0, 0, 1 << 20, &pl, &err), MML_EBUSY);
+    ck_assert_int_eq(mml_err_status(err.code), 503);
+    ck_assert_str_eq(mml_err_name(err.code), "Overloaded");
+    ck_assert_msg(strstr(err.message, "--max-memory") != NULL, "%s", err.message);
+    ck_assert_ptr_null(pl.input);
+    ck_assert_uint_eq(payload_mem_in_use(), 0);
+
+    payload_mem_set_budget(held);                  /* exactly enough */
+    ck_assert_int_eq(decode(b.data, b.len, 0, 0, 1 << 20, &pl, &err), 0);
+    ck_assert_uint_eq(payload_mem_in_use(), held);
+    void *result = payload_mem_alloc(64);          /* results count, never refused */
+    ck_assert_ptr_nonnull(result);
+    ck_assert_uint_gt(payload_mem_in_use(), held);
+    payload_mem_free(result);
+    payload_free(&pl);
+    ck_assert_uint_eq(payload_mem_in_use(), 0);
+    payload_mem_set_budget(0);
+    free(b.data);
+}
+END_TEST
+
 START_TEST(test_encode_result)
 {
     float out[3] = {0.5f, -1.0f, INFINITY};
@@ -498,6 +534,7 @@ static Suite *frame_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("encode");
+    tcase_add_test(tc, test_memory_budget);
     tcase_add_test(tc, test_encode_result);
     suite_add_tcase(s, tc);
     return s;

@@ -1481,6 +1481,31 @@ START_TEST(test_differential)
 }
 END_TEST
 
+/* Tensors read from JSON are held to the memory budget too (payload.h). */
+START_TEST(test_memory_budget)
+{
+    outcome o;
+    payload_mem_set_budget(4096);
+    char *doc = malloc(200000);
+    ck_assert_ptr_nonnull(doc);
+    size_t n = (size_t)sprintf(doc, "{\"input\":[[");
+    for (int i = 0; i < 10000; i++)
+        n += (size_t)sprintf(doc + n, "%s0.5", i ? "," : "");
+    sprintf(doc + n, "]],\"target\":[0]}");
+    decode(doc, &o);
+    ck_assert_int_eq(o.rc, MML_EBUSY);
+    ck_assert_msg(strstr(o.err.message, "--max-memory") != NULL, "%s", o.err.message);
+    ck_assert_uint_eq(payload_mem_in_use(), 0);
+    payload_mem_set_budget(0);
+    decode(doc, &o);
+    ck_assert_int_eq(o.rc, 0);
+    ck_assert_uint_eq(o.pl.req.c, 10000);
+    outcome_free(&o);
+    ck_assert_uint_eq(payload_mem_in_use(), 0);
+    free(doc);
+}
+END_TEST
+
 static Suite *json_decode_suite(void)
 {
     Suite *s = suite_create("json_decode");
@@ -1511,6 +1536,7 @@ static Suite *json_decode_suite(void)
         { "bounds_number_length", test_bounds_number_length, 0 },
         { "bounds_too_big", test_bounds_too_big, 0 },
         { "bounds_many_chunks", test_bounds_many_chunks, 60 },
+        { "memory_budget", test_memory_budget, 0 },
         { "lifecycle", test_lifecycle, 0 },
         { "golden", test_golden, 600 },
         { "differential", test_differential, 600 },

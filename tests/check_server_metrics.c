@@ -24,7 +24,7 @@ static void teardown(void)
 
 static char *render(uint64_t queue, uint64_t inflight)
 {
-    metrics_gauges g = {queue, inflight};
+    metrics_gauges g = {queue, inflight, inflight * 1000, 1 << 20};
     size_t len = 0;
     char *text = metrics_render(m, &g, &len);
     ck_assert_ptr_nonnull(text);
@@ -78,6 +78,8 @@ START_TEST(counts_and_gauges)
     ck_assert_double_eq(sample(t, "lossd_requests_total{route=\"unknown\",status=\"404\"}"), 1);
     ck_assert_double_eq(sample(t, "lossd_queue_depth"), 3);
     ck_assert_double_eq(sample(t, "lossd_inflight_requests"), 4);
+    ck_assert_double_eq(sample(t, "lossd_request_memory_bytes"), 4000);
+    ck_assert_double_eq(sample(t, "lossd_request_memory_limit_bytes"), 1 << 20);
     ck_assert_double_eq(sample(t, "lossd_received_bytes_total"), 1024);
     ck_assert_double_eq(sample(t, "lossd_scored_elements_total"), 320);
     free(t);
@@ -142,7 +144,7 @@ START_TEST(text_format)
         strtod(sp + 1, &end);
         ck_assert_msg(*end == '\0' && end != sp + 1, "bad value: %s", line);
     }
-    ck_assert_int_eq(ntypes, 7);
+    ck_assert_int_eq(ntypes, 9);   /* every family the render writes */
     free(t);
 }
 END_TEST

@@ -775,6 +775,16 @@ START_TEST(test_limits)
     ck_assert_int_eq(decode(&b, b.len, 0, 0, 64 << 20, &r, &err), MML_ETOOBIG);
     free(b.data);
 
+    /* Tensors past the memory budget (payload.h): Overloaded, nothing held. */
+    b = tritonclient_body("");
+    payload_mem_set_budget(100);
+    ck_assert_int_eq(decode_all(&b, &r, &err), MML_EBUSY);
+    ck_assert_uint_eq(payload_mem_in_use(), 0);
+    payload_mem_set_budget(0);
+    ck_assert_int_eq(decode_all(&b, &r, &err), 0);
+    v2_request_free(&r);
+    free(b.data);
+
     /* JSON-only body over the limit. */
     char *json = req_json(IN_OK "," TG_OK, "");
     b = json_body(json);

@@ -82,6 +82,8 @@ check_bad_flags() {
 --threads 5000
 --max-body -1
 --max-body 12x
+--max-memory -1
+--max-memory 1e9
 --queue-depth 0
 --timeout 0
 --drain-timeout nope
@@ -105,6 +107,7 @@ EOF
     timeout 5 "$LOSSD" --help >"$TMP/out" 2>&1 || fail "--help failed"
     local f
     for f in --listen LOSSD_LISTEN --threads LOSSD_THREADS --max-body LOSSD_MAX_BODY \
+        --max-memory LOSSD_MAX_MEMORY \
         --queue-depth LOSSD_QUEUE_DEPTH --timeout LOSSD_TIMEOUT --drain-timeout \
         LOSSD_DRAIN_TIMEOUT --log-format LOSSD_LOG_FORMAT; do
         grep -q -- "$f" "$TMP/out" || fail "--help does not mention $f"
@@ -288,7 +291,8 @@ check_metrics() {
         'lossd_requests_total{route="score",status="400"}' \
         'lossd_request_duration_seconds_bucket' 'lossd_request_duration_seconds_count' \
         'lossd_queue_depth ' 'lossd_inflight_requests ' 'lossd_received_bytes_total ' \
-        'lossd_scored_elements_total ' 'lossd_build_info{version='; do
+        'lossd_scored_elements_total ' 'lossd_request_memory_bytes ' \
+        'lossd_request_memory_limit_bytes ' 'lossd_build_info{version='; do
         grep -qF "$m" "$TMP/body" || fail "/metrics lacks $m"
     done
     if command -v promtool >/dev/null; then
@@ -447,6 +451,27 @@ EOF
     grep -q "draining 0 requests" "$TMP/abort.log" ||
         fail "aborted uploads still in flight: $(tail -n 3 "$TMP/abort.log")"
     ok "uploads the client gave up are closed within a second: SIGTERM drains nothing, exit 0"
+}
+
+# --max-memory bounds the tensors of the requests in progress: past it a
+# request gets 503 Overloaded with Retry-After, and the memory comes back.
+check_memory_budget() {
+    start_server budget --max-memory 1000000 --max-body 8000000
+    make_big 20000 30 mean "$TMP/budget.json"
+    post @"$TMP/budget.json"
+    expect_error 503 Overloaded
+    [ -n "$(header Retry-After)" ] || fail "503 from the memory budget has no Retry-After"
+    printf '%s' "$BODY" | grep -q -- '--max-memory' || fail "503 does not name --max-memory: $BODY"
+    post '{"input":[[1,1,1],[1,1,1],[1,1,1]],"target":[1,2,1]}'
+    [ "$CODE" = 200 ] || fail "a small request after the 503: $CODE $BODY"
+    get /metrics
+    printf '%s\n' "$BODY" | grep -q '^lossd_request_memory_bytes 0$' ||
+        fail "memory still held: $(printf '%s\n' "$BODY" | grep '^lossd_request_memory')"
+    printf '%s\n' "$BODY" | grep -q '^lossd_request_memory_limit_bytes 1000000$' ||
+        fail "memory limit gauge: $(printf '%s\n' "$BODY" | grep '^lossd_request_memory')"
+    kill -TERM "$SPID"
+    wait_exit "$SPID" 10
+    ok "--max-memory: 503 Overloaded with Retry-After past it, memory given back, gauges"
 }
 
 check_overload() {
@@ -648,6 +673,7 @@ check_determinism
 check_fronts
 check_limits
 check_client_abort
+check_memory_budget
 check_overload
 check_drain
 # Sanitizer builds (make SANITIZER=...) report into the server logs.
