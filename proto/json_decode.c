@@ -35,14 +35,12 @@
 #endif
 
 #include "json.h"
+#include "json_num.h"
 #include "utf8.h"
 
-#define NUM_MAX     512          /* longest accepted number token */
-#define NUM_WINDOW  (NUM_MAX + 1)
 #define STR_MAX     63           /* string bytes kept; longer ones match nothing */
 #define CHUNK_FIRST 4096
 #define CHUNK_LAST  (1u << 20)
-#define SIG_DIGITS  19           /* decimal digits that always fit a uint64_t */
 
 enum field { F_INPUT, F_TARGET, F_P, F_MARGIN, F_WEIGHT, F_REDUCTION, F_DTYPE, F_COUNT };
 static const char *const field_names[F_COUNT] = {
@@ -66,17 +64,6 @@ static const char *const kind_names[] = {
     "a number", "a string", "true", "false", "null", "an array", "an object"
 };
 
-enum { NUM_OK, NUM_MORE, NUM_BAD };
-
-/* A scanned number token: the text and what the fast path needs. */
-typedef struct numtok {
-    const char *s;
-    size_t len;
-    uint64_t m;          /* first SIG_DIGITS significant digits */
-    int exp10;           /* value = m * 10^(exp10 + exp) when !trunc */
-    int exp;             /* explicit exponent, saturated */
-    bool neg, exp_neg, is_int, trunc;
-} numtok;
 
 /* A tensor under construction: a list of chunks, all full but the last. */
 typedef struct tbuf {
@@ -124,10 +111,6 @@ struct decoder {
     tbuf input, target, weight;
 };
 
-static const double pow10_exact[23] = {
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
-};
 
 /* ---- errors ----------------------------------------------------------- */
 
@@ -317,149 +300,11 @@ done:
     return 0;
 }
 
-/* ---- numbers ------------------------------------------------------------ */
-
-static bool is_digit(int c)
-{
-    return c >= '0' && c <= '9';
-}
+/* ---- numbers (json_num.h) ----------------------------------------------- */
 
 static bool is_numchar(int c)
 {
     return is_digit(c) || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
-}
-
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-/* Eight ASCII digits at s as their value, or -1 if any byte is no digit.
- * SWAR: check every byte is 0x30..0x39, then fold digit pairs, quads,
- * and the two halves with three multiplications. */
-__attribute__((always_inline)) static inline int64_t eight_digits(const char *s)
-{
-    uint64_t v;
-
-    memcpy(&v, s, 8);
-    if ((v & 0xf0f0f0f0f0f0f0f0ull) != 0x3030303030303030ull ||
-        ((v + 0x0606060606060606ull) & 0xf0f0f0f0f0f0f0f0ull) != 0x3030303030303030ull)
-        return -1;
-    v -= 0x3030303030303030ull;
-    v = v * 10 + (v >> 8);                       /* 2-digit values in bytes 0, 2, 4, 6 */
-    v = ((v & 0x000000ff000000ffull) * (100 + (1000000ull << 32)) +
-         ((v >> 16) & 0x000000ff000000ffull) * (1 + (10000ull << 32))) >> 32;
-    return (int64_t)v;
-}
-#else
-static int64_t eight_digits(const char *s)
-{
-    (void)s;
-    return -1;
-}
-#endif
-
-/* Read the digit run at s[i..n) into t (fraction digits when frac) and
- * return the index after it. Up to SIG_DIGITS significant digits are
- * kept in t->m; later ones only set t->trunc (strtod reads the text). */
-__attribute__((always_inline)) static inline size_t num_digits(const char *s, size_t i, size_t n, numtok *t, bool frac)
-{
-    int64_t eight;
-
-    while (n - i >= 8 && t->m < 10000000000ull && (eight = eight_digits(s + i)) >= 0) {
-        t->m = t->m * 100000000u + (uint64_t)eight;   /* still below 10^18 */
-        t->exp10 -= frac ? 8 : 0;
-        i += 8;
-    }
-    for (; i < n && is_digit(s[i]); i++) {
-        unsigned digit = (unsigned)(s[i] - '0');
-        if (t->m < 1000000000000000000ull) {         /* fewer than SIG_DIGITS */
-            t->m = t->m * 10 + digit;
-            t->exp10 -= frac;
-        } else {
-            t->trunc |= digit != 0;           /* dropped zeros are exact */
-            t->exp10 += !frac;
-        }
-    }
-    return i;
-}
-
-/* Scan an RFC 8259 number at s[0..n). NUM_OK: t->len is the token length
- * (s[t->len], if any, cannot continue it). NUM_BAD: *stop is the offset
- * of the offending byte. NUM_MORE: s[0..n) is a valid prefix; with final
- * the end of s ends the token instead. */
-static int num_scan(const char *s, size_t n, bool final, numtok *t, size_t *stop)
-{
-    size_t i = 0;
-
-    memset(t, 0, sizeof *t);
-    t->s = s;
-    t->is_int = true;
-    if (i < n && s[i] == '-')
-        t->neg = true, i++;
-    if (i == n)
-        goto more;
-    if (s[i] == '0')
-        i++;
-    else if (is_digit(s[i]))
-        i = num_digits(s, i, n, t, false);
-    else
-        goto bad;
-    if (i < n && s[i] == '.') {
-        t->is_int = false;
-        if (++i == n)
-            goto more;
-        if (!is_digit(s[i]))
-            goto bad;
-        i = num_digits(s, i, n, t, true);
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        t->is_int = false;
-        if (++i < n && (s[i] == '+' || s[i] == '-'))
-            t->exp_neg = s[i++] == '-';
-        if (i == n)
-            goto more;
-        if (!is_digit(s[i]))
-            goto bad;
-        for (; i < n && is_digit(s[i]); i++)
-            t->exp = t->exp < 100000 ? t->exp * 10 + (s[i] - '0') : t->exp;
-    }
-    if (i == n && !final)
-        return NUM_MORE;
-    t->len = i;
-    return NUM_OK;
-more:
-    if (!final)
-        return NUM_MORE;
-bad:
-    *stop = i;
-    return NUM_BAD;
-}
-
-/* The double nearest to the token. Clinger's fast path when the digits
- * and the power of ten are both exact doubles (one correctly rounded
- * operation), otherwise strtod on a bounded copy. */
-__attribute__((always_inline)) static inline double num_value(const numtok *t)
-{
-    int e = t->exp10 + (t->exp_neg ? -t->exp : t->exp);
-    char buf[NUM_WINDOW + 1];
-
-    if (!t->trunc && t->m <= (1ull << 53) && e >= -22 && e <= 22) {
-        double v = (double)t->m;
-        v = e < 0 ? v / pow10_exact[-e] : v * pow10_exact[e];
-        return t->neg ? -v : v;
-    }
-    assert(t->len <= NUM_WINDOW);
-    memcpy(buf, t->s, t->len);
-    buf[t->len] = '\0';
-    return strtod(buf, NULL);
-}
-
-/* Integer value of an integer token: 0, or -1 when outside int64. */
-static int num_int(const numtok *t, int64_t *out)
-{
-    assert(t->is_int);
-    if (t->trunc || t->exp10 != 0 ||
-        t->m > (t->neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
-        return -1;
-    *out = t->neg ? (int64_t)(0 - t->m) : (int64_t)t->m;
-    return 0;
 }
 
 /* ---- values --------------------------------------------------------------- */
