@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_num.h"
+
 #define FAIL SIZE_MAX
 
 /* Where a value sits: the root, its "inputs" array, an element of that,
@@ -15,16 +17,11 @@ typedef struct scanner {
     const char *s;
     size_t n;
     size_t bad;               /* the first byte that is wrong */
-    int deep, oom;
+    int deep, oom, long_number;
     int pos;                  /* index of the current element of "inputs" */
     v2_span *spans;
     int nspans, cap;
 } scanner;
-
-static int is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
 
 static int is_ws(char c)
 {
@@ -38,34 +35,13 @@ static size_t skip_ws(const char *s, size_t i, size_t n)
     return i;
 }
 
-/* Length of the RFC 8259 number at s[i..n), 0 when there is none. */
-static size_t number_len(const char *s, size_t i, size_t n)
+/* The number at s[i..n) into *t (json_num.h): its length, 0 when there
+ * is none. */
+static size_t number_at(const char *s, size_t i, size_t n, numtok *t)
 {
-    size_t j = i;
-    if (j < n && s[j] == '-')
-        j++;
-    if (j < n && s[j] == '0')
-        j++;
-    else if (j < n && is_digit(s[j]))
-        while (j < n && is_digit(s[j]))
-            j++;
-    else
-        return 0;
-    if (j < n && s[j] == '.') {
-        if (++j >= n || !is_digit(s[j]))
-            return 0;
-        while (j < n && is_digit(s[j]))
-            j++;
-    }
-    if (j < n && (s[j] == 'e' || s[j] == 'E')) {
-        if (++j < n && (s[j] == '+' || s[j] == '-'))
-            j++;
-        if (j >= n || !is_digit(s[j]))
-            return 0;
-        while (j < n && is_digit(s[j]))
-            j++;
-    }
-    return j - i;
+    size_t stop;
+    return (s[i] == '-' || is_digit(s[i])) && num_scan(s + i, n - i, true, t, &stop) == NUM_OK
+               ? t->len : 0;
 }
 
 static size_t word_len(const char *s, size_t i, size_t n, const char *w)
@@ -210,6 +186,7 @@ static size_t walk(scanner *sc, size_t i, enum ctx ctx, int depth)
     const char *s = sc->s;
     size_t len;
     double v;
+    numtok t;
     if (i >= sc->n)
         return fail_at(sc, i);
     if (s[i] == '{' || s[i] == '[') {
@@ -221,7 +198,11 @@ static size_t walk(scanner *sc, size_t i, enum ctx ctx, int depth)
     }
     if (s[i] == '"')
         return skip_string(sc, i);
-    if ((len = number_len(s, i, sc->n)) > 0 || (len = word_len(s, i, sc->n, "true")) > 0 ||
+    if ((len = number_at(s, i, sc->n, &t)) > NUM_MAX) {   /* as the /v1 decoder */
+        sc->long_number = 1;
+        return fail_at(sc, i);
+    }
+    if (len > 0 || (len = word_len(s, i, sc->n, "true")) > 0 ||
         (len = word_len(s, i, sc->n, "false")) > 0 || (len = word_len(s, i, sc->n, "null")) > 0 ||
         (ctx == CTX_ELEM && (len = nonfinite_len(s, i, sc->n, &v)) > 0))
         return i + len;
@@ -238,6 +219,9 @@ int v2_text_scan(const char *s, size_t n, v2_span **spans, int *nspans, mml_erro
                            "unexpected bytes after the JSON request at byte %zu", end);
     else if (end == FAIL && sc.oom)
         rc = mml_error_set(err, MML_ENOMEM, "body", "out of memory");
+    else if (end == FAIL && sc.long_number)
+        rc = mml_error_set(err, MML_EBADREQ, "body",
+                           "a number longer than %d characters at byte %zu", NUM_MAX, sc.bad);
     else if (end == FAIL && sc.deep)
         rc = mml_error_set(err, MML_EBADREQ, "body",
                            "JSON nested deeper than %d levels at byte %zu", V2_TEXT_MAX_DEPTH,
@@ -287,36 +271,36 @@ static const char *kind_at(char c)
 static int read_elem(const char *s, size_t n, const v2_sink *out, uint64_t i, size_t *len,
                      mml_error *err)
 {
+    numtok t;
     double x;
-    if (out->dtype == 0) {                                 /* an int64 target */
-        if ((*len = number_len(s, 0, n)) == 0)
-            return mml_error_set(err, MML_ETYPE, out->field, "%s data[%llu] must be an integer, got %s",
-                                 out->name, (unsigned long long)i,
-                                 nonfinite_len(s, 0, n, &x) > 0 ? "a non-finite number" : kind_at(*s));
-        for (size_t k = 0; k < *len; k++)
-            if (s[k] == '.' || s[k] == 'e' || s[k] == 'E')
-                return mml_error_set(err, MML_ETYPE, out->field,
-                                     "%s data[%llu] must be an integer, got a number with a "
-                                     "fraction or an exponent", out->name, (unsigned long long)i);
-        x = strtod(s, NULL);                                /* stops at the delimiter */
-        if (!(fabs(x) < 9223372036854775808.0))
+    int64_t k;
+    if ((*len = nonfinite_len(s, 0, n, &x)) > 0) {
+        if (out->dtype == 0)
+            return mml_error_set(err, MML_ETYPE, out->field,
+                                 "%s data[%llu] must be an integer, got a non-finite number",
+                                 out->name, (unsigned long long)i);
+    } else if ((*len = number_at(s, 0, n, &t)) > 0 && out->dtype == 0) {   /* an int64 target */
+        if (!t.is_int)
+            return mml_error_set(err, MML_ETYPE, out->field,
+                                 "%s data[%llu] must be an integer, got a number with a "
+                                 "fraction or an exponent", out->name, (unsigned long long)i);
+        if (num_int(&t, &k) < 0)
             return mml_error_set(err, MML_ETYPE, out->field, "%s data[%llu] does not fit in int64",
                                  out->name, (unsigned long long)i);
         if (i < out->count)
-            ((int64_t *)out->buf)[i] = (int64_t)x;
+            ((int64_t *)out->buf)[i] = k;
         return 0;
-    }
-    if ((*len = number_len(s, 0, n)) > 0) {
-        x = strtod(s, NULL);
-    } else if ((*len = nonfinite_len(s, 0, n, &x)) > 0) {
-    } else if (*s == '"' && (*len = word_len(s, 0, n, "\"NaN\"")) > 0) {
+    } else if (*len > 0) {
+        x = num_value(&t);
+    } else if (out->dtype != 0 && (*len = word_len(s, 0, n, "\"NaN\"")) > 0) {
         x = NAN;
-    } else if (*s == '"' && ((*len = word_len(s, 0, n, "\"Infinity\"")) > 0 ||
-                             (*len = word_len(s, 0, n, "\"-Infinity\"")) > 0)) {
+    } else if (out->dtype != 0 && ((*len = word_len(s, 0, n, "\"Infinity\"")) > 0 ||
+                                   (*len = word_len(s, 0, n, "\"-Infinity\"")) > 0)) {
         x = s[1] == '-' ? -INFINITY : INFINITY;
     } else {
-        return mml_error_set(err, MML_ETYPE, out->field, "%s data[%llu] must be a number, got %s",
-                             out->name, (unsigned long long)i, kind_at(*s));
+        return mml_error_set(err, MML_ETYPE, out->field, "%s data[%llu] must be %s, got %s",
+                             out->name, (unsigned long long)i,
+                             out->dtype == 0 ? "an integer" : "a number", kind_at(*s));
     }
     if (i < out->count)
         mml_store(out->dtype, out->buf, i, x);

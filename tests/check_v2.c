@@ -966,6 +966,19 @@ START_TEST(test_json_data_errors)
     expect_error(json, MML_EBADREQ, want);
     free(json);
 
+    /* Numbers are read as the /v1 decoder reads them (json_num.h), up to
+     * 512 characters. */
+    char digits[600];
+    memset(digits, '1', sizeof digits - 1);
+    digits[sizeof digits - 1] = '\0';
+    char *big = NULL;
+    ck_assert_int_ge(asprintf(&big, "{\"inputs\":[{\"name\":\"INPUT\",\"datatype\":\"FP64\","
+                                    "\"shape\":[1,1],\"data\":[%s]}," TG_OK "]}", digits), 0);
+    expect_error(big, MML_EBADREQ, "a number longer than 512 characters");
+    free(big);
+    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],"
+                     "\"data\":[0,9223372036854775807]}", "", MML_EVALUE, "target[1] = 9223372036854775807");
+
     body b = json_body("{\"inputs\":[{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[1,1],\"data\":");
     for (int i = 0; i < V2_TEXT_DEPTH_PROBE; i++)
         put(&b, "[", 1);
