@@ -735,33 +735,23 @@ static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const ch
     return MHD_YES;
 }
 
-/* Why the body's framing is ambiguous, or NULL (RFC 9112 6.1 and 6.3):
+/* Why the body's framing is ambiguous, or NULL (RFC 9112 6.1 and 6.3),
+ * given the request's Transfer-Encoding te and (first) Content-Length cl:
  * libmicrohttpd 0.9.75 reads only chunked bodies, takes the first of
  * several Content-Lengths, and waits for the close after any other
  * Transfer-Encoding; a proxy in front may frame the same bytes otherwise. */
-static const char *framing_error(struct MHD_Connection *c)
+static const char *framing_error(struct MHD_Connection *c, const char *te, const char *cl)
 {
-    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
     length_headers h = {0};
-    MHD_get_connection_values(c, MHD_HEADER_KIND, count_length, &h);
     if (te != NULL && strcasecmp(te, "chunked") != 0)
         return "only Transfer-Encoding: chunked is supported";
-    if (te != NULL && h.count > 0)
+    if (te != NULL && cl != NULL)
         return "Content-Length and Transfer-Encoding must not both be sent";
+    if (cl != NULL)             /* the other headers are read only when there is a length */
+        MHD_get_connection_values(c, MHD_HEADER_KIND, count_length, &h);
     if (h.differ)
         return "the request has Content-Length headers that differ";
     return NULL;
-}
-
-/* 1 when the request announces a body. */
-static int has_body(struct MHD_Connection *c)
-{
-    const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
-    return (len != NULL && strcmp(len, "0") != 0) ||
-           MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                       MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
 }
 
 /* First handler call: state, request id, route. A response queued now
@@ -785,12 +775,16 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
     r->route = route_match(method, url, &r->route_status, r->allow, sizeof r->allow);
     r->v2 = route_is_v2(url);
 
-    const char *bad_framing = framing_error(conn);
+    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *bad_framing = framing_error(conn, te, cl);
     if (bad_framing != NULL)
         return respond_error(r, 400, "BadRequest", NULL, "%s", bad_framing);
     if (r->route_status == 200 && (route_table[r->route].methods & ROUTE_POST))
         return begin_score(r, &route_table[r->route]);
-    if (has_body(conn))
+    if (te != NULL || (cl != NULL && strcmp(cl, "0") != 0))   /* a body follows */
         return answer_route(r);
     r->phase = PHASE_DEFERRED;
     return MHD_YES;
