@@ -217,10 +217,12 @@ static enum MHD_Result respond_mem(http_req *r, unsigned status, const char *bod
     if (status == 200 && r->body_coding != CODING_IDENTITY)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING,
                                 inflate_coding_name(r->body_coding));
-    /* A scoring answer may be compressed for another Accept-Encoding:
-     * caches must key on it, compressed or not. */
+    /* A scoring answer may be compressed for another Accept-Encoding, and
+     * /v1's is a frame or JSON by Accept: caches must key on them. */
     if (status == 200 && r->route >= 0 && (route_table[r->route].methods & ROUTE_POST))
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY,
+                                route_table[r->route].id == ROUTE_SCORE ? "Accept, Accept-Encoding"
+                                                                        : "Accept-Encoding");
     if (status == 200 && r->infer_hlen > 0) {
         char hlen[24];
         snprintf(hlen, sizeof hlen, "%zu", r->infer_hlen);
@@ -715,18 +717,20 @@ static enum MHD_Result answer_route(http_req *r)
     return serve_get(r, route_table[r->route].id);
 }
 
-/* Content-Length headers seen and whether they differ (framing_error). */
-typedef struct length_headers {
+/* How many headers named name a request has, and whether their values
+ * differ (framing_error, host_error). */
+typedef struct header_count {
+    const char *name;
     int count, differ;
     const char *first;
-} length_headers;
+} header_count;
 
-static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const char *key,
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                     const char *value)
 {
-    length_headers *h = cls;
+    header_count *h = cls;
     (void)kind;
-    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+    if (strcasecmp(key, h->name) == 0) {
         if (h->count++ == 0)
             h->first = value;
         else if (strcmp(value, h->first) != 0)
@@ -742,15 +746,29 @@ static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const ch
  * Transfer-Encoding; a proxy in front may frame the same bytes otherwise. */
 static const char *framing_error(struct MHD_Connection *c, const char *te, const char *cl)
 {
-    length_headers h = {0};
+    header_count h = { MHD_HTTP_HEADER_CONTENT_LENGTH, 0, 0, NULL };
     if (te != NULL && strcasecmp(te, "chunked") != 0)
         return "only Transfer-Encoding: chunked is supported";
     if (te != NULL && cl != NULL)
         return "Content-Length and Transfer-Encoding must not both be sent";
     if (cl != NULL)             /* the other headers are read only when there is a length */
-        MHD_get_connection_values(c, MHD_HEADER_KIND, count_length, &h);
+        MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &h);
     if (h.differ)
         return "the request has Content-Length headers that differ";
+    return NULL;
+}
+
+/* Why the request's Host is wrong, or NULL (RFC 9112 3.2): an HTTP/1.1
+ * request must have exactly one Host header; libmicrohttpd 0.9.75 does
+ * not check. HTTP/1.0 may leave it out. */
+static const char *host_error(struct MHD_Connection *c, const char *version)
+{
+    header_count h = { MHD_HTTP_HEADER_HOST, 0, 0, NULL };
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &h);
+    if (h.count > 1)
+        return "the request has more than one Host header";
+    if (h.count == 0 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0)
+        return "an HTTP/1.1 request must have a Host header";
     return NULL;
 }
 
@@ -759,7 +777,7 @@ static const char *framing_error(struct MHD_Connection *c, const char *te, const
  * so answers that do not depend on a body wait for the final call when
  * there is none, and keep-alive works for probes and scrapes. */
 static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const char *url,
-                             const char *method, void **req_cls)
+                             const char *method, const char *version, void **req_cls)
 {
     http_req *r = calloc(1, sizeof *r);
     if (r == NULL)
@@ -779,9 +797,11 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
                                                  MHD_HTTP_HEADER_TRANSFER_ENCODING);
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
-    const char *bad_framing = framing_error(conn, te, cl);
-    if (bad_framing != NULL)
-        return respond_error(r, 400, "BadRequest", NULL, "%s", bad_framing);
+    const char *bad = framing_error(conn, te, cl);
+    if (bad == NULL)
+        bad = host_error(conn, version);
+    if (bad != NULL)
+        return respond_error(r, 400, "BadRequest", NULL, "%s", bad);
     if (r->route_status == 200 && (route_table[r->route].methods & ROUTE_POST))
         return begin_score(r, &route_table[r->route]);
     if (te != NULL || (cl != NULL && strcmp(cl, "0") != 0))   /* a body follows */
@@ -795,10 +815,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *upload_data, size_t *upload_data_size,
                                   void **req_cls)
 {
-    (void)version;
     http_req *r = *req_cls;
     if (r == NULL)
-        return begin(cls, conn, url, method, req_cls);
+        return begin(cls, conn, url, method, version, req_cls);
     if (*upload_data_size != 0) {
         if (r->bytes_in == 0)   /* the sweep watches for clients that give up */
             deadline_receiving(conn_deadline_of(conn), 1);

@@ -134,7 +134,7 @@ int route_match(const char *method, const char *path, int *status,
         }
         *status = 405;
         format_allow(route_table[i].methods, allow, allow_len);
-        return -1;
+        return (int)i;
     }
     *status = 404;
     return -1;

@@ -63,8 +63,9 @@ int route_accepts(const char *accept, const char *type);
 unsigned route_method_bit(const char *method);
 
 /* Find the route for method and path. Returns its index in route_table
- * and 200; or -1 with *status 404 (no such path) or 405 (path known,
- * method not; allow gets the Allow header value, e.g. "GET, HEAD"). */
+ * and *status 200; the index and 405 when the path is known but not the
+ * method (allow gets the Allow header value, e.g. "GET, HEAD"; metrics
+ * count the 405 under the route); or -1 and 404 (no such path). */
 int route_match(const char *method, const char *path, int *status,
                 char *allow, size_t allow_len);
 

@@ -159,7 +159,8 @@ check_hand_worked() {
     [ "$CODE" = 200 ] || fail "hand-worked: $CODE $BODY"
     [ "$BODY" = '{"loss":0.6666667,"shape":[],"dtype":"float32","reduction":"mean"}' ] ||
         fail "hand-worked: got $BODY"
-    [ "$(header Vary)" = Accept-Encoding ] || fail "uncompressed answer without Vary: $HDRS"
+    [ "$(header Vary)" = "Accept, Accept-Encoding" ] ||
+        fail "uncompressed answer without Vary: $HDRS"
     CT='application/json; charset=utf-8' \
         post '{"input":[[0.1,0.2,0.4,0.8],[0.3,0.9,0.1,0.2]],"target":[3,1],"reduction":"none"}'
     [ "$CODE" = 200 ] || fail "charset parameter: $CODE $BODY"
@@ -289,6 +290,8 @@ check_metrics() {
     local m
     for m in 'lossd_requests_total{route="score",status="200"}' \
         'lossd_requests_total{route="score",status="400"}' \
+        'lossd_requests_total{route="score",status="405"}' \
+        'lossd_requests_total{route="healthz",status="405"}' \
         'lossd_request_duration_seconds_bucket' 'lossd_request_duration_seconds_count' \
         'lossd_queue_depth ' 'lossd_inflight_requests ' 'lossd_received_bytes_total ' \
         'lossd_scored_elements_total ' 'lossd_request_memory_bytes ' \
@@ -620,6 +623,11 @@ for head, data, want, text in [
     (post + b"Transfer-Encoding: chunked\n\n", chunk, 200, None),
     (post + b"Content-Length: 18446744073709551614\n\n", b"{", 413, "exceeds the limit"),
     (b"GET /p7%ff%0aX HTTP/1.1\nHost: x\nConnection: close\n\n", b"", 404, "/p7%FF%0AX"),
+    (b"GET /healthz HTTP/1.1\nConnection: close\n\n", b"", 400, "must have a Host header"),
+    (b"GET /healthz HTTP/1.1\nHost: a\nHost: b\nConnection: close\n\n", b"", 400,
+     "more than one Host"),
+    (b"POST /v1/multi_margin_loss HTTP/1.0\nContent-Type: application/json\n"
+     b"Content-Length: %d\n\n" % len(body), body, 200, None),
 ]:
     status, resp = send(head, data)
     assert status == want, (head, status, resp)
@@ -628,7 +636,7 @@ for head, data, want, text in [
     else:
         assert resp["loss"] == 0.6666667, resp
 EOF
-    ok "ambiguous framing is 400 before the body, Content-Length near 2^64 is 413, paths echo as ASCII"
+    ok "ambiguous framing and HTTP/1.1 without one Host are 400, Content-Length near 2^64 is 413, paths echo as ASCII"
 }
 
 check_access_log() {
