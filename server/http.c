@@ -60,7 +60,9 @@
 
 /* A body that failed (decode error, over --max-body) is still read and
  * dropped so the client gets its 4xx; past this much over the limit the
- * connection is closed instead. */
+ * connection is closed instead. A request refused from its headers alone
+ * (415, 503) has its body read and dropped up to this size, the same way
+ * (early_error). */
 #define DISCARD_SLACK (UINT64_C(1) << 20)
 
 /* Per-connection memory: request line, headers and read buffer.
@@ -120,6 +122,9 @@ typedef struct http_req {
     content_coding body_coding;     /* of body */
     int err_code;                   /* first failure, 0 while all is well */
     mml_error err;
+    uint64_t body_cap;              /* close the connection past this many body bytes */
+    int has_length;                 /* a Content-Length, declared, came with the headers */
+    uint64_t declared;
     payload p;                      /* decoded /v1 request */
     v2_request v2req;               /* decoded infer request (id, output form) */
     uint64_t elements;
@@ -551,7 +556,8 @@ static enum MHD_Result finish_score(http_req *r)
 }
 
 /* Body bytes of a scoring request: feed the decoder until something
- * fails, then only count and drop them. 0 to go on, -1 to close. */
+ * fails, then only count and drop them. 0 to go on, -1 to close (past
+ * body_cap: libmicrohttpd 0.9.75 cannot queue a response in mid-body). */
 static int feed_body(http_req *r, const char *data, size_t len)
 {
     const config *cfg = r->srv->cfg;
@@ -570,7 +576,7 @@ static int feed_body(http_req *r, const char *data, size_t len)
     }
     if (r->err_code != 0)
         drop_decoder(r);
-    return r->bytes_in > cfg->max_body + DISCARD_SLACK ? -1 : 0;
+    return r->bytes_in > r->body_cap ? -1 : 0;
 }
 
 /* A Content-Length value: *ok = 0 when it is not a plain decimal that
@@ -591,24 +597,46 @@ static const char *header(const http_req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+/* A scoring request refused from its headers alone, with r->err set to
+ * code. A client that sent Expect: 100-continue (curl does for big
+ * bodies) reads the answer before it sends the body, and gets it now.
+ * Others are sending it, and many read nothing until they are done
+ * (Python's http.client gets a broken pipe when the connection closes
+ * under it): a body whose Content-Length is at most cap is read and
+ * dropped first (feed_body), and the error comes at its end
+ * (finish_score). Any other is answered now, and the connection closed
+ * after it: a body of unknown length could outgrow cap, and then only a
+ * close would be left (libmicrohttpd cannot answer in mid-body). */
+static enum MHD_Result early_error(http_req *r, int code, uint64_t cap)
+{
+    const char *expect = header(r, MHD_HTTP_HEADER_EXPECT);
+    if ((expect != NULL && strcasecmp(expect, "100-continue") == 0) || !r->has_length ||
+        r->declared > cap)
+        return respond_mml_error(r, code, &r->err);
+    r->err_code = code;
+    r->body_cap = cap;
+    return MHD_YES;
+}
+
 /* The decoder of a /v1 body from its Content-Type (SPEC 3.1, 4). A frame
  * with a known identity-encoded length is held to it from its header on,
  * so a short or long body is refused before its tensor bytes are read. */
-static enum MHD_Result begin_native(http_req *r, const route *rt, content_coding coding,
-                                    int has_length, uint64_t length)
+static enum MHD_Result begin_native(http_req *r, const route *rt, content_coding coding)
 {
     const char *type = header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
     r->ops = route_decoder(rt, type);
-    if (r->ops == NULL)
-        return respond_error(r, 415, "UnsupportedMediaType", NULL,
-                             "Content-Type '%.64s' is not supported (send %s or %s)", type,
-                             rt->media[0].type, rt->media[1].type ? rt->media[1].type : "");
+    if (r->ops == NULL) {
+        mml_error_set(&r->err, MML_EMEDIA, "",
+                      "Content-Type '%.64s' is not supported (send %s or %s)", type,
+                      rt->media[0].type, rt->media[1].type ? rt->media[1].type : "");
+        return early_error(r, MML_EMEDIA, DISCARD_SLACK);
+    }
     r->want_frame = route_accepts(header(r, MHD_HTTP_HEADER_ACCEPT), BINARY_TYPE);
     r->dec = r->ops->create(r->srv->cfg->max_body);
     if (r->dec == NULL)
         return respond_error(r, 500, "InternalError", NULL, "out of memory");
-    if (r->ops == &frame_decoder_ops && has_length && coding == CODING_IDENTITY)
-        frame_decoder_set_length(r->dec, length);
+    if (r->ops == &frame_decoder_ops && r->has_length && coding == CODING_IDENTITY)
+        frame_decoder_set_length(r->dec, r->declared);
     if (coding != CODING_IDENTITY) {
         /* The body limit applies to the bytes received and, through the
          * inflater, to the bytes they expand to. */
@@ -646,44 +674,38 @@ static enum MHD_Result begin_infer(http_req *r, content_coding coding)
 static enum MHD_Result begin_score(http_req *r, const route *rt)
 {
     http_server *s = r->srv;
-    if (is_draining())
-        return respond_error(r, 503, "Overloaded", NULL, "the server is shutting down");
-    if (job_pool_full(s->jobs))
-        return respond_error(r, 503, "Overloaded", NULL,
-                             "the job queue is full (%u jobs); retry later",
-                             s->cfg->queue_depth);
+    r->declared = parse_content_length(header(r, MHD_HTTP_HEADER_CONTENT_LENGTH),
+                                       &r->has_length);
+    r->body_cap = s->cfg->max_body + DISCARD_SLACK;
+    if (is_draining()) {
+        mml_error_set(&r->err, MML_EBUSY, "", "the server is shutting down");
+        return early_error(r, MML_EBUSY, DISCARD_SLACK);
+    }
+    if (job_pool_full(s->jobs)) {
+        mml_error_set(&r->err, MML_EBUSY, "", "the job queue is full (%u jobs); retry later",
+                      s->cfg->queue_depth);
+        return early_error(r, MML_EBUSY, DISCARD_SLACK);
+    }
     const char *enc = header(r, MHD_HTTP_HEADER_CONTENT_ENCODING);
     content_coding coding = inflate_parse_content_encoding(enc);
-    if (coding == CODING_UNKNOWN)
-        return respond_error(r, 415, "UnsupportedMediaType", NULL,
-                             "Content-Encoding '%.64s' is not supported (send gzip, deflate "
-                             "or identity)", enc);
-    int has_length;
-    uint64_t declared = parse_content_length(header(r, MHD_HTTP_HEADER_CONTENT_LENGTH),
-                                             &has_length);
-    if (has_length && declared > s->cfg->max_body) {
-        /* A client that sent Expect: 100-continue (curl does for big
-         * bodies) reads the answer before it sends the body. Others are
-         * sending it, and many read nothing until they are done (Python's
-         * http.client gets a broken pipe when the connection closes under
-         * it): a body at most DISCARD_SLACK over is read and dropped
-         * first (feed_body), and the 413 comes at its end. */
-        const char *expect = header(r, MHD_HTTP_HEADER_EXPECT);
+    if (coding == CODING_UNKNOWN) {
+        mml_error_set(&r->err, MML_EMEDIA, "",
+                      "Content-Encoding '%.64s' is not supported (send gzip, deflate or "
+                      "identity)", enc);
+        return early_error(r, MML_EMEDIA, DISCARD_SLACK);
+    }
+    if (r->has_length && r->declared > s->cfg->max_body) {
         mml_error_set(&r->err, MML_ETOOBIG, "",
                       "Content-Length %" PRIu64 " exceeds the limit of %" PRIu64 " bytes",
-                      declared, s->cfg->max_body);
-        if ((expect != NULL && strcasecmp(expect, "100-continue") == 0) ||
-            declared > s->cfg->max_body + DISCARD_SLACK)
-            return respond_mml_error(r, MML_ETOOBIG, &r->err);
-        r->err_code = MML_ETOOBIG;
-        return MHD_YES;
+                      r->declared, s->cfg->max_body);
+        return early_error(r, MML_ETOOBIG, s->cfg->max_body + DISCARD_SLACK);
     }
     const char *accept = header(r, MHD_HTTP_HEADER_ACCEPT_ENCODING);
     if (accept != NULL)
         copy_str(r->accept_encoding, sizeof r->accept_encoding, accept);
     if (rt->id == ROUTE_V2_INFER)
         return begin_infer(r, coding);
-    return begin_native(r, rt, coding, has_length, declared);
+    return begin_native(r, rt, coding);
 }
 
 /* ---- the handler ---- */
