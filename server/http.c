@@ -183,6 +183,50 @@ static void copy_path(char *dst, size_t size, const char *src)
     dst[n] = '\0';
 }
 
+/* The path of a request target (RFC 9112 3.2): an absolute-form target
+ * ("http://host:8080/healthz", which proxies send) without its scheme and
+ * authority; any other target as it is. */
+static const char *origin_path(const char *url)
+{
+    const char *rest = strncasecmp(url, "http://", 7) == 0    ? url + 7
+                       : strncasecmp(url, "https://", 8) == 0 ? url + 8
+                                                              : NULL;
+    if (rest == NULL)
+        return url;
+    rest += strcspn(rest, "/");
+    return *rest != '\0' ? rest : "/";
+}
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* libmicrohttpd's percent-decoding of the path and query, in place,
+ * except that %00 stays as it is: decoded, it ended the path early
+ * ("/healthz%00x" answered as /healthz). Returns the new length. */
+static size_t unescape_url(void *cls, struct MHD_Connection *conn, char *url)
+{
+    (void)cls;
+    (void)conn;
+    char *w = url;
+    for (const char *p = url; *p != '\0';) {
+        int hi = p[0] == '%' ? hex_digit(p[1]) : -1;
+        int lo = hi >= 0 ? hex_digit(p[2]) : -1;
+        if (lo >= 0 && (hi | lo) != 0) {
+            *w++ = (char)(hi * 16 + lo);
+            p += 3;
+        } else {
+            *w++ = *p++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - url);
+}
+
 /* The deadline entry of a connection (NULL when untracked). */
 static conn_deadline *conn_deadline_of(struct MHD_Connection *conn)
 {
@@ -810,6 +854,7 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
     r->conn = conn;
     r->start_ns = uv_hrtime();
     copy_str(r->method, sizeof r->method, method);
+    url = origin_path(url);
     copy_path(r->path, sizeof r->path, url);
     reqid_assign(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"), r->id);
     r->route = route_match(method, url, &r->route_status, r->allow, sizeof r->allow);
@@ -983,6 +1028,7 @@ static struct MHD_Daemon *start_daemon(http_server *s, int listen_fd)
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY_LIMIT,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                            MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
                             MHD_OPTION_END);
 }
 

@@ -651,6 +651,9 @@ for head, data, want, text in [
      "more than one Host"),
     (b"POST /v1/multi_margin_loss HTTP/1.0\nContent-Type: application/json\n"
      b"Content-Length: %d\n\n" % len(body), body, 200, None),
+    (post.replace(b"POST /v1/", b"POST http://x:1/v1/") + b"Content-Length: %d\n\n" % len(body),
+     body, 200, None),
+    (b"GET /healthz%00x HTTP/1.1\nHost: x\nConnection: close\n\n", b"", 404, "GET /healthz%00x"),
 ]:
     status, resp = send(head, data)
     assert status == want, (head, status, resp)
@@ -659,7 +662,7 @@ for head, data, want, text in [
     else:
         assert resp["loss"] == 0.6666667, resp
 EOF
-    ok "ambiguous framing and HTTP/1.1 without one Host are 400, Content-Length near 2^64 is 413, paths echo as ASCII"
+    ok "ambiguous framing and HTTP/1.1 without one Host are 400, Content-Length near 2^64 is 413, absolute-form targets, %00 and paths echo as ASCII"
 }
 
 check_access_log() {
