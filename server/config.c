@@ -16,7 +16,8 @@ typedef enum opt_kind {
     OPT_LISTEN,
     OPT_UINT,      /* unsigned field */
     OPT_U64,       /* uint64_t field */
-    OPT_LOGFMT
+    OPT_LOGFMT,
+    OPT_CORS
 } opt_kind;
 
 /* One row per setting: the flag, its environment twin, and where the
@@ -56,6 +57,9 @@ static const opt_def OPTIONS[] = {
      "time allowed for in-flight requests at SIGTERM/SIGINT (default 20)"},
     {"--log-format", "LOSSD_LOG_FORMAT", "plain|json", OPT_LOGFMT, 0, 0, 0,
      "access log format on stderr (default plain)"},
+    {"--cors-origins", "LOSSD_CORS_ORIGINS", "ORIGINS", OPT_CORS, 0, 0, 0,
+     "browser origins whose pages may call the API (CORS), comma-separated, e.g. "
+     "https://dash.example.com, or * for any (default: none)"},
 };
 
 #define N_OPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
@@ -186,6 +190,70 @@ static int set_number(config *cfg, const opt_def *o, const char *src,
     return 0;
 }
 
+/* An origin as browsers send it: scheme "://" host [":" port], no path,
+ * no blanks (RFC 6454 serialization). */
+static int valid_origin(const char *s, size_t len)
+{
+    size_t scheme = len >= 7 && strncasecmp(s, "http://", 7) == 0    ? 7
+                    : len >= 8 && strncasecmp(s, "https://", 8) == 0 ? 8
+                                                                     : 0;
+    if (scheme == 0 || scheme == len)
+        return 0;
+    for (size_t i = scheme; i < len; i++)
+        if (!isalnum((unsigned char)s[i]) && strchr("-.:[]", s[i]) == NULL)
+            return 0;
+    return 1;
+}
+
+/* --cors-origins: "*" or origins separated by commas (blanks around them
+ * are dropped), stored as "a,b,c". */
+static int set_cors(config *cfg, const char *src, const char *value, char *err, size_t errlen)
+{
+    char out[sizeof cfg->cors_origins];
+    size_t n = 0;
+    for (const char *p = value; *p != '\0';) {
+        p += strspn(p, " \t");
+        size_t len = strcspn(p, ",");
+        size_t end = len;
+        while (end > 0 && (p[end - 1] == ' ' || p[end - 1] == '\t'))
+            end--;
+        int any = end == 1 && p[0] == '*';
+        if ((!any && !valid_origin(p, end)) || (any && n > 0) ||
+            (n > 0 && strcmp(out, "*") == 0))
+            return fail(err, errlen, "%s: invalid origin '%.*s' (expected * alone, or "
+                        "scheme://host[:port] separated by commas)", src, (int)end, p);
+        if (n + end + 2 > sizeof out)
+            return fail(err, errlen, "%s: too long (at most %zu characters)", src,
+                        sizeof out - 1);
+        if (n > 0)
+            out[n++] = ',';
+        memcpy(out + n, p, end);
+        n += end;
+        out[n] = '\0';
+        p += len + (p[len] == ',');
+    }
+    if (n == 0)
+        return fail(err, errlen, "%s: no origin given", src);
+    memcpy(cfg->cors_origins, out, n + 1);
+    return 0;
+}
+
+int config_cors_allows(const config *cfg, const char *origin)
+{
+    if (origin == NULL || cfg->cors_origins[0] == '\0')
+        return 0;
+    if (strcmp(cfg->cors_origins, "*") == 0)
+        return 1;
+    size_t olen = strlen(origin);
+    for (const char *p = cfg->cors_origins; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        if (len == olen && strncasecmp(p, origin, len) == 0)
+            return 1;
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
 static int set_option(config *cfg, const opt_def *o, const char *src,
                       const char *value, char *err, size_t errlen)
 {
@@ -203,6 +271,8 @@ static int set_option(config *cfg, const opt_def *o, const char *src,
         else
             return fail(err, errlen, "%s: invalid value '%s' (expected plain or json)", src, value);
         return 0;
+    case OPT_CORS:
+        return set_cors(cfg, src, value, err, errlen);
     case OPT_UINT:
     case OPT_U64:
         return set_number(cfg, o, src, value, err, errlen);

@@ -37,6 +37,7 @@ typedef struct config {
     unsigned timeout;                 /* idle connection timeout, seconds */
     unsigned drain_timeout;           /* seconds allowed for a graceful stop */
     config_log_format log_format;
+    char cors_origins[1024];          /* "*", "https://a,https://b:8443", or "" (no CORS) */
 } config;
 
 /* Fill *cfg from the defaults, then the LOSSD_* environment, then argv
@@ -57,6 +58,11 @@ unsigned config_cpu_quota(const char *path);
  * memory.limit_in_bytes), or 0 when it sets none ("max") or cannot be
  * read. */
 uint64_t config_memory_limit(const char *path);
+
+/* 1 when --cors-origins lets a browser page from origin (the Origin
+ * header's value) read the answers: the list is "*" or names it
+ * (compared case-insensitively). 0 without --cors-origins. */
+int config_cors_allows(const config *cfg, const char *origin);
 
 /* The --help text. */
 void config_usage(FILE *out, const char *prog);

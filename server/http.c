@@ -133,6 +133,8 @@ typedef struct http_req {
     const char *body_type;          /* its Content-Type */
     size_t infer_hlen;              /* Inference-Header-Content-Length, 0: none */
     int job_status;
+    char cors_origin[256];          /* Access-Control-Allow-Origin to send, "" for none */
+    int preflight;                  /* an OPTIONS preflight: the CORS request headers */
 } http_req;
 
 /* Process-wide, shared by every server (front-end loop): the requests in
@@ -237,6 +239,40 @@ static conn_deadline *conn_deadline_of(struct MHD_Connection *conn)
 
 /* ---- responses ---- */
 
+/* Request headers a page may send (Access-Control-Allow-Headers) when
+ * the preflight's list is not plain tokens, and response headers it may
+ * read. */
+#define CORS_ALLOW_HEADERS \
+    "Content-Type, Content-Encoding, Accept, X-Request-Id, Inference-Header-Content-Length"
+#define CORS_EXPOSE_HEADERS "X-Request-Id, Retry-After, Inference-Header-Content-Length"
+
+/* 1 when a preflight's Access-Control-Request-Headers can be echoed as
+ * it is: header names, commas and blanks. */
+static int plain_header_list(const char *s)
+{
+    size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_, ");
+    return s[n] == '\0' && n <= 256;
+}
+
+/* CORS (--cors-origins): a page's answers name its origin; a preflight
+ * also gets the methods, the headers it asked for and a cache time. */
+static void add_cors_headers(const http_req *r, struct MHD_Response *resp)
+{
+    if (r->cors_origin[0] == '\0')
+        return;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, r->cors_origin);
+    if (!r->preflight) {
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS);
+        return;
+    }
+    const char *want = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                   "Access-Control-Request-Headers");
+    MHD_add_response_header(resp, "Access-Control-Allow-Methods", r->allow);
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                            want != NULL && plain_header_list(want) ? want : CORS_ALLOW_HEADERS);
+    MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+}
+
 /* Queue status with body: malloc'd and taken over when mode is
  * MHD_RESPMEM_MUST_FREE, a constant for MHD_RESPMEM_PERSISTENT; NULL for
  * empty. The headers every response carries are added here. */
@@ -255,8 +291,10 @@ static enum MHD_Result respond_mem(http_req *r, unsigned status, const char *bod
             free((void *)body);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (type != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(resp, "X-Request-Id", r->id);
+    add_cors_headers(r, resp);
     if (allow != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     if (status == 503)
@@ -267,11 +305,19 @@ static enum MHD_Result respond_mem(http_req *r, unsigned status, const char *bod
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING,
                                 inflate_coding_name(r->body_coding));
     /* A scoring answer may be compressed for another Accept-Encoding, and
-     * /v1's is a frame or JSON by Accept: caches must key on them. */
+     * /v1's is a frame or JSON by Accept; with a list of CORS origins,
+     * every answer depends on Origin: caches must key on them. */
+    const char *vary = NULL;
+    int by_origin = r->srv->cfg->cors_origins[0] != '\0' &&
+                    strcmp(r->srv->cfg->cors_origins, "*") != 0;
     if (status == 200 && r->route >= 0 && (route_table[r->route].methods & ROUTE_POST))
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY,
-                                route_table[r->route].id == ROUTE_SCORE ? "Accept, Accept-Encoding"
-                                                                        : "Accept-Encoding");
+        vary = route_table[r->route].id == ROUTE_SCORE
+                   ? (by_origin ? "Accept, Accept-Encoding, Origin" : "Accept, Accept-Encoding")
+                   : (by_origin ? "Accept-Encoding, Origin" : "Accept-Encoding");
+    else if (by_origin)
+        vary = "Origin";
+    if (vary != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, vary);
     if (status == 200 && r->infer_hlen > 0) {
         char hlen[24];
         snprintf(hlen, sizeof hlen, "%zu", r->infer_hlen);
@@ -375,6 +421,15 @@ static cJSON *info_object(const http_server *s)
     cJSON_AddNumberToObject(limits, "drain_timeout", cfg->drain_timeout);
     cJSON_AddNumberToObject(limits, "split_elements", JOB_SPLIT_ELEMS);
     cJSON_AddItemToObject(o, "limits", limits);
+    cJSON *cors = cJSON_AddArrayToObject(o, "cors_origins");     /* [] without CORS */
+    for (const char *p = cfg->cors_origins; cors != NULL && *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        char origin[sizeof cfg->cors_origins];
+        memcpy(origin, p, len);
+        origin[len] = '\0';
+        cJSON_AddItemToArray(cors, cJSON_CreateString(origin));
+        p += len + (p[len] == ',');
+    }
     return o;
 }
 
@@ -774,6 +829,15 @@ static enum MHD_Result answer_route(http_req *r)
     if (r->route_status == 404)
         return respond_error(r, 404, "NotFound", NULL, "no route for %s %s", r->method,
                              r->path);
+    if (r->route_status == 405 && strcmp(r->method, "OPTIONS") == 0 &&
+        r->srv->cfg->cors_origins[0] != '\0') {
+        /* A CORS preflight (or a plain OPTIONS): what the path allows. */
+        char allow[sizeof r->allow + 16];
+        snprintf(allow, sizeof allow, "%s, OPTIONS", r->allow);
+        r->preflight = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                   "Access-Control-Request-Method") != NULL;
+        return respond_mem(r, 204, NULL, 0, MHD_RESPMEM_PERSISTENT, NULL, allow);
+    }
     if (r->route_status == 405) {
         char msg[320];
         snprintf(msg, sizeof msg, "%s is not allowed on %s (allowed: %s)", r->method,
@@ -856,6 +920,10 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
     copy_str(r->method, sizeof r->method, method);
     url = origin_path(url);
     copy_path(r->path, sizeof r->path, url);
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    if (config_cors_allows(s->cfg, origin))     /* only a listed origin is echoed */
+        copy_str(r->cors_origin, sizeof r->cors_origin,
+                 strcmp(s->cfg->cors_origins, "*") == 0 ? "*" : origin);
     reqid_assign(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"), r->id);
     r->route = route_match(method, url, &r->route_status, r->allow, sizeof r->allow);
     r->v2 = route_is_v2(url);

@@ -13,7 +13,7 @@
 
 static const char *const ENV_NAMES[] = {
     "LOSSD_LISTEN", "LOSSD_THREADS", "LOSSD_MAX_BODY", "LOSSD_QUEUE_DEPTH",
-    "LOSSD_TIMEOUT", "LOSSD_DRAIN_TIMEOUT", "LOSSD_LOG_FORMAT"};
+    "LOSSD_TIMEOUT", "LOSSD_DRAIN_TIMEOUT", "LOSSD_LOG_FORMAT", "LOSSD_CORS_ORIGINS"};
 
 static void clear_env(void)
 {
@@ -142,6 +142,14 @@ static const struct {
     {"--timeout", "0", "--timeout"},
     {"--drain-timeout", "86401", "--drain-timeout"},
     {"--log-format", "xml", "--log-format"},
+    {"--cors-origins", "", "--cors-origins"},
+    {"--cors-origins", "dash.example.com", "dash.example.com"},
+    {"--cors-origins", "https://a.example/path", "https://a.example/path"},
+    {"--cors-origins", "https://a.example,,https://b.example", "''"},
+    {"--cors-origins", "*,https://a.example", "https://a.example"},
+    {"--cors-origins", "https://a.example,*", "'*'"},
+    {"--cors-origins", "ftp://a.example", "ftp://a.example"},
+    {"--cors-origins", "https://", "https://"},
     {"--listen", "8080", "--listen"},
     {"--listen", "1.2.3:80", "--listen"},
     {"--listen", "127.0.0.1:65536", "--listen"},
@@ -186,6 +194,34 @@ START_TEST(help_and_version)
 }
 END_TEST
 
+/* Origins are kept as a list; only a listed one (or any, with "*") is
+ * allowed, compared case-insensitively; none without the flag. */
+START_TEST(cors_origins)
+{
+    config cfg;
+    char err[256];
+    ck_assert_int_eq(parse(&cfg, err, sizeof err, NULL), 0);
+    ck_assert_str_eq(cfg.cors_origins, "");
+    ck_assert_int_eq(config_cors_allows(&cfg, "https://a.example"), 0);
+    ck_assert_int_eq(parse(&cfg, err, sizeof err, "--cors-origins",
+                           " https://a.example , http://localhost:3000,", NULL), 0);
+    ck_assert_str_eq(cfg.cors_origins, "https://a.example,http://localhost:3000");
+    ck_assert_int_eq(config_cors_allows(&cfg, "https://a.example"), 1);
+    ck_assert_int_eq(config_cors_allows(&cfg, "HTTPS://A.example"), 1);
+    ck_assert_int_eq(config_cors_allows(&cfg, "http://localhost:3000"), 1);
+    ck_assert_int_eq(config_cors_allows(&cfg, "http://localhost:3001"), 0);
+    ck_assert_int_eq(config_cors_allows(&cfg, "https://a.example.evil"), 0);
+    ck_assert_int_eq(config_cors_allows(&cfg, "https://a.exampl"), 0);
+    ck_assert_int_eq(config_cors_allows(&cfg, NULL), 0);
+    setenv("LOSSD_CORS_ORIGINS", "*", 1);
+    ck_assert_int_eq(parse(&cfg, err, sizeof err, NULL), 0);
+    unsetenv("LOSSD_CORS_ORIGINS");
+    ck_assert_str_eq(cfg.cors_origins, "*");
+    ck_assert_int_eq(config_cors_allows(&cfg, "null"), 1);
+    ck_assert_int_eq(config_cors_allows(&cfg, NULL), 0);
+}
+END_TEST
+
 START_TEST(listen_forms)
 {
     config cfg;
@@ -213,6 +249,7 @@ START_TEST(usage_lists_every_flag)
     fclose(f);
     static const char *const words[] = {"--listen", "--threads", "--max-body", "--queue-depth",
                                         "--timeout", "--drain-timeout", "--log-format",
+                                        "--cors-origins",
                                         "--help", "--version", "LOSSD_SIMD"};
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         ck_assert_msg(strstr(text, words[i]) != NULL, "usage lacks %s", words[i]);
@@ -263,6 +300,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, flags_both_forms);
     tcase_add_test(tc, env_then_flags);
     tcase_add_test(tc, listen_forms);
+    tcase_add_test(tc, cors_origins);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");

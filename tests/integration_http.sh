@@ -92,6 +92,7 @@ check_bad_flags() {
 --listen 127.0.0.1:70000
 --listen [::1:80
 --log-format xml
+--cors-origins dash.example.com
 --bogus
 --threads
 EOF
@@ -109,7 +110,7 @@ EOF
     for f in --listen LOSSD_LISTEN --threads LOSSD_THREADS --max-body LOSSD_MAX_BODY \
         --max-memory LOSSD_MAX_MEMORY \
         --queue-depth LOSSD_QUEUE_DEPTH --timeout LOSSD_TIMEOUT --drain-timeout \
-        LOSSD_DRAIN_TIMEOUT --log-format LOSSD_LOG_FORMAT; do
+        LOSSD_DRAIN_TIMEOUT --log-format LOSSD_LOG_FORMAT --cors-origins LOSSD_CORS_ORIGINS; do
         grep -q -- "$f" "$TMP/out" || fail "--help does not mention $f"
     done
     timeout 5 "$LOSSD" --version | grep -q '^lossd ' || fail "--version"
@@ -132,6 +133,7 @@ import json, sys
 i = json.loads(sys.argv[1])
 assert i["version"] and i["simd"] and i["threads"] == 2, i
 assert i["limits"]["max_body"] > 0 and i["limits"]["queue_depth"] > 0, i
+assert i["cors_origins"] == [], i
 EOF
     ok "/healthz, /readyz, HEAD, /v1/info"
 }
@@ -665,6 +667,67 @@ EOF
     ok "ambiguous framing and HTTP/1.1 without one Host are 400, Content-Length near 2^64 is 413, absolute-form targets, %00 and paths echo as ASCII"
 }
 
+# opt [CURL ARGS...]: OPTIONS on the scoring path; sets CODE, BODY, HDRS.
+opt() {
+    CODE=$("${CURL[@]}" -o "$TMP/body" -D "$TMP/hdrs" -w '%{http_code}' -X OPTIONS "$@" \
+        "$URL/v1/multi_margin_loss") || fail "curl OPTIONS failed"
+    BODY=$(cat "$TMP/body")
+    HDRS=$(cat "$TMP/hdrs")
+}
+
+check_cors() {
+    # Without --cors-origins (the main server): no CORS headers, OPTIONS is 405.
+    post '{"input":[[1,2]],"target":[0]}' -H 'Origin: https://dash.example'
+    [ "$CODE" = 200 ] && [ -z "$(header Access-Control-Allow-Origin)" ] ||
+        fail "CORS header without --cors-origins: $HDRS"
+    opt -H 'Origin: https://dash.example' -H 'Access-Control-Request-Method: POST'
+    expect_error 405 MethodNotAllowed
+    local url=$URL
+    start_server cors --cors-origins 'https://dash.example, http://localhost:3000'
+    opt -H 'Origin: http://localhost:3000' -H 'Access-Control-Request-Method: POST' \
+        -H 'Access-Control-Request-Headers: content-type,x-request-id'
+    [ "$CODE" = 204 ] && [ -z "$BODY" ] || fail "preflight: $CODE $BODY"
+    [ "$(header Access-Control-Allow-Origin)" = http://localhost:3000 ] &&
+        [ "$(header Access-Control-Allow-Methods)" = POST ] &&
+        [ "$(header Access-Control-Allow-Headers)" = content-type,x-request-id ] &&
+        [ "$(header Access-Control-Max-Age)" = 600 ] &&
+        [ "$(header Allow)" = "POST, OPTIONS" ] && [ "$(header Vary)" = Origin ] ||
+        fail "preflight headers: $HDRS"
+    get /v1/info
+    python3 -c 'import json,sys; o = json.loads(sys.argv[1])["cors_origins"]
+assert o == ["https://dash.example", "http://localhost:3000"], o' "$BODY" ||
+        fail "/v1/info cors_origins: $BODY"
+    post '{"input":[[1,1,1],[1,1,1],[1,1,1]],"target":[1,2,1]}' -H 'Origin: https://dash.example'
+    [ "$CODE" = 200 ] && [ "$(header Access-Control-Allow-Origin)" = https://dash.example ] &&
+        [ "$(header Vary)" = "Accept, Accept-Encoding, Origin" ] ||
+        fail "CORS answer: $CODE $HDRS"
+    case "$(header Access-Control-Expose-Headers)" in
+        *X-Request-Id*Retry-After*) ;;
+        *) fail "Access-Control-Expose-Headers: $HDRS" ;;
+    esac
+    post '{"input":[[1,2]],"target":[7]}' -H 'Origin: https://dash.example'
+    [ "$CODE" = 400 ] && [ "$(header Access-Control-Allow-Origin)" = https://dash.example ] ||
+        fail "CORS on an error: $CODE $HDRS"
+    post '{"input":[[1,2]],"target":[0]}' -H 'Origin: https://evil.example'
+    [ "$CODE" = 200 ] && [ -z "$(header Access-Control-Allow-Origin)" ] ||
+        fail "an unlisted origin was allowed: $HDRS"
+    get /healthz -X OPTIONS -H 'Origin: https://dash.example' -H 'Access-Control-Request-Method: GET'
+    [ "$CODE" = 204 ] && [ "$(header Access-Control-Allow-Methods)" = "GET, HEAD" ] ||
+        fail "preflight on /healthz: $CODE $HDRS"
+    get /nope -X OPTIONS -H 'Origin: https://dash.example'
+    expect_error 404 NotFound
+    kill -TERM "$SPID"
+    wait_exit "$SPID" 10
+    start_server cors_any --cors-origins '*'
+    post '{"input":[[1,2]],"target":[0]}' -H 'Origin: https://anyone.example'
+    [ "$CODE" = 200 ] && [ "$(header Access-Control-Allow-Origin)" = '*' ] &&
+        [ "$(header Vary)" = "Accept, Accept-Encoding" ] || fail "--cors-origins '*': $HDRS"
+    kill -TERM "$SPID"
+    wait_exit "$SPID" 10
+    URL=$url
+    ok "--cors-origins: preflights 204, listed origins (or *) echoed, others not; none by default"
+}
+
 check_access_log() {
     local n
     n=$(grep -c 'POST /v1/multi_margin_loss' "$TMP/main.log")
@@ -699,6 +762,7 @@ check_validation_errors
 check_http_errors
 check_framing
 check_metrics
+check_cors
 check_access_log
 kill -TERM "$MAIN_PID"
 wait_exit "$MAIN_PID" 10
