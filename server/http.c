@@ -920,8 +920,9 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
     copy_str(r->method, sizeof r->method, method);
     url = origin_path(url);
     copy_path(r->path, sizeof r->path, url);
+    /* CORS: only a listed origin is echoed, and only whole. */
     const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    if (config_cors_allows(s->cfg, origin))     /* only a listed origin is echoed */
+    if (config_cors_allows(s->cfg, origin) && strlen(origin) < sizeof r->cors_origin)
         copy_str(r->cors_origin, sizeof r->cors_origin,
                  strcmp(s->cfg->cors_origins, "*") == 0 ? "*" : origin);
     reqid_assign(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"), r->id);
