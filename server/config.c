@@ -222,6 +222,9 @@ static int set_cors(config *cfg, const char *src, const char *value, char *err, 
             (n > 0 && strcmp(out, "*") == 0))
             return fail(err, errlen, "%s: invalid origin '%.*s' (expected * alone, or "
                         "scheme://host[:port] separated by commas)", src, (int)end, p);
+        if (end > CONFIG_ORIGIN_MAX)
+            return fail(err, errlen, "%s: origin '%.32s...' is longer than %d characters", src,
+                        p, CONFIG_ORIGIN_MAX);
         if (n + end + 2 > sizeof out)
             return fail(err, errlen, "%s: too long (at most %zu characters)", src,
                         sizeof out - 1);

@@ -23,6 +23,10 @@ typedef enum config_action {
     CONFIG_VERSION
 } config_action;
 
+/* The longest origin --cors-origins takes: "https://", a 253-character
+ * host name, ":65535". */
+#define CONFIG_ORIGIN_MAX 267
+
 typedef struct config {
     config_action action;
     char listen[128];                 /* as given, e.g. "0.0.0.0:8080" */

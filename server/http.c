@@ -133,7 +133,7 @@ typedef struct http_req {
     const char *body_type;          /* its Content-Type */
     size_t infer_hlen;              /* Inference-Header-Content-Length, 0: none */
     int job_status;
-    char cors_origin[256];          /* Access-Control-Allow-Origin to send, "" for none */
+    char cors_origin[CONFIG_ORIGIN_MAX + 1];   /* Access-Control-Allow-Origin, "" for none */
     int preflight;                  /* an OPTIONS preflight: the CORS request headers */
 } http_req;
 
@@ -247,11 +247,12 @@ static conn_deadline *conn_deadline_of(struct MHD_Connection *conn)
 #define CORS_EXPOSE_HEADERS "X-Request-Id, Retry-After, Inference-Header-Content-Length"
 
 /* 1 when a preflight's Access-Control-Request-Headers can be echoed as
- * it is: header names, commas and blanks. */
+ * it is: header names (RFC 9110 tokens), commas and blanks. */
 static int plain_header_list(const char *s)
 {
-    size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_, ");
-    return s[n] == '\0' && n <= 256;
+    size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                         "!#$%&'*+-.^_`|~, ");
+    return s[n] == '\0' && n <= 1024;
 }
 
 /* CORS (--cors-origins): a page's answers name its origin; a preflight
@@ -840,6 +841,8 @@ static enum MHD_Result answer_route(http_req *r)
     }
     if (r->route_status == 405) {
         char msg[320];
+        if (r->srv->cfg->cors_origins[0] != '\0')        /* OPTIONS answers preflights */
+            strncat(r->allow, ", OPTIONS", sizeof r->allow - strlen(r->allow) - 1);
         snprintf(msg, sizeof msg, "%s is not allowed on %s (allowed: %s)", r->method,
                  r->path, r->allow);
         return respond_error_text(r, 405, "MethodNotAllowed", NULL, msg, r->allow);
@@ -920,11 +923,13 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
     copy_str(r->method, sizeof r->method, method);
     url = origin_path(url);
     copy_path(r->path, sizeof r->path, url);
-    /* CORS: only a listed origin is echoed, and only whole. */
+    /* CORS: "*" on every answer (the same for every Origin, so a cache
+     * may keep it); else only a listed origin, echoed. */
     const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    if (config_cors_allows(s->cfg, origin) && strlen(origin) < sizeof r->cors_origin)
-        copy_str(r->cors_origin, sizeof r->cors_origin,
-                 strcmp(s->cfg->cors_origins, "*") == 0 ? "*" : origin);
+    if (strcmp(s->cfg->cors_origins, "*") == 0)
+        copy_str(r->cors_origin, sizeof r->cors_origin, "*");
+    else if (config_cors_allows(s->cfg, origin) && strlen(origin) < sizeof r->cors_origin)
+        copy_str(r->cors_origin, sizeof r->cors_origin, origin);
     reqid_assign(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"), r->id);
     r->route = route_match(method, url, &r->route_status, r->allow, sizeof r->allow);
     r->v2 = route_is_v2(url);

@@ -11,7 +11,7 @@ static const double BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05
 #define N_BUCKETS (sizeof BUCKETS / sizeof BUCKETS[0])
 
 /* Statuses lossd answers; anything else is counted under "other". */
-static const int STATUSES[] = {200, 400, 404, 405, 413, 415, 500, 503};
+static const int STATUSES[] = {200, 204, 400, 404, 405, 413, 415, 500, 503};
 #define N_STATUSES (sizeof STATUSES / sizeof STATUSES[0])
 
 typedef struct route_stats {

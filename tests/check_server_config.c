@@ -150,6 +150,11 @@ static const struct {
     {"--cors-origins", "https://a.example,*", "'*'"},
     {"--cors-origins", "ftp://a.example", "ftp://a.example"},
     {"--cors-origins", "https://", "https://"},
+    {"--cors-origins", "https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com",
+     "longer than 267"},
     {"--listen", "8080", "--listen"},
     {"--listen", "1.2.3:80", "--listen"},
     {"--listen", "127.0.0.1:65536", "--listen"},

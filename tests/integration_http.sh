@@ -685,11 +685,11 @@ check_cors() {
     local url=$URL
     start_server cors --cors-origins 'https://dash.example, http://localhost:3000'
     opt -H 'Origin: http://localhost:3000' -H 'Access-Control-Request-Method: POST' \
-        -H 'Access-Control-Request-Headers: content-type,x-request-id'
+        -H 'Access-Control-Request-Headers: content-type,x-request-id,x-amz-meta.trace'
     [ "$CODE" = 204 ] && [ -z "$BODY" ] || fail "preflight: $CODE $BODY"
     [ "$(header Access-Control-Allow-Origin)" = http://localhost:3000 ] &&
         [ "$(header Access-Control-Allow-Methods)" = POST ] &&
-        [ "$(header Access-Control-Allow-Headers)" = content-type,x-request-id ] &&
+        [ "$(header Access-Control-Allow-Headers)" = content-type,x-request-id,x-amz-meta.trace ] &&
         [ "$(header Access-Control-Max-Age)" = 600 ] &&
         [ "$(header Allow)" = "POST, OPTIONS" ] && [ "$(header Vary)" = Origin ] ||
         fail "preflight headers: $HDRS"
@@ -716,12 +716,21 @@ assert o == ["https://dash.example", "http://localhost:3000"], o' "$BODY" ||
         fail "preflight on /healthz: $CODE $HDRS"
     get /nope -X OPTIONS -H 'Origin: https://dash.example'
     expect_error 404 NotFound
+    get /v1/multi_margin_loss
+    expect_error 405 MethodNotAllowed
+    [ "$(header Allow)" = "POST, OPTIONS" ] || fail "405 Allow with CORS on: $HDRS"
+    get /metrics
+    grep -qF 'lossd_requests_total{route="score",status="204"} 1' "$TMP/body" ||
+        fail "the preflight is not counted as a 204: $(grep status=.204 "$TMP/body")"
     kill -TERM "$SPID"
     wait_exit "$SPID" 10
     start_server cors_any --cors-origins '*'
     post '{"input":[[1,2]],"target":[0]}' -H 'Origin: https://anyone.example'
     [ "$CODE" = 200 ] && [ "$(header Access-Control-Allow-Origin)" = '*' ] &&
         [ "$(header Vary)" = "Accept, Accept-Encoding" ] || fail "--cors-origins '*': $HDRS"
+    get /v1/info       # no Origin: the same answer for every origin, so a cache may keep it
+    [ "$(header Access-Control-Allow-Origin)" = '*' ] && [ -z "$(header Vary)" ] ||
+        fail "--cors-origins '*' without Origin: $HDRS"
     kill -TERM "$SPID"
     wait_exit "$SPID" 10
     URL=$url
