@@ -16,6 +16,18 @@ static int match(const char *method, const char *path, int *status, char *allow)
     return route_match(method, path, status, allow, 32);
 }
 
+/* method path matches route id with status (200 or 405); allow gets the
+ * Allow value. */
+static void expect_route(const char *method, const char *path, int want, route_id id,
+                         char *allow)
+{
+    int status = 0;
+    int idx = match(method, path, &status, allow);
+    ck_assert_msg(idx >= 0 && status == want, "%s %s: idx %d status %d", method, path, idx,
+                  status);
+    ck_assert_int_eq(route_table[idx].id, id);
+}
+
 START_TEST(known_routes)
 {
     static const struct {
@@ -43,12 +55,8 @@ START_TEST(known_routes)
         {"POST", "/v2/models/multi_margin_loss/versions/1/infer", ROUTE_V2_INFER},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        int status = 0;
         char allow[32];
-        int idx = match(rows[i].method, rows[i].path, &status, allow);
-        ck_assert_msg(idx >= 0 && status == 200, "%s %s: idx %d status %d", rows[i].method,
-                      rows[i].path, idx, status);
-        ck_assert_int_eq(route_table[idx].id, rows[i].id);
+        expect_route(rows[i].method, rows[i].path, 200, rows[i].id, allow);
     }
 }
 END_TEST
@@ -80,12 +88,8 @@ START_TEST(wrong_method_is_405_with_allow)
         { "get", "/metrics", "GET, HEAD", ROUTE_METRICS },    /* methods are case-sensitive */
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        int status = 0;
         char allow[32];
-        int idx = match(rows[i].method, rows[i].path, &status, allow);
-        ck_assert_msg(idx >= 0 && status == 405, "%s %s: idx %d status %d", rows[i].method,
-                      rows[i].path, idx, status);
-        ck_assert_int_eq(route_table[idx].id, rows[i].id);
+        expect_route(rows[i].method, rows[i].path, 405, rows[i].id, allow);
         ck_assert_str_eq(allow, rows[i].allow);
     }
 }

@@ -53,6 +53,16 @@ get() {
 
 header() { printf '%s\n' "$HDRS" | tr -d '\r' | sed -n "s/^$1: //Ip" | head -n 1; }
 
+# logged FILE TEXT: whether FILE gets a line with TEXT within 2 s (a
+# request's log line is written once its connection is done).
+logged() {
+    for _ in $(seq 1 40); do
+        grep -qF -- "$2" "$1" && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
 # expect_error STATUS TYPE [FIELD]: the last response is that JSON error.
 expect_error() {
     local what="$1 $2${3:+ field=$3}"
@@ -280,11 +290,7 @@ for headers in ({"Content-Type": "text/plain"}, {"Content-Encoding": "br"}):
 EOF
     CT=text/plain post '{}' -H 'Expect: 100-continue'   # answered before the body
     expect_error 415 UnsupportedMediaType
-    for _ in $(seq 1 40); do   # the log line is written once the connection is done
-        grep -q "POST /v1/multi_margin_loss 415 in=0 " "$TMP/main.log" && break
-        sleep 0.05
-    done
-    grep -q "POST /v1/multi_margin_loss 415 in=0 " "$TMP/main.log" ||
+    logged "$TMP/main.log" "POST /v1/multi_margin_loss 415 in=0 " ||
         fail "415 with Expect: 100-continue was not sent before the body"
     printf '%s' '{"input":[[1,1,1],[1,1,1],[1,1,1]],"target":[1,2,1]}' | gzip -c >"$TMP/req.gz"
     post @"$TMP/req.gz" -H 'Content-Encoding: gzip'
@@ -400,11 +406,7 @@ check_limits() {
     make_big 100 10 mean "$TMP/2k.json"
     post @"$TMP/2k.json" -H 'Expect: 100-continue'
     expect_error 413 PayloadTooLarge
-    for _ in $(seq 1 40); do   # the log line is written once the connection is done
-        grep -q "POST /v1/multi_margin_loss 413 in=0 " "$TMP/small.log" && break
-        sleep 0.05
-    done
-    grep -q "POST /v1/multi_margin_loss 413 in=0 " "$TMP/small.log" ||
+    logged "$TMP/small.log" "POST /v1/multi_margin_loss 413 in=0 " ||
         fail "413 with Expect: 100-continue was not sent before the body"
     # Without Expect the client is sending the body and may read nothing
     # until it is done: up to 1 MiB over the limit is read first, then the
