@@ -731,7 +731,7 @@ static enum MHD_Result begin_native(http_req *r, const route *rt, content_coding
                       rt->media[0].type, rt->media[1].type ? rt->media[1].type : "");
         return early_error(r, MML_EMEDIA, DISCARD_SLACK);
     }
-    r->want_frame = route_accepts(header(r, MHD_HTTP_HEADER_ACCEPT), BINARY_TYPE);
+    r->want_frame = route_accepts(header(r, MHD_HTTP_HEADER_ACCEPT), BINARY_TYPE, JSON_TYPE);
     r->dec = r->ops->create(r->srv->cfg->max_body);
     if (r->dec == NULL)
         return respond_error(r, 500, "InternalError", NULL, "out of memory");

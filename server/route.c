@@ -59,39 +59,60 @@ static size_t media_len(const char *s, const char *stop)
     return len;
 }
 
-/* 1 unless the parameters of one Accept element (from ';' up to ',')
- * hold q=0 (or 0.0, 0.000). */
-static int q_positive(const char *params, size_t len)
+/* The q of one Accept element (its parameters from ';' up to ',') in
+ * thousandths: 1000 without one, as RFC 9110 12.4.2 reads "q=0.5" (three
+ * decimals at most; anything else counts as 1000). */
+static int q_value(const char *params, size_t len)
 {
     for (size_t i = 0; i + 1 < len; i++) {
         if (params[i] != ';')
             continue;
         const char *q = params + i + 1;
         q += strspn(q, " \t");
-        if ((q[0] == 'q' || q[0] == 'Q') && q[1] == '=') {
-            q += 2;
-            if (*q != '0')
-                return 1;
-            for (q++; *q == '.' || *q == '0'; q++)
-                ;
-            return *q >= '1' && *q <= '9';
-        }
+        if ((q[0] != 'q' && q[0] != 'Q') || q[1] != '=')
+            continue;
+        q += 2;
+        if (*q != '0' && *q != '1')
+            return 1000;
+        int v = (*q++ - '0') * 1000;
+        if (*q == '.')
+            for (int scale = 100; scale > 0 && *++q >= '0' && *q <= '9'; scale /= 10)
+                v += (*q - '0') * scale;
+        return v > 1000 ? 1000 : v;
     }
-    return 1;
+    return 1000;
 }
 
-int route_accepts(const char *accept, const char *type)
+/* How well range (a media range of len bytes) matches type: 3 the type
+ * itself, 2 its major type with a wildcard subtype, 1 the full wildcard,
+ * 0 not at all. */
+static int range_match(const char *range, size_t len, const char *type)
 {
-    size_t tlen = strlen(type);
+    size_t tlen = strlen(type), major = strcspn(type, "/");
+    if (len == tlen && strncasecmp(range, type, tlen) == 0)
+        return 3;
+    if (len == major + 2 && strncasecmp(range, type, major + 1) == 0 && range[major + 1] == '*')
+        return 2;
+    return len == 3 && strncmp(range, "*/*", 3) == 0;
+}
+
+int route_accepts(const char *accept, const char *type, const char *other)
+{
+    int q_type = 0, q_other = 0, best_other = 0;
     for (const char *s = accept; s != NULL && *s != '\0';) {
         s += strspn(s, " \t,");
         size_t elem = strcspn(s, ",");
         size_t len = media_len(s, ";,");
-        if (len == tlen && strncasecmp(s, type, tlen) == 0 && q_positive(s, elem))
-            return 1;
+        if (range_match(s, len, type) == 3)
+            q_type = q_value(s, elem);
+        int m = range_match(s, len, other);
+        if (m > best_other) {                       /* the most specific range decides */
+            best_other = m;
+            q_other = q_value(s, elem);
+        }
         s += elem;
     }
-    return 0;
+    return q_type > 0 && q_type >= q_other;
 }
 
 unsigned route_method_bit(const char *method)

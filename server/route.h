@@ -53,11 +53,14 @@ extern const size_t route_count;
  * "/v2" and everything under "/v2/", known route or not. */
 int route_is_v2(const char *path);
 
-/* 1 when an Accept header value (NULL when absent) lists media type
- * (lower case, no parameters) by name, case-insensitively, with q > 0.
- * Wildcard ranges do not count: a client only gets a binary body it asked
- * for by name, and curl's default Accept keeps JSON. */
-int route_accepts(const char *accept, const char *type);
+/* 1 when an Accept header value (NULL when absent) asks for media type
+ * (lower case, no parameters) rather than other, the default: type is
+ * named (case-insensitively) with q > 0, and other, by the most specific
+ * range that covers it (other itself, then its major type with a
+ * wildcard subtype, then the full wildcard), has no higher q.
+ * Wildcards never name type: a client only gets a binary body it asked
+ * for by name, and curl's default Accept keeps JSON. A tie goes to type. */
+int route_accepts(const char *accept, const char *type, const char *other);
 
 /* ROUTE_GET etc. for a method name, 0 for any other method. */
 unsigned route_method_bit(const char *method);

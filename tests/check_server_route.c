@@ -141,7 +141,7 @@ END_TEST
 
 START_TEST(accept_header)
 {
-    static const char BIN[] = "application/octet-stream";
+    static const char BIN[] = "application/octet-stream", JSON[] = "application/json";
     static const struct {
         const char *accept;
         int want;
@@ -153,7 +153,16 @@ START_TEST(accept_header)
         {"application/json", 0},
         {"application/octet-stream", 1},
         {"Application/Octet-Stream", 1},
-        {"application/json, application/octet-stream;q=0.5", 1},
+        {"application/json, application/octet-stream;q=0.5", 0},   /* JSON preferred */
+        {"application/json;q=0.4, application/octet-stream;q=0.5", 1},
+        {"application/octet-stream;q=0.5, application/*;q=0.6", 0},
+        {"application/octet-stream;q=0.5, */*;q=0.6", 0},
+        {"application/octet-stream;q=0.5, */*;q=0.6, application/json;q=0.1", 1},
+        {"application/octet-stream, application/json", 1},          /* a tie: the frame */
+        {"application/octet-stream;q=1, application/json;q=1.000", 1},
+        {"application/octet-stream;q=0.75, application/json;q=0.7", 1},
+        {"application/octet-stream;q=0.7, application/json;q=0.75", 0},
+        {"application/json;q=0, application/octet-stream;q=0.01", 1},
         {"application/octet-stream;q=0", 0},
         {"application/octet-stream; q=0.000", 0},
         {"application/octet-stream;q=0.001", 1},
@@ -162,9 +171,9 @@ START_TEST(accept_header)
         {"text/html,application/octet-stream;level=1", 1},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-        ck_assert_msg(route_accepts(rows[i].accept, BIN) == rows[i].want,
+        ck_assert_msg(route_accepts(rows[i].accept, BIN, JSON) == rows[i].want,
                       "Accept '%s': got %d, want %d", rows[i].accept ? rows[i].accept : "(null)",
-                      route_accepts(rows[i].accept, BIN), rows[i].want);
+                      route_accepts(rows[i].accept, BIN, JSON), rows[i].want);
 }
 END_TEST
 
