@@ -776,7 +776,6 @@ static enum MHD_Result begin_score(http_req *r, const route *rt)
     http_server *s = r->srv;
     r->declared = parse_content_length(header(r, MHD_HTTP_HEADER_CONTENT_LENGTH),
                                        &r->has_length);
-    r->body_cap = s->cfg->max_body + DISCARD_SLACK;
     if (is_draining()) {
         mml_error_set(&r->err, MML_EBUSY, "", "the server is shutting down");
         return early_error(r, MML_EBUSY, DISCARD_SLACK);
@@ -920,6 +919,7 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
     r->srv = s;
     r->conn = conn;
     r->start_ns = uv_hrtime();
+    r->body_cap = s->cfg->max_body + DISCARD_SLACK;
     copy_str(r->method, sizeof r->method, method);
     url = origin_path(url);
     copy_path(r->path, sizeof r->path, url);
