@@ -624,20 +624,12 @@ EOF
 # out-of-range Content-Length is a 413, and the path is echoed as ASCII.
 check_framing() {
     python3 - "$URL" <<'EOF' || fail "framing checks"
-import json, socket, sys, urllib.parse
+import json, sys, urllib.parse
+from rawhttp import exchange
 u = urllib.parse.urlsplit(sys.argv[1])
 def send(head, body=b""):
-    s = socket.create_connection((u.hostname, u.port), timeout=10)
-    s.sendall(head.replace(b"\n", b"\r\n") + body)
-    out = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        out += d
-    s.close()
-    status = int(out.split(b" ", 2)[1])
-    return status, json.loads(out.split(b"\r\n\r\n", 1)[1].decode("utf-8"))
+    status, data = exchange(u.hostname, u.port, head.replace(b"\n", b"\r\n") + body)
+    return status, json.loads(data.decode("utf-8"))
 body = b'{"input":[[1,1,1],[1,1,1],[1,1,1]],"target":[1,2,1]}'
 post = b"POST /v1/multi_margin_loss HTTP/1.1\nHost: x\nContent-Type: application/json\nConnection: close\n"
 chunk = b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"

@@ -44,8 +44,9 @@ stop_server() {
 
 # The client side: frame and tritonclient-style v2 builders, ulp checks.
 cat >"$TMP/lib.py" <<'EOF'
-import gzip, http.client, json, math, socket, struct, sys, zlib
+import gzip, http.client, json, math, struct, sys, zlib
 import numpy as np
+from rawhttp import exchange
 
 PORT = int(sys.argv[1])
 GOLDEN = sys.argv[2]
@@ -305,18 +306,9 @@ assert st == 200, (st, data)
 
 # Content-Length that disagrees with the frame header: refused from the
 # header, not after the tensors.
-def raw(head, body, chunks=None):
-    s = socket.create_connection(("127.0.0.1", PORT), timeout=10)
-    s.sendall(head + body)
-    out = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        out += b
-    s.close()
-    hdr, _, payload = out.partition(b"\r\n\r\n")
-    return int(hdr.split()[1]), json.loads(payload)["error"]
+def raw(head, body):
+    st, payload = exchange("127.0.0.1", PORT, head + body)
+    return st, json.loads(payload)["error"]
 head = (b"POST /v1/multi_margin_loss HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
         b"Content-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n")
 st, e = raw(head % (len(good) + 8), good + b"\0" * 8)

@@ -10,9 +10,11 @@
 #                              on stderr (lossd, bench/bare_mhd); sets PORT, URL
 #                              and SPID, its stderr in $TMP/NAME.log
 #   start_server NAME [FLAG...]  start_cmd NAME $LOSSD --listen 127.0.0.1:0 FLAG...
+# and puts tests/ on PYTHONPATH, for tests/rawhttp.py.
 # shellcheck shell=bash disable=SC2034  # PORT, URL, SPID are for the sourcing script
 
 LOSSD=${LOSSD:-./build/lossd}
+export PYTHONPATH="$PWD/tests${PYTHONPATH:+:$PYTHONPATH}"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/lossd-${1:-test}.XXXXXX")
 PIDS=()
 
