@@ -124,6 +124,21 @@ static int key_is(const scanner *sc, size_t quote, size_t end, const char *key)
     return end - quote == k + 2 && memcmp(sc->s + quote + 1, key, k) == 0;
 }
 
+/* After a member or an element ending before s[i]: the start of the next
+ * one, past ',' and blanks (*closed 0), or the byte after close (*closed
+ * 1), or FAIL with sc->bad set. */
+static size_t next_item(scanner *sc, size_t i, char close, int *closed)
+{
+    const char *s = sc->s;
+    i = skip_ws(s, i, sc->n);
+    *closed = i < sc->n && s[i] == close;
+    if (*closed)
+        return i + 1;
+    if (i < sc->n && s[i] == ',')
+        return skip_ws(s, i + 1, sc->n);
+    return fail_at(sc, i);
+}
+
 static size_t walk_object(scanner *sc, size_t i, enum ctx ctx, int depth)
 {
     const char *s = sc->s;
@@ -147,13 +162,9 @@ static size_t walk_object(scanner *sc, size_t i, enum ctx ctx, int depth)
             return FAIL;
         if (child == CTX_DATA && s[start] == '[' && add_span(sc, start, i) < 0)
             return FAIL;
-        i = skip_ws(s, i, sc->n);
-        if (i < sc->n && s[i] == ',')
-            i = skip_ws(s, i + 1, sc->n);
-        else if (i < sc->n && s[i] == '}')
-            return i + 1;
-        else
-            return fail_at(sc, i);
+        int closed;
+        if ((i = next_item(sc, i, '}', &closed)) == FAIL || closed)
+            return i;
     }
 }
 
@@ -170,13 +181,9 @@ static size_t walk_array(scanner *sc, size_t i, enum ctx ctx, int depth)
             sc->pos = k;
         if ((i = walk(sc, i, child, depth)) == FAIL)
             return FAIL;
-        i = skip_ws(s, i, sc->n);
-        if (i < sc->n && s[i] == ',')
-            i = skip_ws(s, i + 1, sc->n);
-        else if (i < sc->n && s[i] == ']')
-            return i + 1;
-        else
-            return fail_at(sc, i);
+        int closed;
+        if ((i = next_item(sc, i, ']', &closed)) == FAIL || closed)
+            return i;
     }
 }
 
