@@ -770,12 +770,12 @@ static enum MHD_Result begin_infer(http_req *r, content_coding coding)
     return MHD_YES;
 }
 
-/* First call of a scoring request: everything decidable from the headers. */
-static enum MHD_Result begin_score(http_req *r, const route *rt)
+/* First call of a scoring request: everything decidable from the headers
+ * (cl: its Content-Length, NULL for none). */
+static enum MHD_Result begin_score(http_req *r, const route *rt, const char *cl)
 {
     http_server *s = r->srv;
-    r->declared = parse_content_length(header(r, MHD_HTTP_HEADER_CONTENT_LENGTH),
-                                       &r->has_length);
+    r->declared = parse_content_length(cl, &r->has_length);
     if (is_draining()) {
         mml_error_set(&r->err, MML_EBUSY, "", "the server is shutting down");
         return early_error(r, MML_EBUSY, DISCARD_SLACK);
@@ -849,43 +849,52 @@ static enum MHD_Result answer_route(http_req *r)
     return serve_get(r, route_table[r->route].id);
 }
 
-/* How many headers named name a request has, and whether their values
- * differ (framing_error, host_error). */
+/* A header that must not come twice with different values: how many
+ * times it came, and whether the values differ. */
 typedef struct header_count {
-    const char *name;
     int count, differ;
     const char *first;
 } header_count;
 
-static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                    const char *value)
+/* The headers framing_error() and host_error() look at, in one walk over
+ * the request's headers. */
+typedef struct checked_headers {
+    header_count length, host;
+} checked_headers;
+
+static void count_value(header_count *h, const char *value)
 {
-    header_count *h = cls;
+    if (h->count++ == 0)
+        h->first = value;
+    else if (strcmp(value, h->first) != 0)
+        h->differ = 1;
+}
+
+static enum MHD_Result count_headers(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    checked_headers *h = cls;
     (void)kind;
-    if (strcasecmp(key, h->name) == 0) {
-        if (h->count++ == 0)
-            h->first = value;
-        else if (strcmp(value, h->first) != 0)
-            h->differ = 1;
-    }
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        count_value(&h->length, value);
+    else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+        count_value(&h->host, value);
     return MHD_YES;
 }
 
 /* Why the body's framing is ambiguous, or NULL (RFC 9112 6.1 and 6.3),
- * given the request's Transfer-Encoding te and (first) Content-Length cl:
- * libmicrohttpd 0.9.75 reads only chunked bodies, takes the first of
- * several Content-Lengths, and waits for the close after any other
- * Transfer-Encoding; a proxy in front may frame the same bytes otherwise. */
-static const char *framing_error(struct MHD_Connection *c, const char *te, const char *cl)
+ * given the request's Transfer-Encoding te, (first) Content-Length cl and
+ * all its Content-Lengths: libmicrohttpd 0.9.75 reads only chunked
+ * bodies, takes the first of several Content-Lengths, and waits for the
+ * close after any other Transfer-Encoding; a proxy in front may frame the
+ * same bytes otherwise. */
+static const char *framing_error(const char *te, const char *cl, const header_count *lengths)
 {
-    header_count h = { MHD_HTTP_HEADER_CONTENT_LENGTH, 0, 0, NULL };
     if (te != NULL && strcasecmp(te, "chunked") != 0)
         return "only Transfer-Encoding: chunked is supported";
     if (te != NULL && cl != NULL)
         return "Content-Length and Transfer-Encoding must not both be sent";
-    if (cl != NULL)             /* the other headers are read only when there is a length */
-        MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &h);
-    if (h.differ)
+    if (lengths->differ)
         return "the request has Content-Length headers that differ";
     return NULL;
 }
@@ -893,13 +902,11 @@ static const char *framing_error(struct MHD_Connection *c, const char *te, const
 /* Why the request's Host is wrong, or NULL (RFC 9112 3.2): an HTTP/1.1
  * request must have exactly one Host header; libmicrohttpd 0.9.75 does
  * not check. HTTP/1.0 may leave it out. */
-static const char *host_error(struct MHD_Connection *c, const char *version)
+static const char *host_error(const char *version, const header_count *hosts)
 {
-    header_count h = { MHD_HTTP_HEADER_HOST, 0, 0, NULL };
-    MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &h);
-    if (h.count > 1)
+    if (hosts->count > 1)
         return "the request has more than one Host header";
-    if (h.count == 0 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0)
+    if (hosts->count == 0 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0)
         return "an HTTP/1.1 request must have a Host header";
     return NULL;
 }
@@ -936,15 +943,16 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
 
     const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_TRANSFER_ENCODING);
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
-    const char *bad = framing_error(conn, te, cl);
+    checked_headers h = { { 0, 0, NULL }, { 0, 0, NULL } };
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_headers, &h);
+    const char *cl = h.length.first;               /* the first Content-Length, or NULL */
+    const char *bad = framing_error(te, cl, &h.length);
     if (bad == NULL)
-        bad = host_error(conn, version);
+        bad = host_error(version, &h.host);
     if (bad != NULL)
         return respond_error(r, 400, "BadRequest", NULL, "%s", bad);
     if (r->route_status == 200 && (route_table[r->route].methods & ROUTE_POST))
-        return begin_score(r, &route_table[r->route]);
+        return begin_score(r, &route_table[r->route], cl);
     if (te != NULL || (cl != NULL && strcmp(cl, "0") != 0))   /* a body follows */
         return answer_route(r);
     r->phase = PHASE_DEFERRED;
