@@ -205,55 +205,48 @@ static int valid_origin(const char *s, size_t len)
     return 1;
 }
 
-/* --cors-origins: "*" or origins separated by commas (blanks around them
- * are dropped), stored as "a,b,c". */
+/* --cors-origins: "*" alone, or up to CONFIG_CORS_MAX origins separated
+ * by commas (blanks around them are dropped). */
 static int set_cors(config *cfg, const char *src, const char *value, char *err, size_t errlen)
 {
-    char out[sizeof cfg->cors_origins];
-    size_t n = 0;
+    unsigned n = 0;
+    int any = 0;
     for (const char *p = value; *p != '\0';) {
         p += strspn(p, " \t");
         size_t len = strcspn(p, ",");
         size_t end = len;
         while (end > 0 && (p[end - 1] == ' ' || p[end - 1] == '\t'))
             end--;
-        int any = end == 1 && p[0] == '*';
-        if ((!any && !valid_origin(p, end)) || (any && n > 0) ||
-            (n > 0 && strcmp(out, "*") == 0))
+        int star = end == 1 && p[0] == '*';
+        if ((!star && !valid_origin(p, end)) || ((star || any) && n > 0))
             return fail(err, errlen, "%s: invalid origin '%.*s' (expected * alone, or "
                         "scheme://host[:port] separated by commas)", src, (int)end, p);
         if (end > CONFIG_ORIGIN_MAX)
             return fail(err, errlen, "%s: origin '%.32s...' is longer than %d characters", src,
                         p, CONFIG_ORIGIN_MAX);
-        if (n + end + 2 > sizeof out)
-            return fail(err, errlen, "%s: too long (at most %zu characters)", src,
-                        sizeof out - 1);
-        if (n > 0)
-            out[n++] = ',';
-        memcpy(out + n, p, end);
-        n += end;
-        out[n] = '\0';
+        if (n == CONFIG_CORS_MAX)
+            return fail(err, errlen, "%s: more than %d origins", src, CONFIG_CORS_MAX);
+        memcpy(cfg->cors_origin[n], p, end);
+        cfg->cors_origin[n++][end] = '\0';
+        any = star;
         p += len + (p[len] == ',');
     }
     if (n == 0)
         return fail(err, errlen, "%s: no origin given", src);
-    memcpy(cfg->cors_origins, out, n + 1);
+    cfg->n_cors = n;
+    cfg->cors_any = any;
     return 0;
 }
 
 int config_cors_allows(const config *cfg, const char *origin)
 {
-    if (origin == NULL || cfg->cors_origins[0] == '\0')
+    if (origin == NULL)
         return 0;
-    if (strcmp(cfg->cors_origins, "*") == 0)
+    if (cfg->cors_any)
         return 1;
-    size_t olen = strlen(origin);
-    for (const char *p = cfg->cors_origins; *p != '\0';) {
-        size_t len = strcspn(p, ",");
-        if (len == olen && strncasecmp(p, origin, len) == 0)
+    for (unsigned i = 0; i < cfg->n_cors; i++)
+        if (strcasecmp(cfg->cors_origin[i], origin) == 0)
             return 1;
-        p += len + (p[len] == ',');
-    }
     return 0;
 }
 

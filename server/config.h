@@ -26,6 +26,7 @@ typedef enum config_action {
 /* The longest origin --cors-origins takes: "https://", a 253-character
  * host name, ":65535". */
 #define CONFIG_ORIGIN_MAX 267
+#define CONFIG_CORS_MAX 16                /* origins --cors-origins may list */
 
 typedef struct config {
     config_action action;
@@ -41,7 +42,9 @@ typedef struct config {
     unsigned timeout;                 /* idle connection timeout, seconds */
     unsigned drain_timeout;           /* seconds allowed for a graceful stop */
     config_log_format log_format;
-    char cors_origins[1024];          /* "*", "https://a,https://b:8443", or "" (no CORS) */
+    unsigned n_cors;                  /* origins in cors_origin; 0: no CORS */
+    int cors_any;                     /* --cors-origins '*' (cors_origin[0] is "*") */
+    char cors_origin[CONFIG_CORS_MAX][CONFIG_ORIGIN_MAX + 1];
 } config;
 
 /* Fill *cfg from the defaults, then the LOSSD_* environment, then argv

@@ -309,8 +309,7 @@ static enum MHD_Result respond_mem(http_req *r, unsigned status, const char *bod
      * /v1's is a frame or JSON by Accept; with a list of CORS origins,
      * every answer depends on Origin: caches must key on them. */
     const char *vary = NULL;
-    int by_origin = r->srv->cfg->cors_origins[0] != '\0' &&
-                    strcmp(r->srv->cfg->cors_origins, "*") != 0;
+    int by_origin = r->srv->cfg->n_cors > 0 && !r->srv->cfg->cors_any;
     if (status == 200 && r->route >= 0 && (route_table[r->route].methods & ROUTE_POST))
         vary = route_table[r->route].id == ROUTE_SCORE
                    ? (by_origin ? "Accept, Accept-Encoding, Origin" : "Accept, Accept-Encoding")
@@ -423,14 +422,8 @@ static cJSON *info_object(const http_server *s)
     cJSON_AddNumberToObject(limits, "split_elements", JOB_SPLIT_ELEMS);
     cJSON_AddItemToObject(o, "limits", limits);
     cJSON *cors = cJSON_AddArrayToObject(o, "cors_origins");     /* [] without CORS */
-    for (const char *p = cfg->cors_origins; cors != NULL && *p != '\0';) {
-        size_t len = strcspn(p, ",");
-        char origin[sizeof cfg->cors_origins];
-        memcpy(origin, p, len);
-        origin[len] = '\0';
-        cJSON_AddItemToArray(cors, cJSON_CreateString(origin));
-        p += len + (p[len] == ',');
-    }
+    for (unsigned i = 0; cors != NULL && i < cfg->n_cors; i++)
+        cJSON_AddItemToArray(cors, cJSON_CreateString(cfg->cors_origin[i]));
     return o;
 }
 
@@ -830,7 +823,7 @@ static enum MHD_Result answer_route(http_req *r)
         return respond_error(r, 404, "NotFound", NULL, "no route for %s %s", r->method,
                              r->path);
     if (r->route_status == 405 && strcmp(r->method, "OPTIONS") == 0 &&
-        r->srv->cfg->cors_origins[0] != '\0') {
+        r->srv->cfg->n_cors > 0) {
         /* A CORS preflight (or a plain OPTIONS): what the path allows. */
         char allow[sizeof r->allow + 16];
         snprintf(allow, sizeof allow, "%s, OPTIONS", r->allow);
@@ -840,7 +833,7 @@ static enum MHD_Result answer_route(http_req *r)
     }
     if (r->route_status == 405) {
         char msg[320];
-        if (r->srv->cfg->cors_origins[0] != '\0')        /* OPTIONS answers preflights */
+        if (r->srv->cfg->n_cors > 0)                     /* OPTIONS answers preflights */
             strncat(r->allow, ", OPTIONS", sizeof r->allow - strlen(r->allow) - 1);
         snprintf(msg, sizeof msg, "%s is not allowed on %s (allowed: %s)", r->method,
                  r->path, r->allow);
@@ -933,7 +926,7 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
     /* CORS: "*" on every answer (the same for every Origin, so a cache
      * may keep it); else only a listed origin, echoed. */
     const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    if (strcmp(s->cfg->cors_origins, "*") == 0)
+    if (s->cfg->cors_any)
         copy_str(r->cors_origin, sizeof r->cors_origin, "*");
     else if (config_cors_allows(s->cfg, origin) && strlen(origin) < sizeof r->cors_origin)
         copy_str(r->cors_origin, sizeof r->cors_origin, origin);

@@ -155,6 +155,7 @@ static const struct {
                        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
                        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com",
      "longer than 267"},
+    {"--cors-origins", "https://h0.example,https://h1.example,https://h2.example,https://h3.example,https://h4.example,https://h5.example,https://h6.example,https://h7.example,https://h8.example,https://h9.example,https://h10.example,https://h11.example,https://h12.example,https://h13.example,https://h14.example,https://h15.example,https://h16.example", "more than 16 origins"},
     {"--listen", "8080", "--listen"},
     {"--listen", "1.2.3:80", "--listen"},
     {"--listen", "127.0.0.1:65536", "--listen"},
@@ -206,11 +207,13 @@ START_TEST(cors_origins)
     config cfg;
     char err[256];
     ck_assert_int_eq(parse(&cfg, err, sizeof err, NULL), 0);
-    ck_assert_str_eq(cfg.cors_origins, "");
+    ck_assert_uint_eq(cfg.n_cors, 0);
     ck_assert_int_eq(config_cors_allows(&cfg, "https://a.example"), 0);
     ck_assert_int_eq(parse(&cfg, err, sizeof err, "--cors-origins",
                            " https://a.example , http://localhost:3000,", NULL), 0);
-    ck_assert_str_eq(cfg.cors_origins, "https://a.example,http://localhost:3000");
+    ck_assert_uint_eq(cfg.n_cors, 2);
+    ck_assert_str_eq(cfg.cors_origin[0], "https://a.example");
+    ck_assert_str_eq(cfg.cors_origin[1], "http://localhost:3000");
     ck_assert_int_eq(config_cors_allows(&cfg, "https://a.example"), 1);
     ck_assert_int_eq(config_cors_allows(&cfg, "HTTPS://A.example"), 1);
     ck_assert_int_eq(config_cors_allows(&cfg, "http://localhost:3000"), 1);
@@ -221,7 +224,9 @@ START_TEST(cors_origins)
     setenv("LOSSD_CORS_ORIGINS", "*", 1);
     ck_assert_int_eq(parse(&cfg, err, sizeof err, NULL), 0);
     unsetenv("LOSSD_CORS_ORIGINS");
-    ck_assert_str_eq(cfg.cors_origins, "*");
+    ck_assert_uint_eq(cfg.n_cors, 1);
+    ck_assert_int_eq(cfg.cors_any, 1);
+    ck_assert_str_eq(cfg.cors_origin[0], "*");
     ck_assert_int_eq(config_cors_allows(&cfg, "null"), 1);
     ck_assert_int_eq(config_cors_allows(&cfg, NULL), 0);
 }
