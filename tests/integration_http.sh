@@ -288,6 +288,12 @@ for headers in ({"Content-Type": "text/plain"}, {"Content-Encoding": "br"}):
     assert r.status == 415, (headers, r.status)
     assert json.loads(r.read())["error"]["type"] == "UnsupportedMediaType", headers
 EOF
+    for _ in $(seq 1 40); do   # the log lines of both, each written as its request ends
+        [ "$(grep -c "POST /v1/multi_margin_loss 415 in=1048576 " "$TMP/main.log")" = 2 ] && break
+        sleep 0.05
+    done
+    [ "$(grep -c "POST /v1/multi_margin_loss 415 in=1048576 " "$TMP/main.log")" = 2 ] ||
+        fail "the 415s did not wait for their 1 MiB bodies"
     CT=text/plain post '{}' -H 'Expect: 100-continue'   # answered before the body
     expect_error 415 UnsupportedMediaType
     logged "$TMP/main.log" "POST /v1/multi_margin_loss 415 in=0 " ||
@@ -617,6 +623,8 @@ EOF
     wait_exit "$SPID" 25
     [ "$EXIT_CODE" = 0 ] || fail "lossd exited $EXIT_CODE after the drain, expected 0"
     grep -q 'drained' "$TMP/drain.log" || fail "no drain message in the log"
+    grep -q "POST /v1/multi_margin_loss 503 in=1048576 " "$TMP/drain.log" ||
+        fail "the draining 503 did not wait for its 1 MiB body"
     ok "SIGTERM: readyz 503, new work 503, in-flight requests complete, exit 0"
 }
 
