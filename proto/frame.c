@@ -168,10 +168,12 @@ static int replay(const decoder *d, mml_error *err)
 /* Allocate one tensor section; an empty one stays NULL (payload.h). */
 static int alloc_section(decoder *d, int sec, mml_error *err)
 {
-    uint64_t size = d->sec_size[sec];
+    uint64_t size = d->sec_size[sec], held = 0;
     if (size == 0)
         return 0;
-    d->sec_buf[sec] = payload_mem_alloc_within((size_t)size, "body", err);
+    for (int k = 0; k < sec; k++)
+        held += d->sec_size[k];
+    d->sec_buf[sec] = payload_mem_alloc_within((size_t)size, held, "body", err);
     return d->sec_buf[sec] == NULL ? err->code : 0;
 }
 

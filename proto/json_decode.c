@@ -184,9 +184,10 @@ static void tbuf_release(tbuf *b)
     memset(b, 0, sizeof *b);
 }
 
-/* Add a chunk, doubling up to CHUNK_LAST bytes. 0, or MML_ENOMEM or
- * MML_EBUSY (the memory budget, payload.h) with *err filled. */
-static int tbuf_grow(tbuf *b, const char *field, mml_error *err)
+/* Add a chunk, doubling up to CHUNK_LAST bytes; held: what the request's
+ * tensors hold already, at least. 0, or MML_ENOMEM, MML_EBUSY or
+ * MML_ETOOBIG (the memory budget, payload.h) with *err filled. */
+static int tbuf_grow(tbuf *b, uint64_t held, const char *field, mml_error *err)
 {
     size_t bytes = b->nchunk ? b->cap[b->nchunk - 1] * 2 : CHUNK_FIRST;
 
@@ -204,13 +205,28 @@ static int tbuf_grow(tbuf *b, const char *field, mml_error *err)
         b->cap = cap;
         b->slots = slots;
     }
-    b->chunk[b->nchunk] = payload_mem_alloc_within(bytes, field, err);
+    b->chunk[b->nchunk] = payload_mem_alloc_within(bytes, held, field, err);
     if (b->chunk[b->nchunk] == NULL)
         return err->code;
     b->cap[b->nchunk] = bytes;
     b->cur = b->chunk[b->nchunk++];
     b->end = b->cur + bytes;
     return 0;
+}
+
+/* The bytes of the chunks b holds. */
+static uint64_t tbuf_bytes(const tbuf *b)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < b->nchunk; i++)
+        n += b->cap[i];
+    return n;
+}
+
+/* The bytes of the chunks of the request's tensors. */
+static uint64_t tbufs_held(const decoder *d)
+{
+    return tbuf_bytes(&d->input) + tbuf_bytes(&d->target) + tbuf_bytes(&d->weight);
 }
 
 /* Room for one element, charged against max_body. 0 or a latched code. */
@@ -223,7 +239,7 @@ __attribute__((always_inline)) static inline int tbuf_room(decoder *d, tbuf *b, 
                     "body limit of %llu bytes", field,
                     (unsigned long long)d->max_body);
     mml_error e;
-    if (b->cur == b->end && tbuf_grow(b, field, &e) < 0)
+    if (b->cur == b->end && tbuf_grow(b, tbufs_held(d), field, &e) < 0)
         return fail(d, e.code, field, "%s", e.message);
     return 0;
 }
@@ -258,9 +274,9 @@ static int tbuf_push_int(decoder *d, tbuf *b, int64_t v, const char *field)
 /* Move the elements into one PAYLOAD_ALIGN buffer of dtype (0 = int64),
  * converting if they were stored as doubles. *out is NULL when empty.
  * A lone chunk already in the right type is handed over as is; other
- * chunks are freed as soon as they are copied. 0, or MML_ENOMEM or
- * MML_EBUSY with *err filled. */
-static int tbuf_take(tbuf *b, int dtype, void **out, mml_error *err)
+ * chunks are freed as soon as they are copied. held as tbuf_grow's. 0,
+ * or MML_ENOMEM, MML_EBUSY or MML_ETOOBIG with *err filled. */
+static int tbuf_take(tbuf *b, int dtype, uint64_t held, void **out, mml_error *err)
 {
     size_t out_size = dtype ? mml_dtype_size(dtype) : sizeof(int64_t);
     uint64_t i = 0;
@@ -273,7 +289,7 @@ static int tbuf_take(tbuf *b, int dtype, void **out, mml_error *err)
         b->nchunk = 0;
         goto done;
     }
-    *out = payload_mem_alloc_within(b->count * out_size, "body", err);
+    *out = payload_mem_alloc_within(b->count * out_size, held, "body", err);
     if (*out == NULL)
         return err->code;
     for (size_t k = 0; k < b->nchunk; k++) {
@@ -1262,18 +1278,25 @@ static int check_complete(decoder *d)
     return 0;
 }
 
-/* Gather the tensors into *out (left empty on failure). */
+/* Gather the tensors into *out (left empty on failure). Each is copied
+ * while the others' chunks are still held, and held counts them all. */
 static int take_tensors(decoder *d, const mml_desc *desc, payload *out)
 {
+    tbuf *const from[3] = { &d->target, &d->input, &d->weight };
     void *target = NULL;
+    void **const to[3] = { &target, &out->input, &out->weight };
+    const int dtype[3] = { 0, desc->dtype, desc->dtype };
+    uint64_t taken = 0;   /* bytes of the tensors gathered */
     mml_error e;
 
-    if (tbuf_take(&d->target, 0, &target, &e) < 0 ||
-        tbuf_take(&d->input, desc->dtype, &out->input, &e) < 0 ||
-        (d->has_weight && tbuf_take(&d->weight, desc->dtype, &out->weight, &e) < 0)) {
-        out->target = target;
-        payload_free(out);
-        return fail(d, e.code, e.field, "%s", e.message);
+    for (int k = 0; k < (d->has_weight ? 3 : 2); k++) {
+        uint64_t bytes = from[k]->count * (dtype[k] ? mml_dtype_size(dtype[k]) : sizeof(int64_t));
+        if (tbuf_take(from[k], dtype[k], taken + tbufs_held(d), to[k], &e) < 0) {
+            out->target = target;
+            payload_free(out);
+            return fail(d, e.code, e.field, "%s", e.message);
+        }
+        taken += bytes;
     }
     out->target = target;
     return 0;

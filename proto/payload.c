@@ -99,8 +99,9 @@ uint64_t payload_mem_in_use(void)
 /* aligned_alloc() wants a size that is a multiple of the alignment, and a
  * zero-byte request still gets a real (freeable, non-NULL) block. With
  * within set, the block's size is reserved against the budget first:
- * over it, NULL with *busy = 1. */
-static void *mem_alloc(size_t bytes, int within, int *busy)
+ * over it, NULL with *busy = 1, or 2 when held + the block alone are
+ * over it (waiting for other requests would never help). */
+static void *mem_alloc(size_t bytes, int within, uint64_t held, int *busy)
 {
     size_t rounded;
     void *p;
@@ -115,7 +116,7 @@ static void *mem_alloc(size_t bytes, int within, int *busy)
     uint64_t used = atomic_fetch_add(&mem_in_use, rounded) + rounded;
     if (within && budget != 0 && used > budget) {
         atomic_fetch_sub(&mem_in_use, rounded);
-        *busy = 1;
+        *busy = rounded > budget || held > budget - rounded ? 2 : 1;
         return NULL;
     }
     if (rounded < HUGE_MIN || (p = cache_take(rounded)) == NULL) {
@@ -134,14 +135,19 @@ static void *mem_alloc(size_t bytes, int within, int *busy)
 void *payload_mem_alloc(size_t bytes)
 {
     int busy;
-    return mem_alloc(bytes, 0, &busy);
+    return mem_alloc(bytes, 0, 0, &busy);
 }
 
-void *payload_mem_alloc_within(size_t bytes, const char *field, mml_error *err)
+void *payload_mem_alloc_within(size_t bytes, uint64_t held, const char *field, mml_error *err)
 {
     int busy;
-    void *p = mem_alloc(bytes, 1, &busy);
-    if (p == NULL && busy)
+    void *p = mem_alloc(bytes, 1, held, &busy);
+    if (p == NULL && busy == 2)
+        mml_error_set(err, MML_ETOOBIG, field,
+                      "the request needs more than the server's whole memory budget of %llu "
+                      "bytes (--max-memory) for its tensors",
+                      (unsigned long long)atomic_load(&mem_budget));
+    else if (p == NULL && busy)
         mml_error_set(err, MML_EBUSY, field,
                       "the requests in progress hold the server's memory budget of %llu "
                       "bytes (--max-memory); retry later",

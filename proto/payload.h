@@ -42,10 +42,13 @@ void payload_mem_set_budget(uint64_t bytes);
  * for reuse are not counted). */
 uint64_t payload_mem_in_use(void);
 
-/* payload_mem_alloc() held to the budget. NULL with *err filled:
- * MML_EBUSY (Overloaded, 503) when the budget is the reason, MML_ENOMEM
- * otherwise; field names what the block was for. */
-void *payload_mem_alloc_within(size_t bytes, const char *field, mml_error *err);
+/* payload_mem_alloc() held to the budget. held: the bytes the same
+ * request holds already (at least). NULL with *err filled: MML_ETOOBIG
+ * (413) when held and the block alone are over the budget, MML_EBUSY
+ * (Overloaded, 503) when the other requests' blocks are the reason,
+ * MML_ENOMEM otherwise; field names what the block was for. */
+void *payload_mem_alloc_within(size_t bytes, uint64_t held, const char *field,
+                               mml_error *err);
 
 /* Reverse the bytes of each of the count elem-byte elements of buf: the
  * wire formats are little-endian, this converts on big-endian hosts. */

@@ -488,11 +488,13 @@ static int plan_tensors(v2_decoder *d, const parse_ctx *px, mml_error *err)
                                  (unsigned long long)d->max_body);
         }
     }
+    uint64_t held = 0;
     for (int k = 0; k < T_COUNT; k++) {
         tensor *t = &d->t[k];
         if (!t->present || t->bytes == 0)
             continue;
-        t->buf = payload_mem_alloc_within((size_t)t->bytes, tensor_field[k], err);
+        t->buf = payload_mem_alloc_within((size_t)t->bytes, held, tensor_field[k], err);
+        held += t->bytes;
         if (t->buf == NULL)
             return err->code;
         if (t->binary_size < 0) {

@@ -433,7 +433,8 @@ START_TEST(test_sticky_and_null)
 END_TEST
 
 /* The decoders take their tensors within the memory budget: past it a
- * frame fails with Overloaded (503), and every block is given back. */
+ * frame fails with Overloaded (503), or 413 when it alone is over the
+ * budget, and every block is given back. */
 START_TEST(test_memory_budget)
 {
     buf b = small_frame(1);
@@ -463,6 +464,14 @@ START_TEST(test_memory_budget)
     payload_mem_free(result);
     payload_free(&pl);
     ck_assert_uint_eq(payload_mem_in_use(), 0);
+
+    payload_mem_set_budget(PAYLOAD_ALIGN - 1);     /* less than its first block */
+    ck_assert_int_eq(decode(b.data, b.len, 0, 0, 1 << 20, &pl, &err), MML_ETOOBIG);
+    ck_assert_int_eq(mml_err_status(err.code), 413);
+    ck_assert_msg(strstr(err.message, "whole memory budget") != NULL, "%s", err.message);
+    ck_assert_ptr_null(pl.input);
+    ck_assert_uint_eq(payload_mem_in_use(), 0);
+
     payload_mem_set_budget(0);
     free(b.data);
 }

@@ -1481,10 +1481,13 @@ START_TEST(test_differential)
 }
 END_TEST
 
-/* Tensors read from JSON are held to the memory budget too (payload.h). */
+/* Tensors read from JSON are held to the memory budget too (payload.h):
+ * a request that could never fit it gets 413, one that only has to wait
+ * for the others 503. */
 START_TEST(test_memory_budget)
 {
     outcome o;
+    mml_error err;
     payload_mem_set_budget(4096);
     char *doc = malloc(200000);
     ck_assert_ptr_nonnull(doc);
@@ -1492,10 +1495,25 @@ START_TEST(test_memory_budget)
     for (int i = 0; i < 10000; i++)
         n += (size_t)sprintf(doc + n, "%s0.5", i ? "," : "");
     sprintf(doc + n, "]],\"target\":[0]}");
+    decode(doc, &o);                              /* 10000 floats need over 40000 bytes */
+    ck_assert_int_eq(o.rc, MML_ETOOBIG);
+    ck_assert_int_eq(mml_err_status(o.err.code), 413);
+    ck_assert_msg(strstr(o.err.message, "whole memory budget of 4096 bytes (--max-memory)") != NULL,
+                  "%s", o.err.message);
+    ck_assert_uint_eq(payload_mem_in_use(), 0);
+
+    payload_mem_set_budget(4 << 20);              /* enough alone, but another request holds */
+    void *other = payload_mem_alloc_within((4 << 20) - 16384, 0, "input", &err);
+    ck_assert_ptr_nonnull(other);
     decode(doc, &o);
     ck_assert_int_eq(o.rc, MML_EBUSY);
-    ck_assert_msg(strstr(o.err.message, "--max-memory") != NULL, "%s", o.err.message);
+    ck_assert_int_eq(mml_err_status(o.err.code), 503);
+    ck_assert_msg(strstr(o.err.message, "retry later") != NULL, "%s", o.err.message);
+    payload_mem_free(other);
     ck_assert_uint_eq(payload_mem_in_use(), 0);
+    decode(doc, &o);
+    ck_assert_int_eq(o.rc, 0);
+    outcome_free(&o);
     payload_mem_set_budget(0);
     decode(doc, &o);
     ck_assert_int_eq(o.rc, 0);

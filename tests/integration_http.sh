@@ -487,14 +487,40 @@ EOF
 }
 
 # --max-memory bounds the tensors of the requests in progress: past it a
-# request gets 503 Overloaded with Retry-After, and the memory comes back.
+# request gets 503 Overloaded with Retry-After, or 413 when it alone could
+# never fit, and the memory comes back.
 check_memory_budget() {
     start_server budget --max-memory 1000000 --max-body 8000000
     make_big 20000 30 mean "$TMP/budget.json"
     post @"$TMP/budget.json"
-    expect_error 503 Overloaded
-    [ -n "$(header Retry-After)" ] || fail "503 from the memory budget has no Retry-After"
-    printf '%s' "$BODY" | grep -q -- '--max-memory' || fail "503 does not name --max-memory: $BODY"
+    expect_error 413 PayloadTooLarge
+    [ -z "$(header Retry-After)" ] || fail "413 from the memory budget says Retry-After"
+    printf '%s' "$BODY" | grep -q -- 'whole memory budget of 1000000 bytes (--max-memory)' ||
+        fail "413 does not name --max-memory: $BODY"
+    # A frame holds its 800 kB of tensors from its header on: while its
+    # body is still to come, a JSON request that alone would fit waits.
+    python3 - "$PORT" "$URL" >"$TMP/budget.out" <<'EOF' || fail "503 while another request holds the budget: $(cat "$TMP/budget.out")"
+import json, socket, struct, sys, urllib.error, urllib.request
+n, c = 1000, 192
+head = b"MML1" + struct.pack("<BBBBB3xiQQ", 1, 2, 1, 1, 0, 1, n, c)
+held = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+held.sendall(b"POST /v1/multi_margin_loss HTTP/1.1\r\nHost: x\r\n"
+             b"Content-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n"
+             % (32 + n * c * 4 + 8 * n) + head + bytes(4096))
+body = json.dumps({"input": [[0.5] * 100] * 200, "target": [0] * 200}).encode()
+req = urllib.request.Request(sys.argv[2] + "/v1/multi_margin_loss", body,
+                             {"Content-Type": "application/json"})
+for _ in range(50):                  # until the frame's header is in
+    try:
+        urllib.request.urlopen(req, timeout=10).read()
+    except urllib.error.HTTPError as e:
+        assert e.code == 503 and e.headers["Retry-After"], (e.code, e.read())
+        assert b"retry later" in e.read()
+        break
+else:
+    raise SystemExit("no 503 while the frame held its tensors")
+held.close()
+EOF
     post '{"input":[[1,1,1],[1,1,1],[1,1,1]],"target":[1,2,1]}'
     [ "$CODE" = 200 ] || fail "a small request after the 503: $CODE $BODY"
     get /metrics
@@ -504,7 +530,7 @@ check_memory_budget() {
         fail "memory limit gauge: $(printf '%s\n' "$BODY" | grep '^lossd_request_memory')"
     kill -TERM "$SPID"
     wait_exit "$SPID" 10
-    ok "--max-memory: 503 Overloaded with Retry-After past it, memory given back, gauges"
+    ok "--max-memory: 413 for a request over it alone, 503 with Retry-After while others hold it, memory given back, gauges"
 }
 
 check_overload() {
