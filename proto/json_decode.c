@@ -135,20 +135,6 @@ static uint64_t off_of(const decoder *d, const char *p)
     return d->offset + (uint64_t)(p - d->chunk);
 }
 
-/* Printable rendering of untrusted text for messages: non-ASCII and
- * control bytes become '?', long text is cut with "...". */
-static const char *printable(const char *s, size_t len, char *out, size_t size)
-{
-    size_t i, n = len < size - 4 ? len : size - 4;
-
-    for (i = 0; i < n; i++)
-        out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-    if (n < len)
-        memcpy(out + n, "...", 3), n += 3;
-    out[n] = '\0';
-    return out;
-}
-
 /* A byte no token may start with here: BadRequest naming it. */
 static int fail_unexpected(decoder *d, unsigned char c, uint64_t off)
 {
@@ -334,7 +320,7 @@ static bool accepts_value(enum state s)
 
 static const char *numtok_text(const numtok *t, char *out, size_t size)
 {
-    return printable(t->s, t->len, out, size);
+    return text_printable(t->s, t->len, out, size);
 }
 
 /* "NaN", "Infinity", "-Infinity" read as numbers; 0 or -1. */
@@ -386,7 +372,7 @@ static int name_field(decoder *d, enum kind k)
 
     if (k != K_STRING)
         return fail(d, MML_ETYPE, name, "%s must be a string, got %s", name, kind_names[k]);
-    printable(d->str, d->str_len, text, sizeof text);
+    text_printable(d->str, d->str_len, text, sizeof text);
     if (d->field == F_REDUCTION) {
         d->reduction = d->str_len <= STR_MAX && strlen(d->str) == d->str_len   /* no \u0000 */
                            ? mml_reduction_from_name(d->str) : -1;
@@ -619,7 +605,7 @@ static int on_key(decoder *d)
         if (d->str_len == strlen(field_names[f]) &&
             memcmp(d->str, field_names[f], d->str_len) == 0)
             break;
-    printable(d->str, d->str_len, text, sizeof text);
+    text_printable(d->str, d->str_len, text, sizeof text);
     if (f == F_COUNT)
         return fail(d, MML_EVALUE, text, "unknown field \"%s\" (expected input, target, "
                     "p, margin, weight, reduction, dtype)", text);

@@ -1,4 +1,4 @@
-/* utf8.c - UTF-8 validation of a whole buffer. */
+/* utf8.c - UTF-8 validation of a whole buffer, and untrusted text made printable. */
 #include <string.h>
 
 #include "utf8.h"
@@ -23,4 +23,16 @@ int64_t utf8_invalid_at(const char *buf, size_t n)
         i++;
     }
     return s.need > 0 ? (int64_t)n : -1;
+}
+
+const char *text_printable(const char *s, size_t len, char *out, size_t size)
+{
+    size_t i, n = len < size - 4 ? len : size - 4;
+
+    for (i = 0; i < n; i++)
+        out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+    if (n < len)
+        memcpy(out + n, "...", 3), n += 3;
+    out[n] = '\0';
+    return out;
 }

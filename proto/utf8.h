@@ -52,4 +52,9 @@ static inline int utf8_byte(utf8_state *s, unsigned char c)
  * it ends inside a sequence), or -1 when it is valid. */
 int64_t utf8_invalid_at(const char *buf, size_t n);
 
+/* Untrusted text made fit for a message: bytes outside printable ASCII
+ * become '?', and text longer than size - 4 bytes is cut and ends in "...".
+ * Writes a NUL-terminated string into out (size >= 5) and returns out. */
+const char *text_printable(const char *s, size_t len, char *out, size_t size);
+
 #endif

@@ -155,6 +155,13 @@ static int is_int_token(const parse_ctx *px, uint64_t k)
     return k < px->nnum && (px->isint[k >> 3] >> (k & 7) & 1);
 }
 
+/* A string from the request as a message may show it (text_printable). */
+#define SHOWN 40
+static const char *shown(const char *s, char out[SHOWN])
+{
+    return text_printable(s, strlen(s), out, SHOWN);
+}
+
 /* An integer-valued double as int64, saturating so range checks fail. */
 static int64_t to_int64(double x)
 {
@@ -218,6 +225,12 @@ static int parse_parameters(v2_decoder *d, const parse_ctx *px, const cJSON *par
                 return mml_error_set(err, MML_ETYPE, "reduction",
                                      "parameter reduction must be a string, got %s", json_kind(v));
             d->reduction = mml_reduction_from_name(v->valuestring);
+            if (d->reduction < 0) {
+                char text[SHOWN];
+                return mml_error_set(err, MML_EVALUE, "reduction",
+                                     "parameter reduction must be one of none, mean, sum, got \"%s\"",
+                                     shown(v->valuestring, text));
+            }
         } else if (k == 3) {
             if (!cJSON_IsBool(v))
                 return mml_error_set(err, MML_ETYPE, "binary_data_output",
@@ -382,20 +395,23 @@ static int parse_input(v2_decoder *d, const parse_ctx *px, const cJSON *obj, int
 static int check_tensors(v2_decoder *d, mml_error *err)
 {
     tensor *in = &d->t[T_INPUT], *tg = &d->t[T_TARGET], *w = &d->t[T_WEIGHT];
+    char a[SHOWN], b[SHOWN];
     for (int k = T_INPUT; k <= T_TARGET; k++)
         if (!d->t[k].present)
             return mml_error_set(err, MML_EVALUE, tensor_field[k], "missing input %s",
                                  tensor_name[k]);
     if (in->dtype == 0)
         return mml_error_set(err, MML_ETYPE, "input",
-                             "INPUT datatype must be FP16, FP32 or FP64, got %s", in->datatype);
+                             "INPUT datatype must be FP16, FP32 or FP64, got %s",
+                             shown(in->datatype, a));
     if (w->present && strcmp(w->datatype, in->datatype) != 0)
         return mml_error_set(err, MML_ETYPE, "weight",
                              "WEIGHT datatype %s must equal the INPUT datatype %s",
-                             w->datatype, in->datatype);
+                             shown(w->datatype, a), shown(in->datatype, b));
     if (strcmp(tg->datatype, "INT64") != 0)
         return mml_error_set(err, MML_ETYPE, "target",
-                             "TARGET datatype must be INT64, got %s", tg->datatype);
+                             "TARGET datatype must be INT64, got %s",
+                             shown(tg->datatype, a));
     mml_desc desc;
     mml_desc_init(&desc);
     desc.dtype = in->dtype;
@@ -520,6 +536,23 @@ static int plan_tensors(v2_decoder *d, const parse_ctx *px, mml_error *err)
 
 /* ---- the JSON header -------------------------------------------------- */
 
+/* model_name and model_version in the body, when given, must name the one
+ * model the URL reached: a request meant for another model or version is
+ * not answered by this one. */
+static int check_model(const cJSON *v, const char *key, const char *want, mml_error *err)
+{
+    char text[SHOWN];
+    if (v == NULL)
+        return 0;
+    if (!cJSON_IsString(v))
+        return mml_error_set(err, MML_ETYPE, key, "%s must be a string, got %s", key,
+                             json_kind(v));
+    if (strcmp(v->valuestring, want) != 0)
+        return mml_error_set(err, MML_EVALUE, key, "%s \"%s\" does not match this endpoint's \"%s\"",
+                             key, shown(v->valuestring, text), want);
+    return 0;
+}
+
 static int parse_top(v2_decoder *d, const parse_ctx *px, mml_error *err)
 {
     const cJSON *inputs = NULL, *outputs = NULL, *params = NULL, *id = NULL;
@@ -541,6 +574,9 @@ static int parse_top(v2_decoder *d, const parse_ctx *px, mml_error *err)
                                  slot == NULL ? "unknown" : "duplicate", v->string);
         *slot = v;
     }
+    if ((rc = check_model(model, "model_name", V2_MODEL_NAME, err)) < 0 ||
+        (rc = check_model(version, "model_version", V2_MODEL_VERSION, err)) < 0)
+        return rc;
     if (id != NULL) {
         if (!cJSON_IsString(id))
             return mml_error_set(err, MML_ETYPE, "id", "id must be a string, got %s",

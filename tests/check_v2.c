@@ -563,7 +563,11 @@ START_TEST(test_param_types)
     expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":1.0}", MML_ETYPE, "fraction or an exponent");
     expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":100000000000000000000}", MML_EVALUE, "out of range");
     expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"reduction\":1}", MML_ETYPE, "reduction must be a string");
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"reduction\":\"avg\"}", MML_EVALUE, "reduction");
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"reduction\":\"avg\"}", MML_EVALUE,
+                     "reduction must be one of none, mean, sum, got \"avg\"");
+    /* In document order, as /v1: the bad reduction before the bad p. */
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"reduction\":\"x\",\"p\":1.0}", MML_EVALUE,
+                     "got \"x\"");
     expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"binary_data_output\":1}", MML_ETYPE, "boolean");
     expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"reduce\":\"sum\"}", MML_EVALUE, "unknown parameter \"reduce\"");
     expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":1,\"p\":2}", MML_EVALUE, "twice");
@@ -598,6 +602,16 @@ START_TEST(test_tensor_errors)
     expect_req_error(IN_OK "," TG_OK, ",\"inputz\":[]", MML_EVALUE, "unknown key \"inputz\"");
     expect_req_error(IN_OK "," TG_OK, ",\"outputs\":[{\"name\":\"PROB\"}]", MML_EVALUE, "unknown output \"PROB\"");
     expect_req_error(IN_OK "," TG_OK, ",\"outputs\":[{\"name\":\"LOSS\"},{\"name\":\"LOSS\"}]", MML_EVALUE, "twice");
+    /* model_name and model_version, when given, are this endpoint's. */
+    expect_req_error(IN_OK "," TG_OK, ",\"model_version\":\"2\"", MML_EVALUE,
+                     "model_version \"2\" does not match this endpoint's \"1\"");
+    expect_req_error(IN_OK "," TG_OK, ",\"model_name\":\"resnet\"", MML_EVALUE,
+                     "model_name \"resnet\" does not match this endpoint's \"multi_margin_loss\"");
+    expect_req_error(IN_OK "," TG_OK, ",\"model_version\":1", MML_ETYPE,
+                     "model_version must be a string, got a number");
+    /* A datatype is shown without its control bytes. */
+    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP\\n32\",\"shape\":[2,2],\"data\":[1,2,3,4]},"
+                     TG_OK, "", MML_ETYPE, "FP16, FP32 or FP64, got FP?32");
     expect_req_error(IN_OK "," TG_OK, ",\"outputs\":[{\"name\":\"LOSS\",\"parameters\":{\"classification\":2}}]",
                      MML_EBADREQ, "classification");
     expect_req_error(IN_OK "," TG_OK, ",\"id\":7", MML_ETYPE, "id must be a string");
