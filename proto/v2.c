@@ -320,7 +320,8 @@ static int parse_shape(const parse_ctx *px, tensor *t, const char *name, const c
     return 0;
 }
 
-static int parse_binary_size(tensor *t, const char *name, const cJSON *params, mml_error *err)
+static int parse_binary_size(const parse_ctx *px, tensor *t, const char *name,
+                             const cJSON *params, mml_error *err)
 {
     if (!cJSON_IsObject(params))
         return mml_error_set(err, MML_ETYPE, "parameters",
@@ -333,7 +334,8 @@ static int parse_binary_size(tensor *t, const char *name, const cJSON *params, m
         if (strcmp(v->string, "binary_data_size") != 0)
             continue;   /* tensor parameters of other extensions are ignored */
         double x = v->valuedouble;
-        if (!cJSON_IsNumber(v) || !(x >= 0) || x != floor(x) || x >= 9.2e18)
+        if (!cJSON_IsNumber(v) || !(x >= 0) || x != floor(x) || x >= 9.2e18 ||
+            !is_int_token(px, number_index(px, v)))     /* as a shape: 32.0 is no size */
             return mml_error_set(err, MML_EBADREQ, "parameters",
                                  "%s binary_data_size must be a non-negative integer", name);
         t->binary_size = (int64_t)x;
@@ -385,7 +387,7 @@ static int parse_input(v2_decoder *d, const parse_ctx *px, const cJSON *obj, int
         return mml_error_set(err, MML_EVALUE, tensor_field[k], "%s needs a shape", tensor_name[k]);
     int rc = parse_shape(px, t, tensor_name[k], shape, err);
     if (rc == 0 && params != NULL)
-        rc = parse_binary_size(t, tensor_name[k], params, err);
+        rc = parse_binary_size(px, t, tensor_name[k], params, err);
     t->data = data;
     return rc;
 }

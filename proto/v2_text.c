@@ -17,7 +17,7 @@ typedef struct scanner {
     const char *s;
     size_t n;
     size_t bad;               /* the first byte that is wrong */
-    int deep, oom, long_number;
+    int deep, oom, long_number, nul;
     int pos;                  /* index of the current element of "inputs" */
     v2_span *spans;
     int nspans, cap;
@@ -93,6 +93,10 @@ static size_t skip_string(scanner *sc, size_t i)
                 if (++i >= sc->n || strchr("0123456789abcdefABCDEF", s[i]) == NULL ||
                     s[i] == '\0')
                     return fail_at(sc, i);
+            if (memcmp(s + i - 3, "0000", 4) == 0) {   /* cJSON's strings end at a NUL */
+                sc->nul = 1;
+                return fail_at(sc, i - 5);
+            }
         } else if (strchr("\"\\/bfnrt", s[i]) == NULL || s[i] == '\0') {
             return fail_at(sc, i);
         }
@@ -223,9 +227,15 @@ int v2_text_scan(const char *s, size_t n, v2_span **spans, int *nspans, mml_erro
     int rc = 0;
     if (end != FAIL && (end = skip_ws(s, end, n)) < n)
         rc = mml_error_set(err, MML_EBADREQ, "body",
-                           "unexpected bytes after the JSON request at byte %zu", end);
+                           "unexpected bytes after the JSON request at byte %zu; a body with "
+                           "binary data needs Inference-Header-Content-Length, the JSON's "
+                           "length", end);
     else if (end == FAIL && sc.oom)
         rc = mml_error_set(err, MML_ENOMEM, "body", "out of memory");
+    else if (end == FAIL && sc.nul)
+        rc = mml_error_set(err, MML_EBADREQ, "body",
+                           "\\u0000 in a string at byte %zu: no name, datatype, parameter or id may hold a NUL",
+                           sc.bad);
     else if (end == FAIL && sc.long_number)
         rc = mml_error_set(err, MML_EBADREQ, "body",
                            "a number longer than %d characters at byte %zu", NUM_MAX, sc.bad);

@@ -687,7 +687,13 @@ START_TEST(test_malformed_json)
     expect_error("", MML_EBADREQ, "no JSON header (empty body)");
     expect_error("{\"inputs\":[", MML_EBADREQ, "malformed JSON");
     expect_error("[1,2]", MML_EBADREQ, "JSON object");
-    expect_error("{\"inputs\":[]} x", MML_EBADREQ, "unexpected bytes");
+    expect_error("{\"inputs\":[]} x", MML_EBADREQ,
+                 "unexpected bytes after the JSON request at byte 14; a body with binary data "
+                 "needs Inference-Header-Content-Length");
+    /* cJSON would end the string at a NUL: "mean\u0000x" would read as mean. */
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"reduction\":\"mean\\u0000x\"}",
+                     MML_EBADREQ, "\\u0000 in a string at byte");
+    expect_req_error(IN_OK "," TG_OK, ",\"id\":\"a\\u0000b\"", MML_EBADREQ, "may hold a NUL");
     expect_error("{\"inputs\":[NaN]}", MML_EBADREQ, "malformed JSON");
     expect_error("{}", MML_EVALUE, "inputs");
     expect_error("{\"inputs\":{}}", MML_ETYPE, "inputs");
@@ -728,6 +734,19 @@ START_TEST(test_binary_sizes)
     mml_error err = {0};
     ck_assert_int_eq(decode_all(&b, &r, &err), MML_EBADREQ);
     ck_assert_ptr_nonnull(strstr(err.message, "INPUT binary_data_size is 31 bytes but shape and FP32 need 32"));
+    free(b.data);
+
+    /* A size is an integer literal, as a shape's dimensions are: 32.0 is not. */
+    b = (body){0};
+    putf(&b, "{\"inputs\":[{\"name\":\"INPUT\",\"shape\":[2,4],\"datatype\":\"FP32\","
+             "\"parameters\":{\"binary_data_size\":32.0}},"
+             "{\"name\":\"TARGET\",\"shape\":[2],\"datatype\":\"INT64\","
+             "\"parameters\":{\"binary_data_size\":16}}]}");
+    b.header_len = (int64_t)b.len;
+    put(&b, tc_input, 32);
+    put(&b, tc_target, 16);
+    ck_assert_int_eq(decode_all(&b, &r, &err), MML_EBADREQ);
+    ck_assert_ptr_nonnull(strstr(err.message, "INPUT binary_data_size must be a non-negative integer"));
     free(b.data);
 
     /* One byte too many: refused by the feed that brings it. */
