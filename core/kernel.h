@@ -18,7 +18,11 @@
  *     plus lane k + 16, then as below (k + k+8 .. 0 + 1) without error
  *     terms; the row's float32 sum is widened (exactly) to float64 for
  *     the division. Thirty-two lanes because a float32 lane set fills one
- *     AVX-512 register: two sets make two chains of additions.
+ *     AVX-512 register: two sets make two chains of additions. A row of
+ *     more than MML_F16_SEGMENT columns is summed one segment of that
+ *     many columns (the last one shorter) at a time, each as a row of its
+ *     own (column j of the segment in lane j % 32), and the segments'
+ *     float32 sums are added in float64, in order, from +0.0.
  *   - float32 lanes are plain float64 sums. float64 lanes keep a TwoSum
  *     error term (Knuth), so each lane is an unevaluated double-double.
  *     A float64 lane's first term (column j < 16) is added plainly:
@@ -42,8 +46,11 @@
  * 2^-23 relative (two or three float32 roundings) unless x[j] cancels most
  * of margin - x[y]; a row's terms share one sign (that of w[y]), so a lane
  * of m terms errs by at most about m * 2^-24 relative, and the combine
- * adds five roundings: for C up to 2^16 (m = 2^11) about 2^-13, at most
- * a quarter of a float16 ulp, before the rounding to float16. Float32 takes one
+ * adds five roundings: for a segment of up to 2^16 columns (m = 2^11)
+ * about 2^-13, at most a quarter of a float16 ulp, before the rounding to
+ * float16. Segments keep it so for any C: their float64 sum adds no error
+ * that shows. Without them a row of 2^21 equal terms came out 2 ulps off,
+ * one of 2^24 terms 9 ulps. Float32 takes one
  * conversion per element where float64 took two, and fits sixteen lanes
  * in a 512-bit register. For float32 inputs every term is exact or within
  * 2^-53 of the float64 formula (the float32 cancellation in
@@ -75,6 +82,8 @@
 #include "mml.h"
 
 #define MML_LANES 16
+#define MML_F16_SEGMENT ((uint64_t)1 << 16)   /* float16 columns summed in float32 */
+_Static_assert(MML_F16_SEGMENT % (2 * MML_LANES) == 0, "segments start at lane 0");
 
 /* Row values (loss of row r, before reduction, as float64) for rows
  * [a, b) of req, written to vals[0 .. b - a). */

@@ -27,16 +27,21 @@ static double row_value_half(const mml_request *req, uint64_t r)
     const char *x = (const char *)req->input + r * c * 2;            /* any alignment */
     const float w = req->weight ? (float)mml_get(MML_F16, req->weight, y) : 1.0f;
     const float mxy = (float)mml_row_margin(MML_F16, req->margin, x, y);
-    float s[2 * MML_LANES] = { 0 };
+    double sum = 0.0;                                /* of the segments, see kernel.h */
 
-    for (uint64_t j = 0; j < c; j++) {
-        float z = mxy + (float)mml_get(MML_F16, x, j);                 /* exact either way */
-        float h = req->p == 2 ? z * z : z;
-        if (req->weight)
-            h = h * w;
-        s[j % (2 * MML_LANES)] = s[j % (2 * MML_LANES)] + ((z > 0 && j != y) ? h : 0.0f);
+    for (uint64_t j0 = 0; j0 < c; j0 += MML_F16_SEGMENT) {
+        const uint64_t j1 = c - j0 > MML_F16_SEGMENT ? j0 + MML_F16_SEGMENT : c;
+        float s[2 * MML_LANES] = { 0 };
+        for (uint64_t j = j0; j < j1; j++) {        /* j0 % 32 == 0: lane (j - j0) % 32 */
+            float z = mxy + (float)mml_get(MML_F16, x, j);             /* exact either way */
+            float h = req->p == 2 ? z * z : z;
+            if (req->weight)
+                h = h * w;
+            s[j % (2 * MML_LANES)] = s[j % (2 * MML_LANES)] + ((z > 0 && j != y) ? h : 0.0f);
+        }
+        sum += (double)mml_lanes_combine_f32(s);
     }
-    return (double)mml_lanes_combine_f32(s) / (double)c;
+    return sum / (double)c;
 }
 
 /* One row: terms in float64, lane j % MML_LANES, see kernel.h. */

@@ -102,20 +102,21 @@ ALWAYS_INLINE void step(const char *x, uint64_t j, uint64_t jy, const vec16 vm[2
     add_terms(a, &v, &m, vw, NULL, dtype, p, weighted);
 }
 
-/* The lanes of row r, accumulated into *a; keep: the lanes of its tail
- * (C % 16 of them), the same for every row. */
-ALWAYS_INLINE void row_acc(const mml_request *req, uint64_t r, const char *end,
-                           const mask16 *keep, int dtype, int p, int weighted, acc16 *a)
+/* The lanes of the c columns at x, accumulated into *a: a row, or a
+ * segment of a long float16 row (kernel.h). y: the target column among
+ * them, or UINT64_MAX for none; mxy: the row's margin - x[y]; keep: the
+ * lanes of the tail (C % 16 of them, the same for every row and the
+ * last segment). */
+ALWAYS_INLINE void cols_acc(const char *x, uint64_t c, uint64_t y, double mxy, vbcast vw,
+                            const char *end, const mask16 *keep, int dtype, int p, int weighted,
+                            acc16 *a)
 {
     const size_t es = mml_es(dtype);
-    const uint64_t c = req->c, y = (uint64_t)req->target[r];
-    const char *x = (const char *)req->input + r * c * es;
-    const vbcast vw = vset1(weighted ? mml_get(dtype, req->weight, y) : 1.0);
     const uint64_t jy = y & ~(uint64_t)(MML_LANES - 1);   /* the vector holding column y */
     vec16 vm[2], v;                      /* margin - x[y]; [1]: column y's lane dropped */
     uint64_t j = 0;
 
-    vm_set(&vm[0], &vm[1], mml_row_margin(dtype, req->margin, x, y), (int)(y % MML_LANES), dtype);
+    vm_set(&vm[0], &vm[1], mxy, (int)(y % MML_LANES), dtype);
     acc_zero(a);
     if (c >= MML_LANES) {                       /* each lane's first term */
         const vec16 m = margin_for(vm, jy == 0);
@@ -146,7 +147,7 @@ ALWAYS_INLINE void row_acc(const mml_request *req, uint64_t r, const char *end,
             memcpy(tmp, src, (c - j) * es);
             src = tmp;
         }
-        const vec16 m = margin_for(vm, j == 0 || j == jy);   /* j = 0: y is in it */
+        const vec16 m = margin_for(vm, j == jy);
 #ifdef KERNEL_HALF_TAIL
         if (c - j <= MML_LANES / 2) {
             load8(src, dtype, &v);
@@ -165,6 +166,46 @@ ALWAYS_INLINE void row_acc(const mml_request *req, uint64_t r, const char *end,
     }
 }
 
+/* What the columns of row r share: where it starts, its target column,
+ * w[y] and margin - x[y]. */
+typedef struct { const char *x; uint64_t y; vbcast vw; double mxy; } row_info;
+
+ALWAYS_INLINE row_info row_of(const mml_request *req, uint64_t r, int dtype, int weighted)
+{
+    row_info ri;
+    ri.y = (uint64_t)req->target[r];
+    ri.x = (const char *)req->input + r * req->c * mml_es(dtype);
+    ri.vw = vset1(weighted ? mml_get(dtype, req->weight, ri.y) : 1.0);
+    ri.mxy = mml_row_margin(dtype, req->margin, ri.x, ri.y);
+    return ri;
+}
+
+/* The lanes of row r, accumulated into *a. */
+ALWAYS_INLINE void row_acc(const mml_request *req, uint64_t r, const char *end,
+                           const mask16 *keep, int dtype, int p, int weighted, acc16 *a)
+{
+    const row_info ri = row_of(req, r, dtype, weighted);
+    cols_acc(ri.x, req->c, ri.y, ri.mxy, ri.vw, end, keep, dtype, p, weighted, a);
+}
+
+/* A float16 row of more than MML_F16_SEGMENT columns: the segments'
+ * sums added in float64 (kernel.h), divided by C. */
+ALWAYS_INLINE double long_row_f16(const mml_request *req, uint64_t r, const char *end,
+                                const mask16 *keep, int p, int weighted)
+{
+    const row_info ri = row_of(req, r, MML_F16, weighted);
+    double sum = 0.0;
+    acc16 acc;
+    for (uint64_t j0 = 0; j0 < req->c; j0 += MML_F16_SEGMENT) {
+        const uint64_t n = req->c - j0 > MML_F16_SEGMENT ? MML_F16_SEGMENT : req->c - j0;
+        const uint64_t y = ri.y - j0 < n ? ri.y - j0 : UINT64_MAX;     /* in it, or none */
+        cols_acc(ri.x + j0 * mml_es(MML_F16), n, y, ri.mxy, ri.vw, end, keep, MML_F16, p,
+                 weighted, &acc);
+        sum += acc_finish(&acc, MML_F16);
+    }
+    return sum / (double)req->c;
+}
+
 ALWAYS_INLINE void rows(const mml_request *request, uint64_t a, uint64_t b, double *vals,
                         int dtype, int p, int weighted)
 {
@@ -175,6 +216,12 @@ ALWAYS_INLINE void rows(const mml_request *request, uint64_t a, uint64_t b, doub
     const mask16 keep = mask_valid((int)(req->c % MML_LANES));
     uint64_t r = a;
     acc16 acc;
+
+    if (dtype == MML_F16 && req->c > MML_F16_SEGMENT) {
+        for (; r < b; r++)
+            vals[r - a] = long_row_f16(req, r, end, &keep, p, weighted);
+        return;
+    }
 
 #ifdef KERNEL_BATCH
     /* KERNEL_BATCH rows' lanes are combined together (finish_batch): the

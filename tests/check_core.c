@@ -147,6 +147,33 @@ START_TEST(test_half_in_float32)
 }
 END_TEST
 
+/* A float16 row of 2^21 + 3 columns: x[0] = 0 (the target), the others
+ * t, margin 0. Exactly, the row is t * (C - 1) / C, which rounds to t.
+ * Summed in float32 lanes of 2^16 terms each it drifted 2 ulps; in
+ * segments (kernel.h) every path gives t. */
+START_TEST(test_half_long_row)
+{
+    const uint64_t c = ((uint64_t)1 << 21) + 3;
+    const uint16_t t = mml_double_to_half(1.62109375);
+    uint16_t *in = malloc(c * sizeof *in), out;
+    int64_t y = 0;
+    ck_assert_ptr_nonnull(in);
+    in[0] = 0;
+    for (uint64_t j = 1; j < c; j++)
+        in[j] = t;
+    mml_request r = { MML_F16, 1, 0, MML_NONE, 1, c, in, &y, NULL };
+    for (int p = MML_SIMD_SCALAR; p < MML_SIMD_COUNT; p++) {
+        if (!mml_simd_supported((mml_simd)p))
+            continue;
+        ck_assert_int_eq(mml_set_simd((mml_simd)p), 0);
+        mml_compute(&r, &out);
+        ck_assert_msg(out == t, "%s: 0x%04x, want 0x%04x", mml_simd_name((mml_simd)p), out, t);
+    }
+    mml_set_simd(MML_SIMD_SCALAR);
+    free(in);
+}
+END_TEST
+
 START_TEST(test_edge_cases)
 {
     double out[3];
@@ -342,7 +369,7 @@ START_TEST(test_paths_large)
 {
     int dtype = MML_F16 + _i;
     uint64_t shapes[][2] = { { 3, 1000 }, { 2, 4099 }, { 1, 32001 }, { 1000, 7 }, { 5000, 3 },
-                             { 300, 100 } };
+                             { 300, 100 }, { 3, 2 * MML_F16_SEGMENT + 37 } };
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
         for (int rep = 0; rep < 4; rep++) {
             wide_values = (rep & 1) ? (int[]){ 14, 60, 200 }[_i] : 0;
@@ -602,6 +629,7 @@ static Suite *core_suite(void)
     tc = tcase_create("hand");
     tcase_add_test(tc, test_seed_example);
     tcase_add_test(tc, test_half_in_float32);
+    tcase_add_test(tc, test_half_long_row);
     tcase_add_test(tc, test_hand_p2_weight_none);
     tcase_add_test(tc, test_edge_cases);
     tcase_add_test(tc, test_half_conversions);
