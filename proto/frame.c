@@ -172,7 +172,7 @@ static int alloc_section(decoder *d, int sec, mml_error *err)
     if (size == 0)
         return 0;
     for (int k = 0; k < sec; k++)
-        held += d->sec_size[k];
+        held += payload_mem_size(d->sec_buf[k]);
     d->sec_buf[sec] = payload_mem_alloc_within((size_t)size, held, "body", err);
     return d->sec_buf[sec] == NULL ? err->code : 0;
 }

@@ -200,16 +200,16 @@ static int tbuf_grow(tbuf *b, uint64_t held, const char *field, mml_error *err)
     return 0;
 }
 
-/* The bytes of the chunks b holds. */
+/* What the chunks b holds count for in the memory budget. */
 static uint64_t tbuf_bytes(const tbuf *b)
 {
     uint64_t n = 0;
     for (size_t i = 0; i < b->nchunk; i++)
-        n += b->cap[i];
+        n += payload_mem_size(b->chunk[i]);        /* NULL once gathered: 0 */
     return n;
 }
 
-/* The bytes of the chunks of the request's tensors. */
+/* What the chunks of the request's tensors count for. */
 static uint64_t tbufs_held(const decoder *d)
 {
     return tbuf_bytes(&d->input) + tbuf_bytes(&d->target) + tbuf_bytes(&d->weight);
@@ -1272,17 +1272,16 @@ static int take_tensors(decoder *d, const mml_desc *desc, payload *out)
     void *target = NULL;
     void **const to[3] = { &target, &out->input, &out->weight };
     const int dtype[3] = { 0, desc->dtype, desc->dtype };
-    uint64_t taken = 0;   /* bytes of the tensors gathered */
+    uint64_t taken = 0;   /* what the tensors gathered count for */
     mml_error e;
 
     for (int k = 0; k < (d->has_weight ? 3 : 2); k++) {
-        uint64_t bytes = from[k]->count * (dtype[k] ? mml_dtype_size(dtype[k]) : sizeof(int64_t));
         if (tbuf_take(from[k], dtype[k], taken + tbufs_held(d), to[k], &e) < 0) {
             out->target = target;
             payload_free(out);
             return fail(d, e.code, e.field, "%s", e.message);
         }
-        taken += bytes;
+        taken += payload_mem_size(*to[k]);
     }
     out->target = target;
     return 0;

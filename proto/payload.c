@@ -99,8 +99,9 @@ uint64_t payload_mem_in_use(void)
 /* aligned_alloc() wants a size that is a multiple of the alignment, and a
  * zero-byte request still gets a real (freeable, non-NULL) block. With
  * within set, the block's size is reserved against the budget first:
- * over it, NULL with *busy = 1, or 2 when held + the block alone are
- * over it (waiting for other requests would never help). */
+ * over it, NULL with *busy = 1, or 2 when waiting for other requests
+ * would not help: held (charged bytes of the same request) and the block
+ * alone are over it, or no other request holds anything. */
 static void *mem_alloc(size_t bytes, int within, uint64_t held, int *busy)
 {
     size_t rounded;
@@ -116,7 +117,7 @@ static void *mem_alloc(size_t bytes, int within, uint64_t held, int *busy)
     uint64_t used = atomic_fetch_add(&mem_in_use, rounded) + rounded;
     if (within && budget != 0 && used > budget) {
         atomic_fetch_sub(&mem_in_use, rounded);
-        *busy = rounded > budget || held > budget - rounded ? 2 : 1;
+        *busy = rounded > budget || held > budget - rounded || used - rounded <= held ? 2 : 1;
         return NULL;
     }
     if (rounded < HUGE_MIN || (p = cache_take(rounded)) == NULL) {
@@ -156,6 +157,11 @@ void *payload_mem_alloc_within(size_t bytes, uint64_t held, const char *field, m
         mml_error_set(err, MML_ENOMEM, field, "out of memory allocating %zu bytes for %s",
                       bytes, field);
     return p;
+}
+
+size_t payload_mem_size(const void *p)
+{
+    return p == NULL ? 0 : malloc_usable_size((void *)p);
 }
 
 /* Every block comes from mem_alloc(), which counted its usable size. */

@@ -512,7 +512,7 @@ static int plan_tensors(v2_decoder *d, const parse_ctx *px, mml_error *err)
         if (!t->present || t->bytes == 0)
             continue;
         t->buf = payload_mem_alloc_within((size_t)t->bytes, held, tensor_field[k], err);
-        held += t->bytes;
+        held += payload_mem_size(t->buf);
         if (t->buf == NULL)
             return err->code;
         if (t->binary_size < 0) {

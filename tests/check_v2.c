@@ -808,15 +808,25 @@ START_TEST(test_limits)
     ck_assert_int_eq(decode(&b, b.len, 0, 0, 64 << 20, &r, &err), MML_ETOOBIG);
     free(b.data);
 
-    /* Tensors past the memory budget (payload.h): Overloaded, nothing
-     * held; 413 when a tensor alone is over the whole budget. */
+    /* Tensors past the memory budget (payload.h), nothing held after:
+     * 413 when the request alone is over it (two blocks of at least
+     * PAYLOAD_ALIGN bytes here), Overloaded when another request's
+     * blocks are the reason. */
     b = tritonclient_body("");
-    payload_mem_set_budget(100);
-    ck_assert_int_eq(decode_all(&b, &r, &err), MML_EBUSY);
-    ck_assert_uint_eq(payload_mem_in_use(), 0);
     payload_mem_set_budget(PAYLOAD_ALIGN - 1);
     ck_assert_int_eq(decode_all(&b, &r, &err), MML_ETOOBIG);
     ck_assert_msg(strstr(err.message, "whole memory budget") != NULL, "%s", err.message);
+    ck_assert_uint_eq(payload_mem_in_use(), 0);
+    payload_mem_set_budget(2 * PAYLOAD_ALIGN - 1);
+    ck_assert_int_eq(decode_all(&b, &r, &err), MML_ETOOBIG);
+    ck_assert_uint_eq(payload_mem_in_use(), 0);
+    payload_mem_set_budget(1 << 20);
+    mml_error other_err;
+    void *other = payload_mem_alloc_within((1 << 20) - 64, 0, "input", &other_err);
+    ck_assert_ptr_nonnull(other);
+    ck_assert_int_eq(decode_all(&b, &r, &err), MML_EBUSY);
+    ck_assert_msg(strstr(err.message, "retry later") != NULL, "%s", err.message);
+    payload_mem_free(other);
     ck_assert_uint_eq(payload_mem_in_use(), 0);
     payload_mem_set_budget(0);
     ck_assert_int_eq(decode_all(&b, &r, &err), 0);
