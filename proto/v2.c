@@ -208,13 +208,14 @@ static int parse_parameters(v2_decoder *d, const parse_ctx *px, const cJSON *par
         unsigned k = 0;
         while (k < 6 && strcmp(v->string, known[k]) != 0)
             k++;
+        char text[SHOWN];
         if (k == 6)
             return mml_error_set(err, MML_EVALUE, v->string,
                                  "unknown parameter \"%s\" (expected p, margin, reduction, binary_data_output)",
-                                 v->string);
+                                 shown(v->string, text));
         if (seen & (1u << k))
             return mml_error_set(err, MML_EVALUE, v->string, "parameter %s appears twice",
-                                 v->string);
+                                 known[k]);
         seen |= 1u << k;
         if (k == 0)
             rc = param_int(px, v, "p", &d->p, err);
@@ -257,16 +258,19 @@ static int parse_outputs(v2_decoder *d, const cJSON *outputs, int *binary, mml_e
         for (const cJSON *v = o->child; v != NULL; v = v->next) {
             const cJSON **slot = strcmp(v->string, "name") == 0 ? &name
                                : strcmp(v->string, "parameters") == 0 ? &params : NULL;
+            char text[SHOWN];
             if (slot == NULL || *slot != NULL)
                 return mml_error_set(err, MML_EVALUE, "outputs", "%s key \"%s\" in an output",
-                                     slot == NULL ? "unknown" : "duplicate", v->string);
+                                     slot == NULL ? "unknown" : "duplicate", shown(v->string, text));
             *slot = v;
         }
+        char text[SHOWN];
         if (!cJSON_IsString(name) || strcmp(name->valuestring, "LOSS") != 0)
             return mml_error_set(err, MML_EVALUE, "outputs",
                                  "unknown output %s%s%s (the only output is LOSS)",
                                  cJSON_IsString(name) ? "\"" : "",
-                                 cJSON_IsString(name) ? name->valuestring : json_kind(name),
+                                 cJSON_IsString(name) ? shown(name->valuestring, text)
+                                                      : json_kind(name),
                                  cJSON_IsString(name) ? "\"" : "");
         if (seen++)
             return mml_error_set(err, MML_EVALUE, "outputs", "output LOSS is requested twice");
@@ -277,7 +281,8 @@ static int parse_outputs(v2_decoder *d, const cJSON *outputs, int *binary, mml_e
         for (const cJSON *v = params->child; v != NULL; v = v->next) {
             if (strcmp(v->string, "binary_data") != 0)
                 return mml_error_set(err, MML_EBADREQ, "outputs",
-                                     "output parameter \"%s\" is not supported", v->string);
+                                     "output parameter \"%s\" is not supported",
+                                     shown(v->string, text));
             if (!cJSON_IsBool(v))
                 return mml_error_set(err, MML_ETYPE, "outputs",
                                      "output parameter binary_data must be a boolean, got %s",
@@ -357,9 +362,11 @@ static int parse_input(v2_decoder *d, const parse_ctx *px, const cJSON *obj, int
                            : strcmp(v->string, "shape") == 0 ? &shape
                            : strcmp(v->string, "parameters") == 0 ? &params
                            : strcmp(v->string, "data") == 0 ? &data : NULL;
+        char text[SHOWN];
         if (slot == NULL || *slot != NULL)
             return mml_error_set(err, MML_EVALUE, "inputs", "%s key \"%s\" in inputs[%d]",
-                                 slot == NULL ? "unknown" : "duplicate", v->string, pos);
+                                 slot == NULL ? "unknown" : "duplicate", shown(v->string, text),
+                                 pos);
         *slot = v;
     }
     if (!cJSON_IsString(name))
@@ -367,10 +374,11 @@ static int parse_input(v2_decoder *d, const parse_ctx *px, const cJSON *obj, int
     int k = 0;
     while (k < T_COUNT && strcmp(name->valuestring, tensor_name[k]) != 0)
         k++;
+    char text[SHOWN];
     if (k == T_COUNT)
         return mml_error_set(err, MML_EVALUE, "inputs",
                              "unknown input \"%s\" (expected INPUT, TARGET or WEIGHT)",
-                             name->valuestring);
+                             shown(name->valuestring, text));
     tensor *t = &d->t[k];
     if (t->present)
         return mml_error_set(err, MML_EVALUE, tensor_field[k], "input %s appears twice",
@@ -571,9 +579,10 @@ static int parse_top(v2_decoder *d, const parse_ctx *px, mml_error *err)
                            : strcmp(v->string, "id") == 0 ? &id
                            : strcmp(v->string, "model_name") == 0 ? &model
                            : strcmp(v->string, "model_version") == 0 ? &version : NULL;
+        char text[SHOWN];
         if (slot == NULL || *slot != NULL)
             return mml_error_set(err, MML_EVALUE, v->string, "%s key \"%s\" in the request",
-                                 slot == NULL ? "unknown" : "duplicate", v->string);
+                                 slot == NULL ? "unknown" : "duplicate", shown(v->string, text));
         *slot = v;
     }
     if ((rc = check_model(model, "model_name", V2_MODEL_NAME, err)) < 0 ||
@@ -631,7 +640,10 @@ static int parse_header(v2_decoder *d, mml_error *err)
         rc = mml_error_set(err, MML_EBADREQ, "body", "the request has no JSON header (empty body)");
         goto fail_text;
     }
-    if ((rc = v2_text_scan(d->json, d->json_len, &spans, &px.nspans, err)) < 0)
+    const char *trailing = d->header_len < 0
+        ? "a body with binary data needs Inference-Header-Content-Length, the JSON's length"
+        : "Inference-Header-Content-Length is longer than the JSON";
+    if ((rc = v2_text_scan(d->json, d->json_len, trailing, &spans, &px.nspans, err)) < 0)
         goto fail_text;
     px.spans = spans;
     head = v2_text_compact(d->json, d->json_len, spans, px.nspans, &head_len);

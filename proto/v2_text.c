@@ -220,16 +220,16 @@ static size_t walk(scanner *sc, size_t i, enum ctx ctx, int depth)
     return fail_at(sc, i);
 }
 
-int v2_text_scan(const char *s, size_t n, v2_span **spans, int *nspans, mml_error *err)
+int v2_text_scan(const char *s, size_t n, const char *trailing, v2_span **spans, int *nspans,
+                 mml_error *err)
 {
     scanner sc = {.s = s, .n = n};
     size_t end = walk(&sc, skip_ws(s, 0, n), CTX_ROOT, 0);
     int rc = 0;
     if (end != FAIL && (end = skip_ws(s, end, n)) < n)
         rc = mml_error_set(err, MML_EBADREQ, "body",
-                           "unexpected bytes after the JSON request at byte %zu; a body with "
-                           "binary data needs Inference-Header-Content-Length, the JSON's "
-                           "length", end);
+                           "unexpected bytes after the JSON request at byte %zu%s%s", end,
+                           trailing ? "; " : "", trailing ? trailing : "");
     else if (end == FAIL && sc.oom)
         rc = mml_error_set(err, MML_ENOMEM, "body", "out of memory");
     else if (end == FAIL && sc.nul)

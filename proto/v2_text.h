@@ -29,8 +29,11 @@ typedef struct v2_span {
  * that Python's json module and Triton write are numbers too. 0 with
  * *spans (malloc'd, free() it; NULL when *nspans is 0) and *nspans set,
  * in text order; MML_EBADREQ naming the byte, or MML_ENOMEM. The text
- * must be valid UTF-8 (utf8.h): only the JSON grammar is checked. */
-int v2_text_scan(const char *s, size_t n, v2_span **spans, int *nspans, mml_error *err);
+ * must be valid UTF-8 (utf8.h): only the JSON grammar is checked.
+ * trailing, when not NULL, is added to the message for bytes after the
+ * JSON value: what the caller knows of why they may be there. */
+int v2_text_scan(const char *s, size_t n, const char *trailing, v2_span **spans, int *nspans,
+                 mml_error *err);
 
 /* A malloc'd copy of s[0..n) with every span replaced by "[]", NUL
  * terminated, its length in *len; NULL when out of memory. */

@@ -570,6 +570,8 @@ START_TEST(test_param_types)
                      "got \"x\"");
     expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"binary_data_output\":1}", MML_ETYPE, "boolean");
     expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"reduce\":\"sum\"}", MML_EVALUE, "unknown parameter \"reduce\"");
+    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"re\\u001bduce\":\"sum\"}", MML_EVALUE,
+                     "unknown parameter \"re?duce\"");          /* names shown printable */
     expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":1,\"p\":2}", MML_EVALUE, "twice");
     expect_req_error(IN_OK "," TG_OK, ",\"parameters\":[]", MML_ETYPE, "parameters must be an object");
 
@@ -773,6 +775,21 @@ START_TEST(test_binary_sizes)
     ck_assert_int_eq(decode_all(&b, &r, &err), MML_EBADREQ);
     b.header_len += 2;
     ck_assert_int_eq(decode_all(&b, &r, &err), MML_EBADREQ);
+    free(b.data);
+
+    /* A header length past the JSON into data that is valid UTF-8: the
+     * message says which length is wrong. */
+    b = (body){0};
+    putf(&b, "{\"inputs\":[{\"name\":\"INPUT\",\"shape\":[1,2],\"datatype\":\"FP32\","
+             "\"parameters\":{\"binary_data_size\":8}},"
+             "{\"name\":\"TARGET\",\"shape\":[1],\"datatype\":\"INT64\","
+             "\"parameters\":{\"binary_data_size\":8}}]}");
+    b.header_len = (int64_t)b.len + 2;
+    put(&b, "\0\0\x80?\0\0\0@", 8);                /* 1.0f, 2.0f */
+    put(&b, "\0\0\0\0\0\0\0\0", 8);
+    ck_assert_int_eq(decode_all(&b, &r, &err), MML_EBADREQ);
+    ck_assert_msg(strstr(err.message, "Inference-Header-Content-Length is longer than the JSON"),
+                  "%s", err.message);
     free(b.data);
 }
 END_TEST
