@@ -721,15 +721,24 @@ START_TEST(test_utf8_id)
 }
 END_TEST
 
+/* The JSON header of a binary request, INPUT FP32 [n, c] and TARGET [n],
+ * their binary_data_size written as in_size and n * 8; header_len is its
+ * length. */
+static body binary_header(int n, int c, const char *in_size)
+{
+    body b = {0};
+    putf(&b, "{\"inputs\":[{\"name\":\"INPUT\",\"shape\":[%d,%d],\"datatype\":\"FP32\","
+             "\"parameters\":{\"binary_data_size\":%s}},"
+             "{\"name\":\"TARGET\",\"shape\":[%d],\"datatype\":\"INT64\","
+             "\"parameters\":{\"binary_data_size\":%d}}]}", n, c, in_size, n, 8 * n);
+    b.header_len = (int64_t)b.len;
+    return b;
+}
+
 START_TEST(test_binary_sizes)
 {
     /* binary_data_size that disagrees with the shape. */
-    body b = {0};
-    putf(&b, "{\"inputs\":[{\"name\":\"INPUT\",\"shape\":[2,4],\"datatype\":\"FP32\","
-             "\"parameters\":{\"binary_data_size\":31}},"
-             "{\"name\":\"TARGET\",\"shape\":[2],\"datatype\":\"INT64\","
-             "\"parameters\":{\"binary_data_size\":16}}]}");
-    b.header_len = (int64_t)b.len;
+    body b = binary_header(2, 4, "31");
     put(&b, tc_input, 31);
     put(&b, tc_target, 16);
     v2_request r;
@@ -739,12 +748,7 @@ START_TEST(test_binary_sizes)
     free(b.data);
 
     /* A size is an integer literal, as a shape's dimensions are: 32.0 is not. */
-    b = (body){0};
-    putf(&b, "{\"inputs\":[{\"name\":\"INPUT\",\"shape\":[2,4],\"datatype\":\"FP32\","
-             "\"parameters\":{\"binary_data_size\":32.0}},"
-             "{\"name\":\"TARGET\",\"shape\":[2],\"datatype\":\"INT64\","
-             "\"parameters\":{\"binary_data_size\":16}}]}");
-    b.header_len = (int64_t)b.len;
+    b = binary_header(2, 4, "32.0");
     put(&b, tc_input, 32);
     put(&b, tc_target, 16);
     ck_assert_int_eq(decode_all(&b, &r, &err), MML_EBADREQ);
@@ -779,12 +783,8 @@ START_TEST(test_binary_sizes)
 
     /* A header length past the JSON into data that is valid UTF-8: the
      * message says which length is wrong. */
-    b = (body){0};
-    putf(&b, "{\"inputs\":[{\"name\":\"INPUT\",\"shape\":[1,2],\"datatype\":\"FP32\","
-             "\"parameters\":{\"binary_data_size\":8}},"
-             "{\"name\":\"TARGET\",\"shape\":[1],\"datatype\":\"INT64\","
-             "\"parameters\":{\"binary_data_size\":8}}]}");
-    b.header_len = (int64_t)b.len + 2;
+    b = binary_header(1, 2, "8");
+    b.header_len += 2;
     put(&b, "\0\0\x80?\0\0\0@", 8);                /* 1.0f, 2.0f */
     put(&b, "\0\0\0\0\0\0\0\0", 8);
     ck_assert_int_eq(decode_all(&b, &r, &err), MML_EBADREQ);
