@@ -191,7 +191,7 @@ ALWAYS_INLINE void row_acc(const mml_request *req, uint64_t r, const char *end,
 /* A float16 row of more than MML_F16_SEGMENT columns: the segments'
  * sums added in float64 (kernel.h), divided by C. */
 ALWAYS_INLINE double long_row_f16(const mml_request *req, uint64_t r, const char *end,
-                                const mask16 *keep, int p, int weighted)
+                                  const mask16 *keep, int p, int weighted)
 {
     const row_info ri = row_of(req, r, MML_F16, weighted);
     double sum = 0.0;

@@ -100,8 +100,8 @@ uint64_t payload_mem_in_use(void)
  * zero-byte request still gets a real (freeable, non-NULL) block. With
  * within set, the block's size is reserved against the budget first:
  * over it, NULL with *busy = 1, or 2 when waiting for other requests
- * would not help: held (charged bytes of the same request) and the block
- * alone are over it, or no other request holds anything. */
+ * would not help: held (what the same request's blocks are charged) and
+ * the block alone are over it. */
 static void *mem_alloc(size_t bytes, int within, uint64_t held, int *busy)
 {
     size_t rounded;
@@ -117,7 +117,7 @@ static void *mem_alloc(size_t bytes, int within, uint64_t held, int *busy)
     uint64_t used = atomic_fetch_add(&mem_in_use, rounded) + rounded;
     if (within && budget != 0 && used > budget) {
         atomic_fetch_sub(&mem_in_use, rounded);
-        *busy = rounded > budget || held > budget - rounded || used - rounded <= held ? 2 : 1;
+        *busy = rounded > budget || held > budget - rounded ? 2 : 1;
         return NULL;
     }
     if (rounded < HUGE_MIN || (p = cache_take(rounded)) == NULL) {

@@ -47,11 +47,10 @@ size_t payload_mem_size(const void *p);
 
 /* payload_mem_alloc() held to the budget. held: what the blocks the same
  * request holds already count for (payload_mem_size(), at least). NULL
- * with *err filled: MML_ETOOBIG (413) when waiting would not help (held
- * and the block alone are over the budget, or the request's are the only
- * blocks in use), MML_EBUSY (Overloaded, 503) when other requests' blocks
- * are the reason, MML_ENOMEM otherwise; field names what the block was
- * for. */
+ * with *err filled: MML_ETOOBIG (413) when held and the block alone are
+ * over the budget (waiting would not help), MML_EBUSY (Overloaded, 503)
+ * when other requests' blocks are the reason, MML_ENOMEM otherwise; field
+ * names what the block was for. */
 void *payload_mem_alloc_within(size_t bytes, uint64_t held, const char *field,
                                mml_error *err);
 
