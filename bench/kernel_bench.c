@@ -11,7 +11,14 @@
  * per-element work alone, without any cost per row. No row length can do
  * better than that, so it is the ceiling of the ratio for this dtype and p.
  *
- *     build/lossd-bench [--json] [--reps N] [--dtype float32] [--shape N C]
+ * The buffer is read again and again, so where it fits in the L3 cache
+ * both figures are of reads from the cache (here 4096 x 1000 and
+ * 65536 x 100 are; 1024 x 32000 is mostly read from DRAM). --copies K
+ * makes K copies of the input and reads the next one at every run: with
+ * more copies than the cache holds, both read DRAM, as a request whose
+ * input is no longer cached would.
+ *
+ *     build/lossd-bench [--json] [--reps N] [--dtype float32] [--shape N C] [--copies K]
  *     build/lossd-bench --list-simd      the paths this CPU runs, one a line
  */
 #include <pthread.h>
@@ -103,6 +110,8 @@ typedef struct team {
     const mml_request *req;
     const uint64_t *words;
     size_t nwords;
+    int copies, copy;              /* the input's copies, the one this run reads */
+    size_t copy_bytes;             /* from one copy to the next */
     mml_partial part[MAX_THREADS];
     volatile uint64_t sink[MAX_THREADS];
 } team;
@@ -113,14 +122,17 @@ static sum_fn summer;
 
 static void team_work(team *t, int id)
 {
+    const size_t off = (size_t)t->copy * t->copy_bytes;
     if (t->baseline) {
         size_t a = t->nwords * id / t->threads, b = t->nwords * (id + 1) / t->threads;
-        t->sink[id] = summer(t->words + a, b - a);
+        t->sink[id] = summer(t->words + off / 8 + a, b - a);
         return;
     }
-    uint64_t a = t->req->n * id / t->threads, b = t->req->n * (id + 1) / t->threads;
+    mml_request req = *t->req;
+    req.input = (const char *)req.input + off;
+    uint64_t a = req.n * id / t->threads, b = req.n * (id + 1) / t->threads;
     mml_partial_init(&t->part[id]);
-    mml_rows(t->req, a, b, NULL, &t->part[id]);
+    mml_rows(&req, a, b, NULL, &t->part[id]);
 }
 
 static void *worker(void *p)
@@ -150,9 +162,10 @@ static void team_start(team *t, int threads)
     }
 }
 
-/* One parallel run; thread 0 is the caller. */
+/* One parallel run, on the next copy; thread 0 is the caller. */
 static void team_run(team *t)
 {
+    t->copy = (t->copy + 1) % t->copies;
     if (t->threads > 1)
         pthread_barrier_wait(&t->start);
     team_work(t, 0);
@@ -253,7 +266,7 @@ static void fill(mml_request *r, void *in, int64_t *tg)
 
 int main(int argc, char **argv)
 {
-    int json = 0, reps = 9, only_dtype = 0, nshapes = 4;
+    int json = 0, reps = 9, only_dtype = 0, nshapes = 4, copies = 1;
     uint64_t shapes[4][2] = { { 64, 10 }, { 4096, 1000 }, { 65536, 100 }, { 1024, 32000 } };
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--list-simd") == 0) {        /* for .ci/run */
@@ -266,6 +279,8 @@ int main(int argc, char **argv)
             json = 1;
         else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
             reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--copies") == 0 && i + 1 < argc)
+            copies = atoi(argv[++i]);
         else if (strcmp(argv[i], "--dtype") == 0 && i + 1 < argc)
             only_dtype = mml_dtype_from_name(argv[++i]);
         else if (strcmp(argv[i], "--shape") == 0 && i + 2 < argc) {
@@ -276,6 +291,8 @@ int main(int argc, char **argv)
     }
     if (reps < 1 || reps > 64)
         reps = 9;
+    if (copies < 1 || copies > 1024)
+        copies = 1;
     mml_error err;
     if (mml_init(&err) < 0) {
         fprintf(stderr, "lossd-bench: %s\n", err.message);
@@ -286,8 +303,9 @@ int main(int argc, char **argv)
     cores = cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : cores;
     if (!json)
         printf("lossd-bench: kernel %s, %d cores, median of %d; GB/s of input read, "
-               "baseline = SIMD sum of the same buffer\n%-8s %-13s %2s %7s %8s %9s %6s %6s\n",
-               mml_simd_name(mml_simd_active()), cores, reps, "dtype", "N x C", "p", "threads",
+               "baseline = SIMD sum of the same buffer%s\n%-8s %-13s %2s %7s %8s %9s %6s %6s\n",
+               mml_simd_name(mml_simd_active()), cores, reps,
+               copies > 1 ? " (of each copy in turn)" : "", "dtype", "N x C", "p", "threads",
                "GB/s", "baseline", "ratio", "1 row");
     for (int dt = MML_F16; dt <= MML_F64; dt++) {
         if (only_dtype && dt != only_dtype)
@@ -295,9 +313,12 @@ int main(int argc, char **argv)
         for (int s = 0; s < nshapes; s++) {
             mml_request r = { dt, 1, 1, MML_MEAN, shapes[s][0], shapes[s][1], NULL, NULL, NULL };
             size_t bytes = r.n * r.c * mml_dtype_size(dt);
-            void *in = aligned_alloc(64, (bytes + 63) / 64 * 64);
+            size_t stride = (bytes + 4095) / 4096 * 4096;
+            char *in = aligned_alloc(4096, stride * (size_t)copies);
             int64_t *tg = malloc(r.n * sizeof *tg);
             fill(&r, in, tg);
+            for (int k = 1; k < copies; k++)
+                memcpy(in + (size_t)k * stride, in, bytes);
             r.input = in;
             r.target = tg;
             for (int p = 1; p <= 2; p++) {
@@ -309,17 +330,20 @@ int main(int argc, char **argv)
                     r1.c = r.n * r.c / (uint64_t)th;
                     team t;
                     team_start(&t, th);
-                    t.words = in;
+                    t.words = (const uint64_t *)in;
                     t.nwords = bytes / 8;
+                    t.copies = copies;
+                    t.copy_bytes = stride;
                     figures f = measure(&t, &r, &r1, (double)bytes, reps);
                     team_stop(&t);
                     if (json)
                         printf("{\"bench\":\"kernel\",\"simd\":\"%s\",\"dtype\":\"%s\",\"N\":%llu,"
                                "\"C\":%llu,\"p\":%d,\"threads\":%d,\"gbps\":%.3f,"
-                               "\"baseline_gbps\":%.3f,\"ratio\":%.3f,\"one_row_ratio\":%.3f}\n",
+                               "\"baseline_gbps\":%.3f,\"ratio\":%.3f,\"one_row_ratio\":%.3f,"
+                               "\"copies\":%d}\n",
                                mml_simd_name(mml_simd_active()), mml_dtype_name(dt),
                                (unsigned long long)r.n, (unsigned long long)r.c, p, th, f.gbps,
-                               f.base, f.ratio, f.ratio1);
+                               f.base, f.ratio, f.ratio1, copies);
                     else
                         printf("%-8s %5llux%-7llu %2d %7d %8.2f %9.2f %6.2f %6.2f\n",
                                mml_dtype_name(dt), (unsigned long long)r.n,
