@@ -96,15 +96,17 @@ void mml_rows_avx2(const mml_request *req, uint64_t a, uint64_t b, double *vals)
 void mml_rows_avx512(const mml_request *req, uint64_t a, uint64_t b, double *vals);
 void mml_rows_neon(const mml_request *req, uint64_t a, uint64_t b, double *vals);
 
-/* The node over the n leaves hi[0..n), lo[0..n) (n a power of two) of
- * mml.c's row tree, into hi[0], lo[0]: level by level, node k of the next
- * level is mml_dd_add(node 2k, node 2k+1). The paths that have no vector
- * version use the scalar one. */
-typedef void (*mml_tree_fn)(double *hi, double *lo, uint64_t n);
+/* The node over n nodes of mml.c's row tree (n a power of two), into
+ * hi[0], lo[0]: level by level, node k of the next level is
+ * mml_dd_add(node 2k, node 2k+1). The nodes are hi[0..n), lo[0..n), or,
+ * where leaf is not NULL, the row values leaf[0..n) with lo 0, read
+ * without a copy (hi and lo then only need room for n / 2 and at least
+ * one). The paths that have no vector version use the scalar one. */
+typedef void (*mml_tree_fn)(const double *leaf, double *hi, double *lo, uint64_t n);
 
-void mml_subtree_scalar(double *hi, double *lo, uint64_t n);
-void mml_subtree_avx2(double *hi, double *lo, uint64_t n);
-void mml_subtree_avx512(double *hi, double *lo, uint64_t n);
+void mml_subtree_scalar(const double *leaf, double *hi, double *lo, uint64_t n);
+void mml_subtree_avx2(const double *leaf, double *hi, double *lo, uint64_t n);
+void mml_subtree_avx512(const double *leaf, double *hi, double *lo, uint64_t n);
 
 /* The tree function of the path in use (dispatch.c). */
 mml_tree_fn mml_subtree_active(void);

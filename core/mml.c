@@ -304,8 +304,22 @@ static void store_out(const mml_request *req, void *out, uint64_t i, double v)
 /* kernel.h's subtree: the same additions partial_push() would make, level
  * by level. They are independent of each other, where pushing leaf by leaf
  * chains every row through the top of the stack (about 40 cycles a row). */
-void mml_subtree_scalar(double *hi, double *lo, uint64_t n)
+void mml_subtree_scalar(const double *leaf, double *hi, double *lo, uint64_t n)
 {
+    if (leaf) {                          /* the first level: leaf pairs, lo 0 */
+        if (n == 1) {
+            hi[0] = leaf[0];
+            lo[0] = 0.0;
+            return;
+        }
+        for (uint64_t k = 0; k < n / 2; k++) {
+            double h = leaf[2 * k], l = 0.0;
+            mml_dd_add(&h, &l, leaf[2 * k + 1], 0.0);
+            hi[k] = h;
+            lo[k] = l;
+        }
+        n /= 2;
+    }
     for (uint64_t w = n; w > 1; w /= 2)
         for (uint64_t k = 0; k < w / 2; k++) {
             double h = hi[2 * k], l = lo[2 * k];
@@ -320,7 +334,7 @@ void mml_subtree_scalar(double *hi, double *lo, uint64_t n)
 static void push_rows(mml_partial *part, const double *vals, uint64_t r, uint64_t end)
 {
     const mml_tree_fn subtree = mml_subtree_active();
-    double hi[ROW_CHUNK], lo[ROW_CHUNK];
+    double hi[ROW_CHUNK / 2], lo[ROW_CHUNK / 2];
 
     for (uint64_t i = r; i < end;) {
         int level = 0;
@@ -328,11 +342,7 @@ static void push_rows(mml_partial *part, const double *vals, uint64_t r, uint64_
                end - i >= (UINT64_C(2) << level))
             level++;
         uint64_t n = UINT64_C(1) << level;
-        for (uint64_t k = 0; k < n; k++) {
-            hi[k] = vals[i - r + k];
-            lo[k] = 0.0;
-        }
-        subtree(hi, lo, n);
+        subtree(vals + (i - r), hi, lo, n);
         partial_push(part, hi[0], lo[0], i >> level, level);
         i += n;
     }
