@@ -466,14 +466,61 @@ START_TEST(test_paths_subtree)
             check_subtree_node(name, n, hi[0], lo[0], ref_hi[0], ref_lo[0]);
             if (rep & 1)
                 continue;                                   /* lo0 not all 0 */
-            for (uint64_t k = 0; k < MAXN; k++)            /* scratch: nothing to read */
-                hi[k] = lo[k] = NAN;
-            mml_subtree_active()(hi0, hi, lo, n);
-            check_subtree_node(name, n, hi[0], lo[0], ref_hi[0], ref_lo[0]);
+            /* Scratch of the size kernel.h promises, NaN: nothing to read. */
+            size_t half = n > 1 ? n / 2 : 1;
+            double *shi = malloc(half * sizeof *shi), *slo = malloc(half * sizeof *slo);
+            for (size_t k = 0; k < half; k++)
+                shi[k] = slo[k] = NAN;
+            mml_subtree_active()(hi0, shi, slo, n);
+            check_subtree_node(name, n, shi[0], slo[0], ref_hi[0], ref_lo[0]);
+            free(shi);
+            free(slo);
         }
     }
     mml_set_simd(MML_SIMD_SCALAR);
     wide_values = 0;
+}
+END_TEST
+
+/* Random values seldom show a wrong pairing: a double-double sum of a few
+ * values is exact. Leaves 2k and 2k + 1 are paired here with values whose
+ * sum is not: in pairs P and Q of n zero leaves (n = 4 .. 256) go
+ * (2^200, 1) and (2^-200, -2^200), or (-2^200, 2^-200). Paired as they
+ * should be, P gives (2^200, 1) and Q (-2^200, 2^-200), and their sum is
+ * (1, 0): 1 + 2^-200 rounds to 1 (worked by hand; the zeros add nothing).
+ * Any one leaf of P swapped with one of Q pairs, in one of the two
+ * arrangements, 2^200 with -2^200 and 1 with 2^-200, which keeps the
+ * 2^-200: (1, 2^-200). */
+START_TEST(test_paths_subtree_pairs)
+{
+    static const double pq[2][4] = { { 0x1p200, 1, 0x1p-200, -0x1p200 },
+                                     { 0x1p200, 1, -0x1p200, 0x1p-200 } };
+    for (uint64_t n = 4; n <= 256; n *= 2) {
+        double *leaf = calloc(n, sizeof *leaf);
+        double *hi = malloc(n / 2 * sizeof *hi), *lo = malloc(n / 2 * sizeof *lo);
+        for (int p = MML_SIMD_SCALAR; p < MML_SIMD_COUNT; p++) {
+            if (mml_set_simd((mml_simd)p) < 0)
+                continue;
+            const mml_tree_fn subtree = mml_subtree_active();
+            for (uint64_t a = 0; a < n / 2; a++)
+                for (uint64_t b = 0; b < n / 2; b++)
+                    for (int s = 0; s < 2 && a != b; s++) {
+                        leaf[2 * a] = pq[s][0], leaf[2 * a + 1] = pq[s][1];
+                        leaf[2 * b] = pq[s][2], leaf[2 * b + 1] = pq[s][3];
+                        subtree(leaf, hi, lo, n);
+                        ck_assert_msg(hi[0] == 1.0 && lo[0] == 0.0,
+                                      "%s subtree of %llu, pairs %llu and %llu: (%a, %a)",
+                                      mml_simd_name((mml_simd)p), (unsigned long long)n,
+                                      (unsigned long long)a, (unsigned long long)b, hi[0],
+                                      lo[0]);
+                        leaf[2 * a] = leaf[2 * a + 1] = leaf[2 * b] = leaf[2 * b + 1] = 0.0;
+                    }
+        }
+        free(leaf);
+        free(hi);
+        free(lo);
+    }
+    mml_set_simd(MML_SIMD_SCALAR);
 }
 END_TEST
 
@@ -654,6 +701,7 @@ static Suite *core_suite(void)
     tcase_add_loop_test(tc, test_paths_large, 0, 3);
     tcase_add_loop_test(tc, test_paths_row_values, 0, 3);
     tcase_add_test(tc, test_paths_subtree);
+    tcase_add_test(tc, test_paths_subtree_pairs);
     tcase_add_test(tc, test_partial_many_rows);
     tcase_add_test(tc, test_simd_override);
     tcase_set_timeout(tc, 120);
