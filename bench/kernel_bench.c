@@ -11,12 +11,11 @@
  * per-element work alone, without any cost per row. No row length can do
  * better than that, so it is the ceiling of the ratio for this dtype and p.
  *
- * The buffer is read again and again, so where it fits in the L3 cache
- * both figures are of reads from the cache (here 4096 x 1000 and
- * 65536 x 100 are; 1024 x 32000 is mostly read from DRAM). --copies K
- * makes K copies of the input and reads the next one at every run: with
- * more copies than the cache holds, both read DRAM, as a request whose
- * input is no longer cached would.
+ * The buffer is read again and again, so where it fits in the cache both
+ * figures are of reads from the cache. --copies K makes K copies of the
+ * input and reads the next one at every run: with more copies than the
+ * cache holds, both read DRAM, as a request whose input is no longer
+ * cached would.
  *
  *     build/lossd-bench [--json] [--reps N] [--dtype float32] [--shape N C] [--copies K]
  *     build/lossd-bench --list-simd      the paths this CPU runs, one a line
@@ -82,9 +81,9 @@ __attribute__((target("avx512f"))) static uint64_t sum_avx512(const uint64_t *p,
         c = _mm512_add_epi64(c, _mm512_loadu_si512(p + i + 16));
         d = _mm512_add_epi64(d, _mm512_loadu_si512(p + i + 24));
     }
-    return (uint64_t)_mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a, b),
-                                                              _mm512_add_epi64(c, d))) +
-           sum_scalar(p + i, words - i);
+    uint64_t lanes[8];          /* not _mm512_reduce_add_epi64: its signed sums overflow */
+    _mm512_storeu_si512(lanes, _mm512_add_epi64(_mm512_add_epi64(a, b), _mm512_add_epi64(c, d)));
+    return sum_scalar(lanes, 8) + sum_scalar(p + i, words - i);
 }
 #endif
 
@@ -316,6 +315,11 @@ int main(int argc, char **argv)
             size_t stride = (bytes + 4095) / 4096 * 4096;
             char *in = aligned_alloc(4096, stride * (size_t)copies);
             int64_t *tg = malloc(r.n * sizeof *tg);
+            if (!in || !tg) {
+                fprintf(stderr, "lossd-bench: no memory for %d cop%s of %zu bytes\n", copies,
+                        copies == 1 ? "y" : "ies", bytes);
+                return 2;
+            }
             fill(&r, in, tg);
             for (int k = 1; k < copies; k++)
                 memcpy(in + (size_t)k * stride, in, bytes);
