@@ -231,36 +231,27 @@ ALWAYS_INLINE void finish_batch(batch_stage *st, int dtype, double c, double *va
 /* kernel.h's subtree, four nodes of a level at a time, as the AVX-512 one
  * does with eight: nodes 2k .. 2k+7 unpacked into even and odd, in the
  * order 0, 2, 1, 3 of the pairs; added as dd_add4 (mml_dd_add lane by
- * lane); only the two sums put back in order. Leaves come with lo = +0.0,
- * as a register; the last two levels are the scalar code's. */
+ * lane); only the two sums put back in order. Leaves are read where they
+ * are, their lo +0.0 (no load); the last two levels are the scalar code's. */
 void mml_subtree_avx2(const double *leaf, double *hi, double *lo, uint64_t n)
 {
-    if (leaf && n >= 8) {
-        const __m256d zero = _mm256_setzero_pd();
-        for (uint64_t k = 0; k < n / 2; k += 4) {
-            __m256d v0 = _mm256_loadu_pd(leaf + 2 * k), v1 = _mm256_loadu_pd(leaf + 2 * k + 4);
-            __m256d h = _mm256_unpacklo_pd(v0, v1), l = zero;
-            dd_add4(&h, &l, _mm256_unpackhi_pd(v0, v1), zero);
-            _mm256_storeu_pd(hi + k, _mm256_permute4x64_pd(h, _MM_SHUFFLE(3, 1, 2, 0)));
-            _mm256_storeu_pd(lo + k, _mm256_permute4x64_pd(l, _MM_SHUFFLE(3, 1, 2, 0)));
-        }
-        n /= 2;
-        leaf = NULL;
-    }
-    if (leaf) {
-        mml_subtree_scalar(leaf, hi, lo, n);
-        return;
-    }
-    for (; n >= 8; n /= 2)
+    const __m256d zero = _mm256_setzero_pd();
+
+    for (; n >= 8; n /= 2, leaf = NULL)
         for (uint64_t k = 0; k < n / 2; k += 4) {    /* writes k.. only after reading 2k.. */
-            __m256d h0 = _mm256_loadu_pd(hi + 2 * k), h1 = _mm256_loadu_pd(hi + 2 * k + 4);
-            __m256d l0 = _mm256_loadu_pd(lo + 2 * k), l1 = _mm256_loadu_pd(lo + 2 * k + 4);
-            __m256d h = _mm256_unpacklo_pd(h0, h1), l = _mm256_unpacklo_pd(l0, l1);
-            dd_add4(&h, &l, _mm256_unpackhi_pd(h0, h1), _mm256_unpackhi_pd(l0, l1));
+            const double *src = leaf ? leaf : hi;
+            __m256d h0 = _mm256_loadu_pd(src + 2 * k), h1 = _mm256_loadu_pd(src + 2 * k + 4);
+            __m256d h = _mm256_unpacklo_pd(h0, h1), l = zero, bl = zero;
+            if (!leaf) {
+                __m256d l0 = _mm256_loadu_pd(lo + 2 * k), l1 = _mm256_loadu_pd(lo + 2 * k + 4);
+                l = _mm256_unpacklo_pd(l0, l1);
+                bl = _mm256_unpackhi_pd(l0, l1);
+            }
+            dd_add4(&h, &l, _mm256_unpackhi_pd(h0, h1), bl);
             _mm256_storeu_pd(hi + k, _mm256_permute4x64_pd(h, _MM_SHUFFLE(3, 1, 2, 0)));
             _mm256_storeu_pd(lo + k, _mm256_permute4x64_pd(l, _MM_SHUFFLE(3, 1, 2, 0)));
         }
-    mml_subtree_scalar(NULL, hi, lo, n);
+    mml_subtree_scalar(leaf, hi, lo, n);
 }
 
 #else

@@ -300,41 +300,29 @@ ALWAYS_INLINE void finish_batch(batch_stage *st, int dtype, double c, double *va
 
 /* kernel.h's subtree, eight nodes of a level at a time: the even and the
  * odd nodes gathered into two vectors, added as dd_add8 (mml_dd_add lane
- * by lane). Leaves come with lo = +0.0, as a register; the last three
- * levels are the scalar code's. */
+ * by lane). Leaves are read where they are, their lo +0.0 (no load); the
+ * last three levels are the scalar code's. */
 void mml_subtree_avx512(const double *leaf, double *hi, double *lo, uint64_t n)
 {
     const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
     const __m512i odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
     const __m512d zero = _mm512_setzero_pd();
 
-    if (leaf && n >= 16) {
-        for (uint64_t k = 0; k < n / 2; k += 8) {
-            __m512d v0 = _mm512_loadu_pd(leaf + 2 * k), v1 = _mm512_loadu_pd(leaf + 2 * k + 8);
-            __m512d h = _mm512_permutex2var_pd(v0, even, v1), l = zero;
-            dd_add8(&h, &l, _mm512_permutex2var_pd(v0, odd, v1), zero);
-            _mm512_storeu_pd(hi + k, h);
-            _mm512_storeu_pd(lo + k, l);
-        }
-        n /= 2;
-        leaf = NULL;
-    }
-    if (leaf) {
-        mml_subtree_scalar(leaf, hi, lo, n);
-        return;
-    }
-    for (; n >= 16; n /= 2)
+    for (; n >= 16; n /= 2, leaf = NULL)
         for (uint64_t k = 0; k < n / 2; k += 8) {    /* writes k.. only after reading 2k.. */
-            __m512d h0 = _mm512_loadu_pd(hi + 2 * k), h1 = _mm512_loadu_pd(hi + 2 * k + 8);
-            __m512d l0 = _mm512_loadu_pd(lo + 2 * k), l1 = _mm512_loadu_pd(lo + 2 * k + 8);
-            __m512d h = _mm512_permutex2var_pd(h0, even, h1);
-            __m512d l = _mm512_permutex2var_pd(l0, even, l1);
-            dd_add8(&h, &l, _mm512_permutex2var_pd(h0, odd, h1),
-                    _mm512_permutex2var_pd(l0, odd, l1));
+            const double *src = leaf ? leaf : hi;
+            __m512d h0 = _mm512_loadu_pd(src + 2 * k), h1 = _mm512_loadu_pd(src + 2 * k + 8);
+            __m512d h = _mm512_permutex2var_pd(h0, even, h1), l = zero, bl = zero;
+            if (!leaf) {
+                __m512d l0 = _mm512_loadu_pd(lo + 2 * k), l1 = _mm512_loadu_pd(lo + 2 * k + 8);
+                l = _mm512_permutex2var_pd(l0, even, l1);
+                bl = _mm512_permutex2var_pd(l0, odd, l1);
+            }
+            dd_add8(&h, &l, _mm512_permutex2var_pd(h0, odd, h1), bl);
             _mm512_storeu_pd(hi + k, h);
             _mm512_storeu_pd(lo + k, l);
         }
-    mml_subtree_scalar(NULL, hi, lo, n);
+    mml_subtree_scalar(leaf, hi, lo, n);
 }
 
 #else

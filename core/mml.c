@@ -306,24 +306,15 @@ static void store_out(const mml_request *req, void *out, uint64_t i, double v)
  * chains every row through the top of the stack (about 40 cycles a row). */
 void mml_subtree_scalar(const double *leaf, double *hi, double *lo, uint64_t n)
 {
-    if (leaf) {                          /* the first level: leaf pairs, lo 0 */
-        if (n == 1) {
-            hi[0] = leaf[0];
-            lo[0] = 0.0;
-            return;
-        }
-        for (uint64_t k = 0; k < n / 2; k++) {
-            double h = leaf[2 * k], l = 0.0;
-            mml_dd_add(&h, &l, leaf[2 * k + 1], 0.0);
-            hi[k] = h;
-            lo[k] = l;
-        }
-        n /= 2;
+    if (leaf && n == 1) {
+        hi[0] = leaf[0];
+        lo[0] = 0.0;
     }
-    for (uint64_t w = n; w > 1; w /= 2)
-        for (uint64_t k = 0; k < w / 2; k++) {
-            double h = hi[2 * k], l = lo[2 * k];
-            mml_dd_add(&h, &l, hi[2 * k + 1], lo[2 * k + 1]);
+    for (; n > 1; n /= 2, leaf = NULL)
+        for (uint64_t k = 0; k < n / 2; k++) {
+            const double *src = leaf ? leaf : hi;
+            double h = src[2 * k], l = leaf ? 0.0 : lo[2 * k];
+            mml_dd_add(&h, &l, src[2 * k + 1], leaf ? 0.0 : lo[2 * k + 1]);
             hi[k] = h;
             lo[k] = l;
         }
