@@ -47,8 +47,8 @@ static const opt_def OPTIONS[] = {
     {"--max-memory", "LOSSD_MAX_MEMORY", "BYTES", OPT_U64, FIELD(max_memory), 0,
      UINT64_C(1) << 50,
      "memory for the tensors of the requests in progress; a request that would go past it "
-     "gets 503 (default: half the memory available, cgroup limit included, at least twice "
-     "--max-body; 0: no limit)"},
+     "gets 503, or 413 if its own tensors are more than it (default: half the memory "
+     "available, cgroup limit included, at least twice --max-body; 0: no limit)"},
     {"--queue-depth", "LOSSD_QUEUE_DEPTH", "N", OPT_UINT, FIELD(queue_depth), 1, 1000000,
      "jobs queued or running before requests get 503 (default 1024)"},
     {"--timeout", "LOSSD_TIMEOUT", "SECONDS", OPT_UINT, FIELD(timeout), 1, 86400,
