@@ -165,18 +165,6 @@ static int replay(const decoder *d, mml_error *err)
 }
 
 
-/* Allocate one tensor section; an empty one stays NULL (payload.h). */
-static int alloc_section(decoder *d, int sec, mml_error *err)
-{
-    uint64_t size = d->sec_size[sec], held = 0;
-    if (size == 0)
-        return 0;
-    for (int k = 0; k < sec; k++)
-        held += payload_mem_size(d->sec_buf[k]);
-    d->sec_buf[sec] = payload_mem_alloc_within((size_t)size, held, "body", err);
-    return d->sec_buf[sec] == NULL ? err->code : 0;
-}
-
 /* The header is complete: check it, then take the tensor buffers. */
 static int start_body(decoder *d, mml_error *err)
 {
@@ -192,15 +180,21 @@ static int start_body(decoder *d, mml_error *err)
     d->sec_size[SEC_INPUT] = d->h.n * d->h.c * es;
     d->sec_size[SEC_TARGET] = d->h.n * sizeof(int64_t);
     d->sec_size[SEC_WEIGHT] = d->h.has_weight ? d->h.c * es : 0;
-    for (int s = 0; s < SEC_COUNT; s++) {
-        rc = alloc_section(d, s, err);
-        if (rc < 0) {          /* the payload owns none of them yet */
-            for (int k = 0; k < s; k++) {
-                payload_mem_free(d->sec_buf[k]);
-                d->sec_buf[k] = NULL;
-            }
-            return rc;
+    rc = payload_mem_need(d->sec_size, SEC_COUNT, "body", err);
+    payload_acct acct = { 0 };
+    for (int s = 0; s < SEC_COUNT && rc == 0; s++) {
+        if (d->sec_size[s] == 0)
+            continue;                                  /* an empty section stays NULL */
+        d->sec_buf[s] = payload_mem_take(&acct, (size_t)d->sec_size[s], "body", err);
+        if (d->sec_buf[s] == NULL)
+            rc = err->code;
+    }
+    if (rc < 0) {              /* the payload owns none of them yet */
+        for (int k = 0; k < SEC_COUNT; k++) {
+            payload_mem_free(d->sec_buf[k]);
+            d->sec_buf[k] = NULL;
         }
+        return rc;
     }
     d->pl.input = d->sec_buf[SEC_INPUT];
     d->pl.target = (int64_t *)(void *)d->sec_buf[SEC_TARGET];

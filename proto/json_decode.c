@@ -82,6 +82,7 @@ struct decoder {
     uint64_t offset;            /* body bytes before the current chunk */
     const char *chunk;          /* the current chunk, for offsets */
     uint64_t tensor_bytes;      /* charged so far */
+    payload_acct acct;          /* the chunks and gathered tensors in the memory budget */
     int rc;                     /* latched failure */
     mml_error err;
     bool finished;
@@ -161,19 +162,19 @@ static void tbuf_init(tbuf *b, int dtype, size_t charge)
     b->charge = charge;
 }
 
-static void tbuf_release(tbuf *b)
+static void tbuf_release(tbuf *b, payload_acct *a)
 {
     for (size_t i = 0; i < b->nchunk; i++)
-        payload_mem_free(b->chunk[i]);
+        payload_mem_give(a, b->chunk[i]);
     free(b->chunk);
     free(b->cap);
     memset(b, 0, sizeof *b);
 }
 
-/* Add a chunk, doubling up to CHUNK_LAST bytes; held: what the request's
- * tensors hold already, at least. 0, or MML_ENOMEM, MML_EBUSY or
- * MML_ETOOBIG (the memory budget, payload.h) with *err filled. */
-static int tbuf_grow(tbuf *b, uint64_t held, const char *field, mml_error *err)
+/* Add a chunk, doubling up to CHUNK_LAST bytes, charged to *a. 0, or
+ * MML_ENOMEM, MML_EBUSY or MML_ETOOBIG (the memory budget, payload.h)
+ * with *err filled. */
+static int tbuf_grow(tbuf *b, payload_acct *a, const char *field, mml_error *err)
 {
     size_t bytes = b->nchunk ? b->cap[b->nchunk - 1] * 2 : CHUNK_FIRST;
 
@@ -191,28 +192,13 @@ static int tbuf_grow(tbuf *b, uint64_t held, const char *field, mml_error *err)
         b->cap = cap;
         b->slots = slots;
     }
-    b->chunk[b->nchunk] = payload_mem_alloc_within(bytes, held, field, err);
+    b->chunk[b->nchunk] = payload_mem_take(a, bytes, field, err);
     if (b->chunk[b->nchunk] == NULL)
         return err->code;
     b->cap[b->nchunk] = bytes;
     b->cur = b->chunk[b->nchunk++];
     b->end = b->cur + bytes;
     return 0;
-}
-
-/* What the chunks b holds count for in the memory budget. */
-static uint64_t tbuf_bytes(const tbuf *b)
-{
-    uint64_t n = 0;
-    for (size_t i = 0; i < b->nchunk; i++)
-        n += payload_mem_size(b->chunk[i]);        /* NULL once gathered: 0 */
-    return n;
-}
-
-/* What the chunks of the request's tensors count for. */
-static uint64_t tbufs_held(const decoder *d)
-{
-    return tbuf_bytes(&d->input) + tbuf_bytes(&d->target) + tbuf_bytes(&d->weight);
 }
 
 /* Room for one element, charged against max_body. 0 or a latched code. */
@@ -225,7 +211,7 @@ __attribute__((always_inline)) static inline int tbuf_room(decoder *d, tbuf *b, 
                     "body limit of %llu bytes", field,
                     (unsigned long long)d->max_body);
     mml_error e;
-    if (b->cur == b->end && tbuf_grow(b, tbufs_held(d), field, &e) < 0)
+    if (b->cur == b->end && tbuf_grow(b, &d->acct, field, &e) < 0)
         return fail(d, e.code, field, "%s", e.message);
     return 0;
 }
@@ -260,9 +246,10 @@ static int tbuf_push_int(decoder *d, tbuf *b, int64_t v, const char *field)
 /* Move the elements into one PAYLOAD_ALIGN buffer of dtype (0 = int64),
  * converting if they were stored as doubles. *out is NULL when empty.
  * A lone chunk already in the right type is handed over as is; other
- * chunks are freed as soon as they are copied. held as tbuf_grow's. 0,
- * or MML_ENOMEM, MML_EBUSY or MML_ETOOBIG with *err filled. */
-static int tbuf_take(tbuf *b, int dtype, uint64_t held, void **out, mml_error *err)
+ * chunks are freed as soon as they are copied. Blocks are charged to *a
+ * as tbuf_grow's. 0, or MML_ENOMEM, MML_EBUSY or MML_ETOOBIG with *err
+ * filled. */
+static int tbuf_take(tbuf *b, int dtype, payload_acct *a, void **out, mml_error *err)
 {
     size_t out_size = dtype ? mml_dtype_size(dtype) : sizeof(int64_t);
     uint64_t i = 0;
@@ -275,7 +262,7 @@ static int tbuf_take(tbuf *b, int dtype, uint64_t held, void **out, mml_error *e
         b->nchunk = 0;
         goto done;
     }
-    *out = payload_mem_alloc_within(b->count * out_size, held, "body", err);
+    *out = payload_mem_take(a, b->count * out_size, "body", err);
     if (*out == NULL)
         return err->code;
     for (size_t k = 0; k < b->nchunk; k++) {
@@ -293,12 +280,12 @@ static int tbuf_take(tbuf *b, int dtype, uint64_t held, void **out, mml_error *e
             for (size_t j = 0; j < bytes / b->esize; j++, i++)
                 mml_store(dtype, *out, i, mml_load(b->dtype, b->chunk[k], j));
         }
-        payload_mem_free(b->chunk[k]);
+        payload_mem_give(a, b->chunk[k]);
         b->chunk[k] = NULL;
     }
     b->nchunk = 0;
 done:
-    tbuf_release(b);
+    tbuf_release(b, a);
     return 0;
 }
 
@@ -1265,24 +1252,21 @@ static int check_complete(decoder *d)
 }
 
 /* Gather the tensors into *out (left empty on failure). Each is copied
- * while the others' chunks are still held, and held counts them all. */
+ * while the others' chunks are still held: d->acct counts them all. */
 static int take_tensors(decoder *d, const mml_desc *desc, payload *out)
 {
     tbuf *const from[3] = { &d->target, &d->input, &d->weight };
     void *target = NULL;
     void **const to[3] = { &target, &out->input, &out->weight };
     const int dtype[3] = { 0, desc->dtype, desc->dtype };
-    uint64_t taken = 0;   /* what the tensors gathered count for */
     mml_error e;
 
-    for (int k = 0; k < (d->has_weight ? 3 : 2); k++) {
-        if (tbuf_take(from[k], dtype[k], taken + tbufs_held(d), to[k], &e) < 0) {
+    for (int k = 0; k < (d->has_weight ? 3 : 2); k++)
+        if (tbuf_take(from[k], dtype[k], &d->acct, to[k], &e) < 0) {
             out->target = target;
             payload_free(out);
             return fail(d, e.code, e.field, "%s", e.message);
         }
-        taken += payload_mem_size(*to[k]);
-    }
     out->target = target;
     return 0;
 }
@@ -1335,9 +1319,9 @@ static void json_destroy(decoder *d)
 {
     if (d == NULL)
         return;
-    tbuf_release(&d->input);
-    tbuf_release(&d->target);
-    tbuf_release(&d->weight);
+    tbuf_release(&d->input, &d->acct);
+    tbuf_release(&d->target, &d->acct);
+    tbuf_release(&d->weight, &d->acct);
     free(d);
 }
 

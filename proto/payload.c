@@ -96,9 +96,23 @@ uint64_t payload_mem_in_use(void)
     return atomic_load(&mem_in_use);
 }
 
-/* aligned_alloc() wants a size that is a multiple of the alignment, and a
- * zero-byte request still gets a real (freeable, non-NULL) block. With
- * within set, the block's size is reserved against the budget first:
+/* The size aligned_alloc() is asked for: a multiple of the alignment,
+ * and a zero-byte request still gets a real (freeable, non-NULL) block. */
+static uint64_t mem_rounded(uint64_t bytes)
+{
+    uint64_t rounded = (bytes + PAYLOAD_ALIGN - 1) / PAYLOAD_ALIGN * PAYLOAD_ALIGN;
+    return rounded == 0 ? PAYLOAD_ALIGN : rounded;
+}
+
+static void set_too_big(const char *field, mml_error *err)
+{
+    mml_error_set(err, MML_ETOOBIG, field,
+                  "the request needs more than the server's whole memory budget of %llu "
+                  "bytes (--max-memory) to decode its tensors",
+                  (unsigned long long)atomic_load(&mem_budget));
+}
+
+/* With within set, the block's size is reserved against the budget first:
  * over it, NULL with *busy = 1, or 2 when waiting for other requests
  * would not help: held (what the same request's blocks are charged) and
  * the block alone are over it. */
@@ -110,9 +124,7 @@ static void *mem_alloc(size_t bytes, int within, uint64_t held, int *busy)
     *busy = 0;
     if (bytes > SIZE_MAX - PAYLOAD_ALIGN)
         return NULL;
-    rounded = (bytes + PAYLOAD_ALIGN - 1) / PAYLOAD_ALIGN * PAYLOAD_ALIGN;
-    if (rounded == 0)
-        rounded = PAYLOAD_ALIGN;
+    rounded = (size_t)mem_rounded(bytes);
     uint64_t budget = atomic_load(&mem_budget);
     uint64_t used = atomic_fetch_add(&mem_in_use, rounded) + rounded;
     if (within && budget != 0 && used > budget) {
@@ -139,16 +151,30 @@ void *payload_mem_alloc(size_t bytes)
     return mem_alloc(bytes, 0, 0, &busy);
 }
 
-void *payload_mem_alloc_within(size_t bytes, uint64_t held, const char *field, mml_error *err)
+int payload_mem_need(const uint64_t *sizes, int n, const char *field, mml_error *err)
+{
+    uint64_t budget = atomic_load(&mem_budget), need = 0;
+    for (int k = 0; k < n && budget != 0; k++) {
+        if (sizes[k] == 0)
+            continue;                                  /* an empty tensor takes no block */
+        if (sizes[k] > budget || need > budget - mem_rounded(sizes[k])) {
+            set_too_big(field, err);
+            return MML_ETOOBIG;
+        }
+        need += mem_rounded(sizes[k]);
+    }
+    return 0;
+}
+
+void *payload_mem_take(payload_acct *a, size_t bytes, const char *field, mml_error *err)
 {
     int busy;
-    void *p = mem_alloc(bytes, 1, held, &busy);
-    if (p == NULL && busy == 2)
-        mml_error_set(err, MML_ETOOBIG, field,
-                      "the request needs more than the server's whole memory budget of %llu "
-                      "bytes (--max-memory) for its tensors",
-                      (unsigned long long)atomic_load(&mem_budget));
-    else if (p == NULL && busy)
+    void *p = mem_alloc(bytes, 1, a->held, &busy);
+    if (p != NULL)
+        a->held += malloc_usable_size(p);
+    else if (busy == 2)
+        set_too_big(field, err);
+    else if (busy)
         mml_error_set(err, MML_EBUSY, field,
                       "the requests in progress hold the server's memory budget of %llu "
                       "bytes (--max-memory); retry later",
@@ -159,9 +185,11 @@ void *payload_mem_alloc_within(size_t bytes, uint64_t held, const char *field, m
     return p;
 }
 
-size_t payload_mem_size(const void *p)
+void payload_mem_give(payload_acct *a, void *p)
 {
-    return p == NULL ? 0 : malloc_usable_size((void *)p);
+    if (p != NULL)
+        a->held -= malloc_usable_size(p);
+    payload_mem_free(p);
 }
 
 /* Every block comes from mem_alloc(), which counted its usable size. */

@@ -31,7 +31,7 @@ void payload_mem_free(void *p);
 
 /* A budget for the memory of the requests in progress (the server's
  * --max-memory): the decoders take their tensors with
- * payload_mem_alloc_within(), which refuses a block that would take the
+ * payload_mem_take(), which refuses a block that would take the
  * blocks in use past it, so that many big requests at once get a 503
  * instead of the process being killed for want of memory. Blocks from
  * payload_mem_alloc() (results) count but are never refused. 0: no
@@ -42,17 +42,25 @@ void payload_mem_set_budget(uint64_t bytes);
  * for reuse are not counted). */
 uint64_t payload_mem_in_use(void);
 
-/* The bytes a block counts for (its usable size); 0 for NULL. */
-size_t payload_mem_size(const void *p);
+/* One request's blocks under the budget: what they count for (each its
+ * usable size). Start it at zero. */
+typedef struct payload_acct { uint64_t held; } payload_acct;
 
-/* payload_mem_alloc() held to the budget. held: what the blocks the same
- * request holds already count for (payload_mem_size(), at least). NULL
- * with *err filled: MML_ETOOBIG (413) when held and the block alone are
- * over the budget (waiting would not help), MML_EBUSY (Overloaded, 503)
- * when other requests' blocks are the reason, MML_ENOMEM otherwise; field
- * names what the block was for. */
-void *payload_mem_alloc_within(size_t bytes, uint64_t held, const char *field,
-                               mml_error *err);
+/* A request that knows it will hold the blocks of sizes[0..n) at once:
+ * MML_ETOOBIG (413) with *err filled if they alone are over the budget,
+ * so that it is told so before it takes any, whatever other requests
+ * hold; else 0. */
+int payload_mem_need(const uint64_t *sizes, int n, const char *field, mml_error *err);
+
+/* payload_mem_alloc() held to the budget and charged to *a. NULL with
+ * *err filled: MML_ETOOBIG (413) when the request's blocks and this one
+ * alone are over the budget (waiting would not help), MML_EBUSY
+ * (Overloaded, 503) when other requests' blocks are the reason,
+ * MML_ENOMEM otherwise; field names what the block was for. */
+void *payload_mem_take(payload_acct *a, size_t bytes, const char *field, mml_error *err);
+
+/* Free a block from payload_mem_take() and take it off *a. */
+void payload_mem_give(payload_acct *a, void *p);
 
 /* Reverse the bytes of each of the count elem-byte elements of buf: the
  * wire formats are little-endian, this converts on big-endian hosts. */

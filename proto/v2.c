@@ -514,13 +514,17 @@ static int plan_tensors(v2_decoder *d, const parse_ctx *px, mml_error *err)
                                  (unsigned long long)d->max_body);
         }
     }
-    uint64_t held = 0;
+    uint64_t sizes[T_COUNT];
+    for (int k = 0; k < T_COUNT; k++)
+        sizes[k] = d->t[k].present ? d->t[k].bytes : 0;
+    if (payload_mem_need(sizes, T_COUNT, "body", err) < 0)
+        return err->code;
+    payload_acct acct = { 0 };
     for (int k = 0; k < T_COUNT; k++) {
         tensor *t = &d->t[k];
         if (!t->present || t->bytes == 0)
             continue;
-        t->buf = payload_mem_alloc_within((size_t)t->bytes, held, tensor_field[k], err);
-        held += payload_mem_size(t->buf);
+        t->buf = payload_mem_take(&acct, (size_t)t->bytes, tensor_field[k], err);
         if (t->buf == NULL)
             return err->code;
         if (t->binary_size < 0) {

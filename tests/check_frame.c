@@ -466,8 +466,21 @@ START_TEST(test_memory_budget)
     payload_free(&pl);
     ck_assert_uint_eq(payload_mem_in_use(), 0);
 
+    /* Its three blocks of at least PAYLOAD_ALIGN bytes are over this
+     * budget: 413 still while another request holds a block, before it
+     * takes any of its own. */
+    payload_mem_set_budget(3 * PAYLOAD_ALIGN - 1);
+    payload_acct others = { 0 };
+    void *other = payload_mem_take(&others, 1, "input", &err);
+    ck_assert_ptr_nonnull(other);
+    ck_assert_int_eq(decode(b.data, b.len, 0, 0, 1 << 20, &pl, &err), MML_ETOOBIG);
+    ck_assert_ptr_null(pl.input);
+    payload_mem_give(&others, other);
+    ck_assert_uint_eq(others.held, 0);
+    ck_assert_uint_eq(payload_mem_in_use(), 0);
+
     payload_mem_set_budget(1 << 20);               /* another request holds the rest: 503 */
-    void *other = payload_mem_alloc_within((1 << 20) - 64, 0, "input", &err);
+    other = payload_mem_take(&others, (1 << 20) - 64, "input", &err);
     ck_assert_ptr_nonnull(other);
     ck_assert_int_eq(decode(b.data, b.len, 0, 0, 1 << 20, &pl, &err), MML_EBUSY);
     ck_assert_int_eq(mml_err_status(err.code), 503);

@@ -1503,7 +1503,8 @@ START_TEST(test_memory_budget)
     ck_assert_uint_eq(payload_mem_in_use(), 0);
 
     payload_mem_set_budget(4 << 20);              /* enough alone, but another request holds */
-    void *other = payload_mem_alloc_within((4 << 20) - 16384, 0, "input", &err);
+    payload_acct others = { 0 };
+    void *other = payload_mem_take(&others, (4 << 20) - 16384, "input", &err);
     ck_assert_ptr_nonnull(other);
     decode(doc, &o);
     ck_assert_int_eq(o.rc, MML_EBUSY);
@@ -1520,6 +1521,37 @@ START_TEST(test_memory_budget)
     ck_assert_uint_eq(o.pl.req.c, 10000);
     outcome_free(&o);
     ck_assert_uint_eq(payload_mem_in_use(), 0);
+    free(doc);
+}
+END_TEST
+
+/* The decoder's own chunks count as the request's: values read before
+ * the dtype are kept as float64, and gathering them into float32 needs
+ * the chunks and the result at once. With a budget over the chunks but
+ * under both, nothing else held, waiting cannot help: 413, not 503. */
+START_TEST(test_memory_budget_own_chunks)
+{
+    enum { COUNT = 100000 };
+    char *doc = malloc(8 * COUNT + 64);
+    ck_assert_ptr_nonnull(doc);
+    size_t n = (size_t)sprintf(doc, "{\"input\":[[");
+    for (int i = 0; i < COUNT; i++)
+        n += (size_t)sprintf(doc + n, "%s0.5", i ? "," : "");
+    n += (size_t)sprintf(doc + n, "]],\"target\":[0]}");
+
+    mml_error err;
+    payload pl;
+    ck_assert_uint_eq(payload_mem_in_use(), 0);
+    decoder *d = json_decoder_ops.create(BIG_BODY);
+    ck_assert_int_eq(json_decoder_ops.feed(d, doc, n, &err), 0);
+    uint64_t chunks = payload_mem_in_use();
+    ck_assert_uint_ge(chunks, 8 * COUNT);                  /* float64 until the dtype */
+    payload_mem_set_budget(chunks + 4 * COUNT / 2);        /* the float32 copy does not fit */
+    ck_assert_int_eq(json_decoder_ops.finish(d, &pl, &err), MML_ETOOBIG);
+    ck_assert_int_eq(mml_err_status(err.code), 413);
+    json_decoder_ops.destroy(d);
+    ck_assert_uint_eq(payload_mem_in_use(), 0);
+    payload_mem_set_budget(0);
     free(doc);
 }
 END_TEST
@@ -1555,6 +1587,7 @@ static Suite *json_decode_suite(void)
         { "bounds_too_big", test_bounds_too_big, 0 },
         { "bounds_many_chunks", test_bounds_many_chunks, 60 },
         { "memory_budget", test_memory_budget, 0 },
+        { "memory_budget_own_chunks", test_memory_budget_own_chunks, 0 },
         { "lifecycle", test_lifecycle, 0 },
         { "golden", test_golden, 600 },
         { "differential", test_differential, 600 },
