@@ -1,5 +1,6 @@
 /* inflate.c - gzip/deflate request decompression and response compression with zlib. */
 #include "inflate.h"
+#include "hlist.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -28,31 +29,6 @@ struct inflater {
 
 /* ---- Content-Encoding ------------------------------------------------ */
 
-/* Next comma-separated token of *s without surrounding spaces and its
- * parameters (after ';'), or 0 when the list is exhausted. */
-static int next_token(const char **s, const char **tok, size_t *tok_len,
-                      const char **params, size_t *params_len)
-{
-    const char *p = *s;
-    while (*p == ' ' || *p == '\t' || *p == ',')
-        p++;
-    if (*p == '\0')
-        return 0;
-    const char *end = p;
-    while (*end != '\0' && *end != ',')
-        end++;
-    *s = end;
-    const char *semi = memchr(p, ';', (size_t)(end - p));
-    const char *tend = semi != NULL ? semi : end;
-    while (tend > p && (tend[-1] == ' ' || tend[-1] == '\t'))
-        tend--;
-    *tok = p;
-    *tok_len = (size_t)(tend - p);
-    *params = semi != NULL ? semi + 1 : end;
-    *params_len = (size_t)(end - *params);
-    return 1;
-}
-
 static int token_is(const char *tok, size_t len, const char *name)
 {
     return strlen(name) == len && strncasecmp(tok, name, len) == 0;
@@ -65,7 +41,7 @@ content_coding inflate_parse_content_encoding(const char *value)
     size_t len, plen;
     if (value == NULL)
         return CODING_IDENTITY;
-    while (next_token(&value, &tok, &len, &params, &plen)) {
+    while (hlist_next(&value, &tok, &len, &params, &plen)) {
         content_coding c;
         if (token_is(tok, len, "identity"))
             continue;
@@ -259,29 +235,6 @@ int inflater_finish(inflater *z, mml_error *err)
 
 /* ---- response compression -------------------------------------------- */
 
-/* q of "q=0.5" style parameters in thousandths; 1000 when absent. */
-static int parse_q(const char *params, size_t len)
-{
-    const char *end = params + len;
-    for (const char *p = params; p < end; p++) {
-        if (*p == ' ' || *p == '\t' || *p == ';')
-            continue;
-        if ((*p != 'q' && *p != 'Q') || p + 1 >= end || p[1] != '=')
-            break;
-        p += 2;
-        int q = 0, scale = 1000;
-        if (p < end && (*p == '0' || *p == '1'))
-            q = (*p++ - '0') * 1000;
-        if (p < end && *p == '.')
-            for (p++; p < end && *p >= '0' && *p <= '9' && scale > 1; p++) {
-                scale /= 10;
-                q += (*p - '0') * scale;
-            }
-        return q > 1000 ? 1000 : q;
-    }
-    return 1000;
-}
-
 content_coding inflate_pick_response_coding(const char *accept_encoding,
                                             size_t body_len)
 {
@@ -290,8 +243,8 @@ content_coding inflate_pick_response_coding(const char *accept_encoding,
     size_t len, plen;
     if (accept_encoding == NULL || body_len < INFLATE_MIN_COMPRESS)
         return CODING_IDENTITY;
-    while (next_token(&accept_encoding, &tok, &len, &params, &plen)) {
-        int q = parse_q(params, plen);
+    while (hlist_next(&accept_encoding, &tok, &len, &params, &plen)) {
+        int q = hlist_q(params, plen);
         if (token_is(tok, len, "gzip") || token_is(tok, len, "x-gzip"))
             gzip = q;
         else if (token_is(tok, len, "deflate"))

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "frame.h"
+#include "hlist.h"
 #include "json.h"
 
 /* Media types of the native scoring API (SPEC 3.1, 4). */
@@ -59,30 +60,6 @@ static size_t media_len(const char *s, const char *stop)
     return len;
 }
 
-/* The q of one Accept element (its parameters from ';' up to ',') in
- * thousandths: 1000 without one, as RFC 9110 12.4.2 reads "q=0.5" (three
- * decimals at most; anything else counts as 1000). */
-static int q_value(const char *params, size_t len)
-{
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (params[i] != ';')
-            continue;
-        const char *q = params + i + 1;
-        q += strspn(q, " \t");
-        if ((q[0] != 'q' && q[0] != 'Q') || q[1] != '=')
-            continue;
-        q += 2;
-        if (*q != '0' && *q != '1')
-            return 1000;
-        int v = (*q++ - '0') * 1000;
-        if (*q == '.')
-            for (int scale = 100; scale > 0 && *++q >= '0' && *q <= '9'; scale /= 10)
-                v += (*q - '0') * scale;
-        return v > 1000 ? 1000 : v;
-    }
-    return 1000;
-}
-
 /* How well range (a media range of len bytes) matches type: 3 the type
  * itself, 2 its major type with a wildcard subtype, 1 the full wildcard,
  * 0 not at all. */
@@ -99,18 +76,16 @@ static int range_match(const char *range, size_t len, const char *type)
 int route_accepts(const char *accept, const char *type, const char *other)
 {
     int q_type = 0, q_other = 0, best_other = 0;
-    for (const char *s = accept; s != NULL && *s != '\0';) {
-        s += strspn(s, " \t,");
-        size_t elem = strcspn(s, ",");
-        size_t len = media_len(s, ";,");
-        if (range_match(s, len, type) == 3)
-            q_type = q_value(s, elem);
-        int m = range_match(s, len, other);
+    const char *range, *params;
+    size_t len, plen;
+    while (accept != NULL && hlist_next(&accept, &range, &len, &params, &plen)) {
+        if (range_match(range, len, type) == 3)
+            q_type = hlist_q(params, plen);
+        int m = range_match(range, len, other);
         if (m > best_other) {                       /* the most specific range decides */
             best_other = m;
-            q_other = q_value(s, elem);
+            q_other = hlist_q(params, plen);
         }
-        s += elem;
     }
     return q_type > 0 && q_type >= q_other;
 }

@@ -133,6 +133,12 @@ START_TEST(test_pick_response_coding)
                      CODING_DEFLATE);
     ck_assert_int_eq(inflate_pick_response_coding("deflate;q=0.5, gzip;q=0.5", big),
                      CODING_GZIP);
+    /* The q wherever it is among the parameters; one that is not a qvalue
+     * chooses nothing (proto/hlist.c, shared with Accept). */
+    ck_assert_int_eq(inflate_pick_response_coding("gzip;level=1;q=0", big), CODING_IDENTITY);
+    ck_assert_int_eq(inflate_pick_response_coding("gzip;q=abc", big), CODING_IDENTITY);
+    ck_assert_int_eq(inflate_pick_response_coding("gzip;q=.5, deflate;q=0.1", big),
+                     CODING_DEFLATE);
     ck_assert_int_eq(inflate_pick_response_coding("*", big), CODING_GZIP);
     ck_assert_int_eq(inflate_pick_response_coding("*;q=0", big), CODING_IDENTITY);
     ck_assert_int_eq(inflate_pick_response_coding("*, gzip;q=0", big), CODING_DEFLATE);

@@ -169,6 +169,11 @@ START_TEST(accept_header)
         {"application/octet-stream ; q=1.0 , */*", 1},
         {"application/octet-streamx", 0},
         {"text/html,application/octet-stream;level=1", 1},
+        {"application/octet-stream;level=1;q=0", 0},            /* q after another parameter */
+        {"application/octet-stream;q=abc", 0},                  /* not a qvalue: chooses nothing */
+        {"application/octet-stream;q=.5", 0},
+        {"application/octet-stream;q=0.5x", 0},
+        {"application/octet-stream;q=1.5", 0},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         ck_assert_msg(route_accepts(rows[i].accept, BIN, JSON) == rows[i].want,
