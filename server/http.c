@@ -133,7 +133,8 @@ typedef struct http_req {
     const char *body_type;          /* its Content-Type */
     size_t infer_hlen;              /* Inference-Header-Content-Length, 0: none */
     int job_status;
-    char cors_origin[CONFIG_ORIGIN_MAX + 1];   /* Access-Control-Allow-Origin, "" for none */
+    const char *cors_origin;   /* Access-Control-Allow-Origin: "*", the request's Origin
+                                  (libmicrohttpd keeps it to the request's end), or NULL */
     int preflight;                  /* an OPTIONS preflight: the CORS request headers */
 } http_req;
 
@@ -259,7 +260,7 @@ static int plain_header_list(const char *s)
  * also gets the methods, the headers it asked for and a cache time. */
 static void add_cors_headers(const http_req *r, struct MHD_Response *resp)
 {
-    if (r->cors_origin[0] == '\0')
+    if (r->cors_origin == NULL)
         return;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, r->cors_origin);
     if (!r->preflight) {
@@ -926,10 +927,7 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
     /* CORS: "*" on every answer (the same for every Origin, so a cache
      * may keep it); else only a listed origin, echoed. */
     const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    if (s->cfg->cors_any)
-        copy_str(r->cors_origin, sizeof r->cors_origin, "*");
-    else if (config_cors_allows(s->cfg, origin) && strlen(origin) < sizeof r->cors_origin)
-        copy_str(r->cors_origin, sizeof r->cors_origin, origin);
+    r->cors_origin = s->cfg->cors_any ? "*" : config_cors_allows(s->cfg, origin) ? origin : NULL;
     reqid_assign(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"), r->id);
     r->route = route_match(method, url, &r->route_status, r->allow, sizeof r->allow);
     r->v2 = route_is_v2(url);
