@@ -206,13 +206,16 @@ static int valid_origin(const char *s, size_t len)
 }
 
 /* --cors-origins: "*" alone, or up to CONFIG_CORS_MAX origins separated
- * by commas (blanks around them are dropped). */
+ * by commas (blanks around them are dropped, and a trailing comma, blanks
+ * or not; an empty origin between commas is an error). */
 static int set_cors(config *cfg, const char *src, const char *value, char *err, size_t errlen)
 {
     unsigned n = 0;
     int any = 0;
     for (const char *p = value; *p != '\0';) {
         p += strspn(p, " \t");
+        if (*p == '\0')
+            break;
         size_t len = strcspn(p, ",");
         size_t end = len;
         while (end > 0 && (p[end - 1] == ' ' || p[end - 1] == '\t'))

@@ -212,6 +212,10 @@ START_TEST(cors_origins)
     ck_assert_int_eq(parse(&cfg, err, sizeof err, "--cors-origins",
                            " https://a.example , http://localhost:3000,", NULL), 0);
     ck_assert_uint_eq(cfg.n_cors, 2);
+    config one;                                       /* a trailing comma, blanks or not */
+    ck_assert_int_eq(parse(&one, err, sizeof err, "--cors-origins", "https://a.example, ", NULL),
+                     0);
+    ck_assert_uint_eq(one.n_cors, 1);
     ck_assert_str_eq(cfg.cors_origin[0], "https://a.example");
     ck_assert_str_eq(cfg.cors_origin[1], "http://localhost:3000");
     ck_assert_int_eq(config_cors_allows(&cfg, "https://a.example"), 1);
