@@ -18,7 +18,10 @@ void suite_add_cases(Suite *s, const suite_case *cases, size_t n)
         TCase *tc = tcase_create(cases[i].name);
         if (cases[i].timeout)
             tcase_set_timeout(tc, cases[i].timeout);
-        tcase_add_test(tc, cases[i].test);
+        if (cases[i].rows > 0)
+            tcase_add_loop_test(tc, cases[i].test, 0, cases[i].rows);
+        else
+            tcase_add_test(tc, cases[i].test);
         suite_add_tcase(s, tc);
     }
 }
