@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "feed.h"
 #include "golden.h"
 #include "v2.h"
 #include "v2_text.h"
@@ -75,56 +76,51 @@ static body tritonclient_body(const char *extra_params)
     return b;
 }
 
-/* Decode a body fed in two pieces split at split, then chunks of chunk. */
-static int decode(const body *b, size_t len, size_t split, size_t chunk, uint64_t max_body,
-                  v2_request *r, mml_error *err)
+/* Decode len bytes of b with a v2 decoder, fed in pieces cut per cuts. */
+static int decode(const body *b, size_t len, feed_cuts cuts, uint64_t max_body, v2_request *r,
+                  mml_error *err)
 {
-    v2_decoder *d = v2_decoder_create(max_body, b->header_len);
-    ck_assert_ptr_nonnull(d);
-    memset(r, 0, sizeof(*r));
-    int rc = 0;
-    size_t pos = 0;
-    while (rc == 0 && pos < len) {
-        size_t end = chunk ? pos + chunk : len;
-        if (pos < split && split < end)
-            end = split;
-        if (end > len)
-            end = len;
-        rc = v2_decoder_feed(d, b->data + pos, end - pos, err);
-        pos = end;
-    }
-    if (rc == 0)
-        rc = v2_decoder_finish(d, r, err);
-    v2_decoder_destroy(d);
-    return rc;
+    const feed_config cfg = { .ops = &feed_v2_ops, .max_body = max_body,
+                              .header_len = b->header_len };
+    return feed_decode_v2(&cfg, b->data, len, cuts, r, err);
+}
+
+/* A v2 decoder for step-by-step tests, into *f. */
+static void open_v2(feed_dec *f, uint64_t max_body, int64_t header_len)
+{
+    feed_open(f, &(feed_config){ .ops = &feed_v2_ops, .max_body = max_body,
+                                 .header_len = header_len });
 }
 
 static int decode_all(const body *b, v2_request *r, mml_error *err)
 {
-    return decode(b, b->len, 0, 0, 1 << 20, r, err);
+    return decode(b, b->len, FEED_WHOLE, 1 << 20, r, err);
 }
 
 /* Expect the JSON-only request json to fail with code and a message
- * containing want (the v2 error body is checked too). */
-static void expect_error(const char *json, int code, const char *want)
+ * containing want (the v2 error body is checked too); name says which
+ * case it is. */
+static void expect_error(const char *name, const char *json, int code, const char *want)
 {
     body b = json_body(json);
     v2_request r;
     mml_error err = {0};
     int rc = decode_all(&b, &r, &err);
-    ck_assert_msg(rc == code, "%s: rc %d, want %d (%s)", json, rc, code, err.message);
-    ck_assert_msg(strstr(err.message, want) != NULL, "%s: message \"%s\" lacks \"%s\"", json,
+    ck_assert_msg(rc == code, "%s: rc %d, want %d (%s) for %s", name, rc, code, err.message,
+                  json);
+    ck_assert_msg(strstr(err.message, want) != NULL, "%s: message \"%s\" lacks \"%s\"", name,
                   err.message, want);
-    ck_assert_ptr_null(r.pl.input);
-    ck_assert_ptr_null(r.id);
+    ck_assert_msg(r.pl.input == NULL, "%s: a payload after a failure", name);
+    ck_assert_msg(r.id == NULL, "%s: an id after a failure", name);
     size_t len;
     char *e = v2_encode_mml_error(&err, &len);
     cJSON *o = cJSON_Parse(e);
-    ck_assert_ptr_nonnull(o);
+    ck_assert_msg(o != NULL, "%s: error body %s is not JSON", name, e);
     const char *msg = cJSON_GetStringValue(cJSON_GetObjectItem(o, "error"));
-    ck_assert_ptr_nonnull(msg);
-    ck_assert_int_eq(strncmp(msg, mml_err_name(code), strlen(mml_err_name(code))), 0);
-    ck_assert_ptr_nonnull(strstr(msg, want));
+    ck_assert_msg(msg != NULL, "%s: error body %s has no \"error\" string", name, e);
+    ck_assert_msg(strncmp(msg, mml_err_name(code), strlen(mml_err_name(code))) == 0,
+                  "%s: error \"%s\" does not start with \"%s\"", name, msg, mml_err_name(code));
+    ck_assert_msg(strstr(msg, want) != NULL, "%s: error \"%s\" lacks \"%s\"", name, msg, want);
     cJSON_Delete(o);
     free(e);
     free(b.data);
@@ -141,10 +137,20 @@ static char *req_json(const char *inputs, const char *rest)
 #define IN_OK "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,3,4]}"
 #define TG_OK "{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,1]}"
 
-static void expect_req_error(const char *inputs, const char *rest, int code, const char *want)
+/* A request that must fail with code and a message containing want: its
+ * body is req_json(inputs, rest), or rest itself when inputs is NULL. */
+typedef struct error_row {
+    const char *name;
+    const char *inputs, *rest;
+    int code;
+    const char *want;
+} error_row;
+
+static void expect_row(const error_row *row)
 {
-    char *json = req_json(inputs, rest);
-    expect_error(json, code, want);
+    char *json = row->inputs ? req_json(row->inputs, row->rest) : strdup(row->rest);
+    ck_assert_ptr_nonnull(json);
+    expect_error(row->name, json, row->code, row->want);
     free(json);
 }
 
@@ -175,13 +181,13 @@ static const cJSON *check_response(cJSON *o, const char *id, const char *datatyp
 
 /* ---- tritonclient wire behaviour ------------------------------------- */
 
-START_TEST(test_tritonclient_binary)
+START_TEST(tritonclient_binary_request_decodes_at_every_split)
 {
     body b = tritonclient_body("");
     for (size_t split = 0; split <= b.len; split++) {
         v2_request r;
         mml_error err = {0};
-        int rc = decode(&b, b.len, split, 0, 1 << 20, &r, &err);
+        int rc = decode(&b, b.len, FEED_AT(&split, 1), 1 << 20, &r, &err);
         ck_assert_msg(rc == 0, "split %zu: %s", split, err.message);
         ck_assert_int_eq(r.binary_output, 1);
         ck_assert_ptr_null(r.id);
@@ -200,7 +206,7 @@ START_TEST(test_tritonclient_binary)
     }
     /* Byte by byte too. */
     v2_request r;
-    ck_assert_int_eq(decode(&b, b.len, 0, 1, 1 << 20, &r, NULL), 0);
+    ck_assert_int_eq(decode(&b, b.len, FEED_EVERY(1), 1 << 20, &r, NULL), 0);
 
     float loss;
     mml_compute(&r.pl.req, &loss);
@@ -223,7 +229,7 @@ START_TEST(test_tritonclient_binary)
 }
 END_TEST
 
-START_TEST(test_tritonclient_params_id_json_output)
+START_TEST(parameters_and_id_are_read_and_loss_returned_as_json)
 {
     body b = {0};
     putf(&b, "{\"id\":\"req-\\\"7\\\"\",\"inputs\":[{\"name\":\"INPUT\",\"shape\":[2,4],"
@@ -261,7 +267,7 @@ START_TEST(test_tritonclient_params_id_json_output)
 END_TEST
 
 /* binary_data on the output overrides binary_data_output. */
-START_TEST(test_output_selection)
+START_TEST(output_binary_data_overrides_binary_data_output)
 {
     static const struct {
         const char *rest;
@@ -291,7 +297,7 @@ START_TEST(test_output_selection)
 }
 END_TEST
 
-START_TEST(test_json_flat_and_nested)
+START_TEST(json_data_may_be_flat_or_nested_in_row_major_order)
 {
     static const char *const forms[] = {
         "[0.1,0.2,0.4,0.8,0.3,0.9,0.1,0.2]",
@@ -306,7 +312,7 @@ START_TEST(test_json_flat_and_nested)
         for (size_t split = 0; split <= b.len; split += 1) {
             v2_request r;
             mml_error err = {0};
-            ck_assert_msg(decode(&b, b.len, split, 0, 1 << 20, &r, &err) == 0, "%s", err.message);
+            ck_assert_msg(decode(&b, b.len, FEED_AT(&split, 1), 1 << 20, &r, &err) == 0, "%s", err.message);
             ck_assert_int_eq(memcmp(r.pl.input, tc_input, sizeof(tc_input)), 0);
             ck_assert_int_eq(memcmp(r.pl.target, tc_target, sizeof(tc_target)), 0);
             ck_assert_int_eq(r.binary_output, 0);
@@ -319,7 +325,7 @@ END_TEST
 
 /* A header length may also frame a JSON-only request, and JSON and
  * binary inputs mix; binary data follows in the order of "inputs". */
-START_TEST(test_mixed_and_order)
+START_TEST(binary_data_follows_input_order_and_mixes_with_json)
 {
     body b = {0};
     putf(&b, "{\"inputs\":[{\"name\":\"WEIGHT\",\"datatype\":\"FP64\",\"shape\":[3],"
@@ -334,7 +340,7 @@ START_TEST(test_mixed_and_order)
     for (size_t split = 0; split <= b.len; split++) {
         v2_request r;
         mml_error err = {0};
-        ck_assert_msg(decode(&b, b.len, split, 0, 1 << 20, &r, &err) == 0, "%s", err.message);
+        ck_assert_msg(decode(&b, b.len, FEED_AT(&split, 1), 1 << 20, &r, &err) == 0, "%s", err.message);
         ck_assert_int_eq(memcmp(r.pl.weight, w, 24), 0);
         ck_assert_int_eq(memcmp(r.pl.input, x, 24), 0);
         ck_assert_int_eq(r.pl.target[0], 2);
@@ -354,7 +360,7 @@ START_TEST(test_mixed_and_order)
 }
 END_TEST
 
-START_TEST(test_empty_batch)
+START_TEST(empty_batch_returns_nan_mean_and_empty_binary_output)
 {
     body b = {0};
     putf(&b, "{\"inputs\":[{\"name\":\"INPUT\",\"datatype\":\"FP16\",\"shape\":[0,5],"
@@ -470,7 +476,7 @@ static body golden_body(const golden_case *g, int binary)
     return b;
 }
 
-START_TEST(test_golden)
+START_TEST(golden_cases_within_tolerance_binary_and_json)
 {
     size_t count;
     golden_case *cases = golden_load(GOLDEN_PATH, &count);
@@ -483,7 +489,7 @@ START_TEST(test_golden)
             body b = golden_body(g, binary);
             v2_request r;
             mml_error err = {0};
-            int rc = decode(&b, b.len, 0, 0, 64 << 20, &r, &err);
+            int rc = decode(&b, b.len, FEED_WHOLE, 64 << 20, &r, &err);
             ck_assert_msg(rc == 0, "%s (binary %d): %s", g->name, binary, err.message);
             ck_assert_str_eq(r.id, g->name);
             mml_compute(&r.pl.req, out);
@@ -510,7 +516,7 @@ START_TEST(test_golden)
 END_TEST
 
 /* JSON output of every golden dtype reads back to the same values. */
-START_TEST(test_json_output_round_trip)
+START_TEST(json_output_reads_back_to_the_same_values)
 {
     static const double vals[] = {0.6666666865348816, -0.0, 1e-8, 65504, NAN, INFINITY,
                                   -INFINITY, 3.0};
@@ -547,35 +553,9 @@ END_TEST
 
 /* ---- errors ----------------------------------------------------------- */
 
-START_TEST(test_param_types)
+/* The integers that are fine. */
+START_TEST(integer_parameters_at_their_limits_are_read)
 {
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":1.0}", MML_ETYPE, "p must be an integer");
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":1e0}", MML_ETYPE, "p must be an integer");
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":\"1\"}", MML_ETYPE, "got a string");
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":true}", MML_ETYPE, "got a boolean");
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":3}", MML_EVALUE, "p must be 1 or 2");
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":0}", MML_EVALUE, "p must be 1 or 2");
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"margin\":1.5}", MML_ETYPE, "margin must be an integer");
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"margin\":\"1\"}", MML_ETYPE, "margin must be an integer");
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"margin\":2147483648}", MML_EVALUE, "32-bit");
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"margin\":-99999999999999999999}",
-                     MML_EVALUE, "32-bit");
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":1.0}", MML_ETYPE, "fraction or an exponent");
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":100000000000000000000}", MML_EVALUE, "out of range");
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"reduction\":1}", MML_ETYPE, "reduction must be a string");
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"reduction\":\"avg\"}", MML_EVALUE,
-                     "reduction must be one of none, mean, sum, got \"avg\"");
-    /* In document order, as /v1: the bad reduction before the bad p. */
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"reduction\":\"x\",\"p\":1.0}", MML_EVALUE,
-                     "got \"x\"");
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"binary_data_output\":1}", MML_ETYPE, "boolean");
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"reduce\":\"sum\"}", MML_EVALUE, "unknown parameter \"reduce\"");
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"re\\u001bduce\":\"sum\"}", MML_EVALUE,
-                     "unknown parameter \"re?duce\"");          /* names shown printable */
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"p\":1,\"p\":2}", MML_EVALUE, "twice");
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":[]", MML_ETYPE, "parameters must be an object");
-
-    /* The integers that are fine. */
     char *json = req_json(IN_OK "," TG_OK,
                           ",\"parameters\":{\"p\":2,\"margin\":-2147483648,\"reduction\":\"sum\","
                           "\"timeout\":5}");
@@ -591,123 +571,389 @@ START_TEST(test_param_types)
 }
 END_TEST
 
-START_TEST(test_tensor_errors)
-{
+static const error_row bad_parameter[] = {
+    { "p_with_fraction_is_type_error",
+      IN_OK "," TG_OK,
+      ",\"parameters\":{\"p\":1.0}",
+      MML_ETYPE, "p must be an integer" },
+    { "p_with_exponent_is_type_error",
+      IN_OK "," TG_OK,
+      ",\"parameters\":{\"p\":1e0}",
+      MML_ETYPE, "p must be an integer" },
+    { "p_string_is_type_error",
+      IN_OK "," TG_OK,
+      ",\"parameters\":{\"p\":\"1\"}",
+      MML_ETYPE, "got a string" },
+    { "p_boolean_is_type_error",
+      IN_OK "," TG_OK,
+      ",\"parameters\":{\"p\":true}",
+      MML_ETYPE, "got a boolean" },
+    { "p_3_is_value_error",
+      IN_OK "," TG_OK,
+      ",\"parameters\":{\"p\":3}",
+      MML_EVALUE, "p must be 1 or 2" },
+    { "p_0_is_value_error",
+      IN_OK "," TG_OK,
+      ",\"parameters\":{\"p\":0}",
+      MML_EVALUE, "p must be 1 or 2" },
+    { "margin_with_fraction_is_type_error",
+      IN_OK "," TG_OK,
+      ",\"parameters\":{\"margin\":1.5}",
+      MML_ETYPE, "margin must be an integer" },
+    { "margin_string_is_type_error",
+      IN_OK "," TG_OK,
+      ",\"parameters\":{\"margin\":\"1\"}",
+      MML_ETYPE, "margin must be an integer" },
+    { "margin_past_int32_is_value_error",
+      IN_OK "," TG_OK,
+      ",\"parameters\":{\"margin\":2147483648}",
+      MML_EVALUE, "32-bit" },
+    { "margin_far_below_int32_is_value_error",
+      IN_OK "," TG_OK,
+      ",\"parameters\":{\"margin\":-99999999999999999999}",
+      MML_EVALUE, "32-bit" },
+    { "p_with_fraction_message_names_fraction_or_exponent",
+      IN_OK "," TG_OK,
+      ",\"parameters\":{\"p\":1.0}",
+      MML_ETYPE, "fraction or an exponent" },
+    { "p_past_int64_is_out_of_range",
+      IN_OK "," TG_OK,
+      ",\"parameters\":{\"p\":100000000000000000000}",
+      MML_EVALUE, "out of range" },
+    { "reduction_number_is_type_error",
+      IN_OK "," TG_OK,
+      ",\"parameters\":{\"reduction\":1}",
+      MML_ETYPE, "reduction must be a string" },
+    { "reduction_unknown_name_is_value_error_listing_the_choices",
+      IN_OK "," TG_OK,
+      ",\"parameters\":{\"reduction\":\"avg\"}",
+      MML_EVALUE, "reduction must be one of none, mean, sum, got \"avg\"" },
+    /* In document order, as /v1: the bad reduction before the bad p. */
+    { "parameters_are_checked_in_document_order",
+      IN_OK "," TG_OK,
+      ",\"parameters\":{\"reduction\":\"x\",\"p\":1.0}",
+      MML_EVALUE, "got \"x\"" },
+    { "binary_data_output_number_is_type_error",
+      IN_OK "," TG_OK,
+      ",\"parameters\":{\"binary_data_output\":1}",
+      MML_ETYPE, "boolean" },
+    { "unknown_parameter_is_value_error",
+      IN_OK "," TG_OK,
+      ",\"parameters\":{\"reduce\":\"sum\"}",
+      MML_EVALUE, "unknown parameter \"reduce\"" },
+    { "unknown_parameter_name_is_shown_printable",
+      IN_OK "," TG_OK,
+      ",\"parameters\":{\"re\\u001bduce\":\"sum\"}",
+      MML_EVALUE, "unknown parameter \"re?duce\"" },
+    { "parameter_given_twice_is_value_error",
+      IN_OK "," TG_OK,
+      ",\"parameters\":{\"p\":1,\"p\":2}",
+      MML_EVALUE, "twice" },
+    { "parameters_array_is_type_error",
+      IN_OK "," TG_OK,
+      ",\"parameters\":[]",
+      MML_ETYPE, "parameters must be an object" },
+};
+
+static const error_row bad_tensor[] = {
     /* Names and keys. */
-    expect_req_error(IN_OK "," TG_OK ",{\"name\":\"LABELS\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,1]}",
-                     "", MML_EVALUE, "unknown input \"LABELS\"");
-    expect_req_error(IN_OK "," TG_OK "," IN_OK, "", MML_EVALUE, "INPUT appears twice");
-    expect_req_error(IN_OK, "", MML_EVALUE, "missing input TARGET");
-    expect_req_error(TG_OK, "", MML_EVALUE, "missing input INPUT");
-    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,1],\"extra\":1}",
-                     "", MML_EVALUE, "unknown key \"extra\"");
-    expect_req_error(IN_OK "," TG_OK, ",\"inputz\":[]", MML_EVALUE, "unknown key \"inputz\"");
-    expect_req_error(IN_OK "," TG_OK, ",\"outputs\":[{\"name\":\"PROB\"}]", MML_EVALUE, "unknown output \"PROB\"");
-    expect_req_error(IN_OK "," TG_OK, ",\"outputs\":[{\"name\":\"LOSS\"},{\"name\":\"LOSS\"}]", MML_EVALUE, "twice");
+    { "unknown_input_name_is_value_error",
+      IN_OK "," TG_OK ",{\"name\":\"LABELS\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,1]}",
+      "",
+      MML_EVALUE, "unknown input \"LABELS\"" },
+    { "input_given_twice_is_value_error",
+      IN_OK "," TG_OK "," IN_OK,
+      "",
+      MML_EVALUE, "INPUT appears twice" },
+    { "missing_target_is_value_error",
+      IN_OK,
+      "",
+      MML_EVALUE, "missing input TARGET" },
+    { "missing_input_is_value_error",
+      TG_OK,
+      "",
+      MML_EVALUE, "missing input INPUT" },
+    { "unknown_key_in_a_tensor_is_value_error",
+      IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,1],\"extra\":1}",
+      "",
+      MML_EVALUE, "unknown key \"extra\"" },
+    { "unknown_top_level_key_is_value_error",
+      IN_OK "," TG_OK,
+      ",\"inputz\":[]",
+      MML_EVALUE, "unknown key \"inputz\"" },
+    { "unknown_output_is_value_error",
+      IN_OK "," TG_OK,
+      ",\"outputs\":[{\"name\":\"PROB\"}]",
+      MML_EVALUE, "unknown output \"PROB\"" },
+    { "output_named_twice_is_value_error",
+      IN_OK "," TG_OK,
+      ",\"outputs\":[{\"name\":\"LOSS\"},{\"name\":\"LOSS\"}]",
+      MML_EVALUE, "twice" },
     /* model_name and model_version, when given, are this endpoint's. */
-    expect_req_error(IN_OK "," TG_OK, ",\"model_version\":\"2\"", MML_EVALUE,
-                     "model_version \"2\" does not match this endpoint's \"1\"");
-    expect_req_error(IN_OK "," TG_OK, ",\"model_name\":\"resnet\"", MML_EVALUE,
-                     "model_name \"resnet\" does not match this endpoint's \"multi_margin_loss\"");
-    expect_req_error(IN_OK "," TG_OK, ",\"model_version\":1", MML_ETYPE,
-                     "model_version must be a string, got a number");
-    /* A datatype is shown without its control bytes. */
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP\\n32\",\"shape\":[2,2],\"data\":[1,2,3,4]},"
-                     TG_OK, "", MML_ETYPE, "FP16, FP32 or FP64, got FP?32");
-    expect_req_error(IN_OK "," TG_OK, ",\"outputs\":[{\"name\":\"LOSS\",\"parameters\":{\"classification\":2}}]",
-                     MML_EBADREQ, "classification");
-    expect_req_error(IN_OK "," TG_OK, ",\"id\":7", MML_ETYPE, "id must be a string");
-
+    { "other_model_version_is_value_error",
+      IN_OK "," TG_OK,
+      ",\"model_version\":\"2\"",
+      MML_EVALUE, "model_version \"2\" does not match this endpoint's \"1\"" },
+    { "other_model_name_is_value_error",
+      IN_OK "," TG_OK,
+      ",\"model_name\":\"resnet\"",
+      MML_EVALUE, "model_name \"resnet\" does not match this endpoint's \"multi_margin_loss\"" },
+    { "model_version_number_is_type_error",
+      IN_OK "," TG_OK,
+      ",\"model_version\":1",
+      MML_ETYPE, "model_version must be a string, got a number" },
+    { "datatype_is_shown_without_control_bytes",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP\\n32\",\"shape\":[2,2],\"data\":[1,2,3,4]}," TG_OK,
+      "",
+      MML_ETYPE, "FP16, FP32 or FP64, got FP?32" },
+    { "output_classification_is_bad_request",
+      IN_OK "," TG_OK,
+      ",\"outputs\":[{\"name\":\"LOSS\",\"parameters\":{\"classification\":2}}]",
+      MML_EBADREQ, "classification" },
+    { "id_number_is_type_error",
+      IN_OK "," TG_OK,
+      ",\"id\":7",
+      MML_ETYPE, "id must be a string" },
     /* Datatypes. */
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"INT32\",\"shape\":[2,2],\"data\":[1,2,3,4]}," TG_OK,
-                     "", MML_ETYPE, "INPUT datatype must be FP16, FP32 or FP64, got INT32");
-    expect_req_error(IN_OK "," TG_OK ",{\"name\":\"WEIGHT\",\"datatype\":\"FP64\",\"shape\":[2],\"data\":[1,2]}",
-                     "", MML_ETYPE, "WEIGHT datatype FP64 must equal the INPUT datatype FP32");
-    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT32\",\"shape\":[2],\"data\":[0,1]}",
-                     "", MML_ETYPE, "TARGET datatype must be INT64");
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP16\",\"shape\":[2,2],\"data\":[1,2,3,4]}," TG_OK,
-                     "", MML_EBADREQ, "FP16");
-
+    { "input_int32_is_type_error",
+      "{\"name\":\"INPUT\",\"datatype\":\"INT32\",\"shape\":[2,2],\"data\":[1,2,3,4]}," TG_OK,
+      "",
+      MML_ETYPE, "INPUT datatype must be FP16, FP32 or FP64, got INT32" },
+    { "weight_datatype_unlike_input_is_type_error",
+      IN_OK "," TG_OK ",{\"name\":\"WEIGHT\",\"datatype\":\"FP64\",\"shape\":[2],\"data\":[1,2]}",
+      "",
+      MML_ETYPE, "WEIGHT datatype FP64 must equal the INPUT datatype FP32" },
+    { "target_int32_is_type_error",
+      IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT32\",\"shape\":[2],\"data\":[0,1]}",
+      "",
+      MML_ETYPE, "TARGET datatype must be INT64" },
+    { "fp16_as_json_data_is_bad_request",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP16\",\"shape\":[2,2],\"data\":[1,2,3,4]}," TG_OK,
+      "",
+      MML_EBADREQ, "FP16" },
     /* Elements. */
-    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,1.0]}",
-                     "", MML_ETYPE, "TARGET data[1] must be an integer, got a number with a fraction");
-    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,1e20]}",
-                     "", MML_ETYPE, "TARGET data[1]");
-    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,100000000000000000000]}",
-                     "", MML_ETYPE, "TARGET data[1] does not fit in int64");
-    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[\"0\",1]}",
-                     "", MML_ETYPE, "TARGET data[0] must be an integer, got a string");
-    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,2]}",
-                     "", MML_EVALUE, "target[1] = 2 is out of range [0, 2)");
-    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[-1,0]}",
-                     "", MML_EVALUE, "target[0] = -1");
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,true,4]}," TG_OK,
-                     "", MML_ETYPE, "INPUT data[2] must be a number, got a boolean");
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,3]}," TG_OK,
-                     "", MML_EVALUE, "INPUT has 3 data elements but its shape needs 4");
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[[1,2],[3,4],[5]]}," TG_OK,
-                     "", MML_EVALUE, "INPUT has 5 data elements");
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":7}," TG_OK,
-                     "", MML_ETYPE, "INPUT data must be an array");
-
+    { "target_with_fraction_is_type_error",
+      IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,1.0]}",
+      "",
+      MML_ETYPE, "TARGET data[1] must be an integer, got a number with a fraction" },
+    { "target_with_exponent_is_type_error",
+      IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,1e20]}",
+      "",
+      MML_ETYPE, "TARGET data[1]" },
+    { "target_past_int64_is_type_error",
+      IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,100000000000000000000]}",
+      "",
+      MML_ETYPE, "TARGET data[1] does not fit in int64" },
+    { "target_string_is_type_error",
+      IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[\"0\",1]}",
+      "",
+      MML_ETYPE, "TARGET data[0] must be an integer, got a string" },
+    { "target_equal_to_c_is_value_error",
+      IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,2]}",
+      "",
+      MML_EVALUE, "target[1] = 2 is out of range [0, 2)" },
+    { "target_negative_is_value_error",
+      IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[-1,0]}",
+      "",
+      MML_EVALUE, "target[0] = -1" },
+    { "input_boolean_is_type_error",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,true,4]}," TG_OK,
+      "",
+      MML_ETYPE, "INPUT data[2] must be a number, got a boolean" },
+    { "input_short_of_its_shape_is_value_error",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,3]}," TG_OK,
+      "",
+      MML_EVALUE, "INPUT has 3 data elements but its shape needs 4" },
+    { "input_nested_longer_than_its_shape_is_value_error",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[[1,2],[3,4],[5]]}," TG_OK,
+      "",
+      MML_EVALUE, "INPUT has 5 data elements" },
+    { "input_data_number_is_type_error",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":7}," TG_OK,
+      "",
+      MML_ETYPE, "INPUT data must be an array" },
     /* Shapes. */
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[4],\"data\":[1,2,3,4]}," TG_OK,
-                     "", MML_EVALUE, "rank 1");
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[-1,2],\"data\":[1,2,3,4]}," TG_OK,
-                     "", MML_EVALUE, "INPUT shape[0] must be a non-negative integer");
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2.0],\"data\":[1,2,3,4]}," TG_OK,
-                     "", MML_EVALUE, "INPUT shape[1] must be a non-negative integer");
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2e0,2],\"data\":[1,2,3,4]}," TG_OK,
-                     "", MML_EVALUE, "INPUT shape[0] must be a non-negative integer");
-    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[3],\"data\":[0,1,1]}",
-                     "", MML_EVALUE, "does not match target.shape[0]");
-    expect_req_error(IN_OK "," TG_OK ",{\"name\":\"WEIGHT\",\"datatype\":\"FP32\",\"shape\":[3],\"data\":[1,2,3]}",
-                     "", MML_EVALUE, "weight.shape[0]");
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,0],\"data\":[]}," TG_OK,
-                     "", MML_EVALUE, "at least 1");
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[4294967296,4294967296],\"data\":[]},"
-                     "{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[4294967296],\"data\":[]}",
-                     "", MML_ETOOBIG, "");
-
+    { "input_rank_1_is_value_error",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[4],\"data\":[1,2,3,4]}," TG_OK,
+      "",
+      MML_EVALUE, "rank 1" },
+    { "input_negative_dimension_is_value_error",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[-1,2],\"data\":[1,2,3,4]}," TG_OK,
+      "",
+      MML_EVALUE, "INPUT shape[0] must be a non-negative integer" },
+    { "input_dimension_with_fraction_is_value_error",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2.0],\"data\":[1,2,3,4]}," TG_OK,
+      "",
+      MML_EVALUE, "INPUT shape[1] must be a non-negative integer" },
+    { "input_dimension_with_exponent_is_value_error",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2e0,2],\"data\":[1,2,3,4]}," TG_OK,
+      "",
+      MML_EVALUE, "INPUT shape[0] must be a non-negative integer" },
+    { "target_length_unlike_n_is_value_error",
+      IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[3],\"data\":[0,1,1]}",
+      "",
+      MML_EVALUE, "does not match target.shape[0]" },
+    { "weight_length_unlike_c_is_value_error",
+      IN_OK "," TG_OK ",{\"name\":\"WEIGHT\",\"datatype\":\"FP32\",\"shape\":[3],\"data\":[1,2,3]}",
+      "",
+      MML_EVALUE, "weight.shape[0]" },
+    { "c_zero_is_value_error",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,0],\"data\":[]}," TG_OK,
+      "",
+      MML_EVALUE, "at least 1" },
+    { "shape_past_max_body_is_413",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[4294967296,4294967296],\"data\":[]}," "{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[4294967296],\"data\":[]}",
+      "",
+      MML_ETOOBIG, "" },
     /* Data and binary together or neither; binary without the header. */
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,3,4],"
-                     "\"parameters\":{\"binary_data_size\":16}}," TG_OK,
-                     "", MML_EBADREQ, "both data and binary_data_size");
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2]}," TG_OK,
-                     "", MML_EBADREQ, "neither data nor binary_data_size");
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],"
-                     "\"parameters\":{\"binary_data_size\":16}}," TG_OK,
-                     "", MML_EBADREQ, "Inference-Header-Content-Length is missing");
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,3,4],"
-                     "\"parameters\":{\"shared_memory_region\":\"r\"}}," TG_OK,
-                     "", MML_EBADREQ, "shared memory");
+    { "data_and_binary_data_size_together_is_bad_request",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,3,4]," "\"parameters\":{\"binary_data_size\":16}}," TG_OK,
+      "",
+      MML_EBADREQ, "both data and binary_data_size" },
+    { "neither_data_nor_binary_data_size_is_bad_request",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2]}," TG_OK,
+      "",
+      MML_EBADREQ, "neither data nor binary_data_size" },
+    { "binary_data_without_header_length_is_bad_request",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2]," "\"parameters\":{\"binary_data_size\":16}}," TG_OK,
+      "",
+      MML_EBADREQ, "Inference-Header-Content-Length is missing" },
+    { "shared_memory_is_bad_request",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,3,4]," "\"parameters\":{\"shared_memory_region\":\"r\"}}," TG_OK,
+      "",
+      MML_EBADREQ, "shared memory" },
+};
+
+static const error_row malformed[] = {
+    { "empty_body_is_bad_request",
+      NULL,
+      "",
+      MML_EBADREQ, "no JSON header (empty body)" },
+    { "unterminated_json_is_bad_request",
+      NULL,
+      "{\"inputs\":[",
+      MML_EBADREQ, "malformed JSON" },
+    { "json_array_body_is_bad_request",
+      NULL,
+      "[1,2]",
+      MML_EBADREQ, "JSON object" },
+    { "bytes_after_the_json_need_header_length",
+      NULL,
+      "{\"inputs\":[]} x",
+      MML_EBADREQ, "unexpected bytes after the JSON request at byte 14; a body with binary data " "needs Inference-Header-Content-Length" },
+    /* cJSON would end the string at a NUL: "mean\u0000x" would read as mean. */
+    { "escaped_nul_in_a_parameter_is_bad_request",
+      IN_OK "," TG_OK,
+      ",\"parameters\":{\"reduction\":\"mean\\u0000x\"}",
+      MML_EBADREQ, "\\u0000 in a string at byte" },
+    { "escaped_nul_in_the_id_is_bad_request",
+      IN_OK "," TG_OK,
+      ",\"id\":\"a\\u0000b\"",
+      MML_EBADREQ, "may hold a NUL" },
+    { "bare_nan_outside_data_is_malformed",
+      NULL,
+      "{\"inputs\":[NaN]}",
+      MML_EBADREQ, "malformed JSON" },
+    { "empty_object_lacks_inputs",
+      NULL,
+      "{}",
+      MML_EVALUE, "inputs" },
+    { "inputs_object_is_type_error",
+      NULL,
+      "{\"inputs\":{}}",
+      MML_ETYPE, "inputs" },
+    /* The id is echoed into the response, so the header must be UTF-8. */
+    { "id_invalid_utf8_byte_is_bad_request",
+      IN_OK "," TG_OK,
+      ",\"id\":\"a\xff\"",
+      MML_EBADREQ, "not valid UTF-8 (byte" },
+    { "id_utf8_surrogate_is_bad_request",
+      IN_OK "," TG_OK,
+      ",\"id\":\"\xed\xa0\x80\"",
+      MML_EBADREQ, "not valid UTF-8" },
+    { "id_truncated_utf8_is_bad_request",
+      IN_OK "," TG_OK,
+      ",\"id\":\"\xc3\"",
+      MML_EBADREQ, "not valid UTF-8" },
+};
+
+static const error_row bad_nonfinite[] = {
+    /* Python's json.dumps writes NaN and Infinity bare: numbers inside data
+     * arrays, malformed anywhere else. */
+    { "target_nan_is_type_error",
+      IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,NaN]}",
+      "",
+      MML_ETYPE, "TARGET data[1] must be an integer, got a non-finite number" },
+    { "margin_nan_is_malformed",
+      IN_OK "," TG_OK,
+      ",\"parameters\":{\"margin\":NaN}",
+      MML_EBADREQ, "malformed JSON" },
+    { "data_bare_nan_is_malformed",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[1,1],\"data\":NaN}," TG_OK,
+      "",
+      MML_EBADREQ, "malformed JSON" },
+    { "data_nan_misspelt_is_malformed",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,3,Nan]}," TG_OK,
+      "",
+      MML_EBADREQ, "malformed JSON" },
+};
+
+static const error_row bad_json_data[] = {
+    /* Elements of data arrays. */
+    { "data_object_element_is_type_error",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,{\"a\":2},3,4]}," TG_OK,
+      "",
+      MML_ETYPE, "INPUT data[1] must be a number, got an object" },
+    { "data_null_element_is_type_error",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,null,4]}," TG_OK,
+      "",
+      MML_ETYPE, "INPUT data[2] must be a number, got null" },
+    { "data_string_element_is_type_error",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,\"3\",4]}," TG_OK,
+      "",
+      MML_ETYPE, "INPUT data[2] must be a number, got a string" },
+    { "escaped_data_key_is_bad_request",
+      "{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"d\\u0061ta\":[1,2,3,4]}," TG_OK,
+      "",
+      MML_EBADREQ, "without escapes" },
+    { "target_int64_max_is_out_of_range",
+      IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2]," "\"data\":[0,9223372036854775807]}",
+      "",
+      MML_EVALUE, "target[1] = 9223372036854775807" },
+};
+
+START_TEST(bad_parameter_fails_with_its_error)
+{
+    expect_row(&bad_parameter[_i]);
 }
 END_TEST
 
-START_TEST(test_malformed_json)
+START_TEST(bad_tensor_fails_with_its_error)
 {
-    expect_error("", MML_EBADREQ, "no JSON header (empty body)");
-    expect_error("{\"inputs\":[", MML_EBADREQ, "malformed JSON");
-    expect_error("[1,2]", MML_EBADREQ, "JSON object");
-    expect_error("{\"inputs\":[]} x", MML_EBADREQ,
-                 "unexpected bytes after the JSON request at byte 14; a body with binary data "
-                 "needs Inference-Header-Content-Length");
-    /* cJSON would end the string at a NUL: "mean\u0000x" would read as mean. */
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"reduction\":\"mean\\u0000x\"}",
-                     MML_EBADREQ, "\\u0000 in a string at byte");
-    expect_req_error(IN_OK "," TG_OK, ",\"id\":\"a\\u0000b\"", MML_EBADREQ, "may hold a NUL");
-    expect_error("{\"inputs\":[NaN]}", MML_EBADREQ, "malformed JSON");
-    expect_error("{}", MML_EVALUE, "inputs");
-    expect_error("{\"inputs\":{}}", MML_ETYPE, "inputs");
-    /* The id is echoed into the response, so the header must be UTF-8. */
-    expect_req_error(IN_OK "," TG_OK, ",\"id\":\"a\xff\"", MML_EBADREQ, "not valid UTF-8 (byte");
-    expect_req_error(IN_OK "," TG_OK, ",\"id\":\"\xed\xa0\x80\"", MML_EBADREQ, "not valid UTF-8");
-    expect_req_error(IN_OK "," TG_OK, ",\"id\":\"\xc3\"", MML_EBADREQ, "not valid UTF-8");
+    expect_row(&bad_tensor[_i]);
+}
+END_TEST
+
+START_TEST(malformed_request_fails_with_its_error)
+{
+    expect_row(&malformed[_i]);
+}
+END_TEST
+
+START_TEST(bad_nonfinite_value_fails_with_its_error)
+{
+    expect_row(&bad_nonfinite[_i]);
+}
+END_TEST
+
+START_TEST(bad_json_data_fails_with_its_error)
+{
+    expect_row(&bad_json_data[_i]);
 }
 END_TEST
 
 /* A UTF-8 id comes back byte for byte. */
-START_TEST(test_utf8_id)
+START_TEST(utf8_id_comes_back_byte_for_byte)
 {
     char *json = req_json(IN_OK "," TG_OK, ",\"id\":\"caf\xc3\xa9-\xf0\x9f\x98\x80\"");
     body b = json_body(json);
@@ -735,7 +981,7 @@ static body binary_header(int n, int c, const char *in_size)
     return b;
 }
 
-START_TEST(test_binary_sizes)
+START_TEST(binary_sizes_must_match_shapes_and_body)
 {
     /* binary_data_size that disagrees with the shape. */
     body b = binary_header(2, 4, "31");
@@ -760,17 +1006,18 @@ START_TEST(test_binary_sizes)
     put(&b, "x", 1);
     ck_assert_int_eq(decode_all(&b, &r, &err), MML_EBADREQ);
     ck_assert_ptr_nonnull(strstr(err.message, "longer"));
-    v2_decoder *d = v2_decoder_create(1 << 20, b.header_len);
-    ck_assert_int_eq(v2_decoder_feed(d, b.data, b.len - 1, &err), 0);
-    ck_assert_int_eq(v2_decoder_feed(d, b.data + b.len - 1, 1, &err), MML_EBADREQ);
-    ck_assert_int_eq(v2_decoder_finish(d, &r, &err), MML_EBADREQ);   /* sticky */
-    v2_decoder_destroy(d);
+    feed_dec f;
+    open_v2(&f, 1 << 20, b.header_len);
+    ck_assert_int_eq(feed_step(&f, b.data, b.len - 1, &err), 0);
+    ck_assert_int_eq(feed_step(&f, b.data + b.len - 1, 1, &err), MML_EBADREQ);
+    ck_assert_int_eq(feed_finish_v2(&f, &r, &err), MML_EBADREQ);   /* sticky */
+    feed_close(&f);
     free(b.data);
 
     /* Every truncation. */
     b = tritonclient_body("");
     for (size_t len = 0; len < b.len; len++) {
-        int rc = decode(&b, len, 0, 0, 1 << 20, &r, &err);
+        int rc = decode(&b, len, FEED_WHOLE, 1 << 20, &r, &err);
         ck_assert_msg(rc == MML_EBADREQ, "len %zu: rc %d", len, rc);
         ck_assert_msg(strstr(err.message, "truncated") != NULL, "len %zu: %s", len, err.message);
     }
@@ -794,25 +1041,26 @@ START_TEST(test_binary_sizes)
 }
 END_TEST
 
-START_TEST(test_limits)
+START_TEST(max_body_and_memory_budget_are_enforced)
 {
     body b = tritonclient_body("");
     v2_request r;
     mml_error err = {0};
     /* Exactly the limit passes, one byte less is 413 before the data. */
-    ck_assert_int_eq(decode(&b, b.len, 0, 0, b.len, &r, &err), 0);
+    ck_assert_int_eq(decode(&b, b.len, FEED_WHOLE, b.len, &r, &err), 0);
     v2_request_free(&r);
-    v2_decoder *d = v2_decoder_create(b.len - 1, b.header_len);
-    ck_assert_int_eq(v2_decoder_feed(d, b.data, (size_t)b.header_len, &err), MML_ETOOBIG);
+    feed_dec f;
+    open_v2(&f, b.len - 1, b.header_len);
+    ck_assert_int_eq(feed_step(&f, b.data, (size_t)b.header_len, &err), MML_ETOOBIG);
     ck_assert_int_eq(mml_err_status(err.code), 413);
-    v2_decoder_destroy(d);
+    feed_close(&f);
     /* The header length alone over the limit. */
-    d = v2_decoder_create(100, 101);
-    ck_assert_int_eq(v2_decoder_feed(d, "{", 1, &err), MML_ETOOBIG);
-    v2_decoder_destroy(d);
-    d = v2_decoder_create(100, 0);
-    ck_assert_int_eq(v2_decoder_finish(d, &r, &err), MML_EBADREQ);
-    v2_decoder_destroy(d);
+    open_v2(&f, 100, 101);
+    ck_assert_int_eq(feed_step(&f, "{", 1, &err), MML_ETOOBIG);
+    feed_close(&f);
+    open_v2(&f, 100, 0);
+    ck_assert_int_eq(feed_finish_v2(&f, &r, &err), MML_EBADREQ);
+    feed_close(&f);
     free(b.data);
 
     /* Binary sizes that claim the earth. */
@@ -822,7 +1070,7 @@ START_TEST(test_limits)
              "{\"name\":\"TARGET\",\"shape\":[1000000],\"datatype\":\"INT64\","
              "\"parameters\":{\"binary_data_size\":8000000}}]}");
     b.header_len = (int64_t)b.len;
-    ck_assert_int_eq(decode(&b, b.len, 0, 0, 64 << 20, &r, &err), MML_ETOOBIG);
+    ck_assert_int_eq(decode(&b, b.len, FEED_WHOLE, 64 << 20, &r, &err), MML_ETOOBIG);
     free(b.data);
 
     /* Tensors past the memory budget (payload.h), nothing held after:
@@ -859,15 +1107,15 @@ START_TEST(test_limits)
     /* JSON-only body over the limit. */
     char *json = req_json(IN_OK "," TG_OK, "");
     b = json_body(json);
-    ck_assert_int_eq(decode(&b, b.len, 0, 0, b.len - 1, &r, &err), MML_ETOOBIG);
-    ck_assert_int_eq(decode(&b, b.len, 0, 0, b.len, &r, &err), 0);
+    ck_assert_int_eq(decode(&b, b.len, FEED_WHOLE, b.len - 1, &r, &err), MML_ETOOBIG);
+    ck_assert_int_eq(decode(&b, b.len, FEED_WHOLE, b.len, &r, &err), 0);
     v2_request_free(&r);
     free(b.data);
     free(json);
 }
 END_TEST
 
-START_TEST(test_header_length_parse)
+START_TEST(header_length_is_a_plain_decimal)
 {
     int64_t len;
     mml_error err = {0};
@@ -885,7 +1133,7 @@ START_TEST(test_header_length_parse)
 }
 END_TEST
 
-START_TEST(test_metadata_bodies)
+START_TEST(metadata_and_health_bodies_are_what_clients_read)
 {
     size_t len;
     char *s = v2_encode_server_metadata("0.1.0", &len);
@@ -940,7 +1188,7 @@ END_TEST
 
 /* Tensors sent as JSON data are read from the text, not through a cJSON
  * tree: a body far over V2_MAX_JSON decodes to the very doubles printed. */
-START_TEST(test_large_json_data)
+START_TEST(json_data_past_cjson_bound_decodes_exactly)
 {
     const uint64_t n = 12000, c = 64;
     body b = json_body("{\"inputs\":[{\"name\":\"INPUT\",\"datatype\":\"FP64\",\"shape\":[12000,64],\"data\":[");
@@ -960,7 +1208,7 @@ START_TEST(test_large_json_data)
 
     v2_request r;
     mml_error err = {0};
-    int rc = decode(&b, b.len, 0, 65536, 64 << 20, &r, &err);
+    int rc = decode(&b, b.len, FEED_EVERY(65536), 64 << 20, &r, &err);
     ck_assert_msg(rc == 0, "rc %d: %s", rc, err.message);
     ck_assert_uint_eq(r.pl.req.n, n);
     ck_assert_uint_eq(r.pl.req.c, c);
@@ -972,7 +1220,7 @@ START_TEST(test_large_json_data)
     v2_request_free(&r);
 
     /* The limit is on the body, as for every other request. */
-    ck_assert_int_eq(decode(&b, b.len, 0, 65536, b.len - 1, &r, &err), MML_ETOOBIG);
+    ck_assert_int_eq(decode(&b, b.len, FEED_EVERY(65536), b.len - 1, &r, &err), MML_ETOOBIG);
     free(b.data);
     free(want);
 
@@ -983,7 +1231,7 @@ START_TEST(test_large_json_data)
     memset(pad, 'a', V2_MAX_JSON);
     put(&b, pad, V2_MAX_JSON);
     putf(&b, "\",\"inputs\":[%s,%s]}", IN_OK, TG_OK);
-    ck_assert_int_eq(decode(&b, b.len, 0, 0, 64 << 20, &r, &err), MML_ETOOBIG);
+    ck_assert_int_eq(decode(&b, b.len, FEED_WHOLE, 64 << 20, &r, &err), MML_ETOOBIG);
     ck_assert_ptr_nonnull(strstr(err.message, "without its inputs' data"));
     free(pad);
     free(b.data);
@@ -992,7 +1240,7 @@ END_TEST
 
 /* Python's json.dumps writes NaN and Infinity bare, and Triton reads
  * them (and Inf): numbers inside data arrays, malformed anywhere else. */
-START_TEST(test_json_data_nonfinite)
+START_TEST(bare_nonfinite_numbers_in_data_are_read)
 {
     char *json = req_json("{\"name\":\"INPUT\",\"datatype\":\"FP64\",\"shape\":[2,4],"
                           "\"data\":[[NaN,Infinity,-Infinity,Inf],[-Inf,\"NaN\",\"-Infinity\",-0]]}," TG_OK, "");
@@ -1007,34 +1255,17 @@ START_TEST(test_json_data_nonfinite)
     v2_request_free(&r);
     free(b.data);
     free(json);
-
-    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],\"data\":[0,NaN]}",
-                     "", MML_ETYPE, "TARGET data[1] must be an integer, got a non-finite number");
-    expect_req_error(IN_OK "," TG_OK, ",\"parameters\":{\"margin\":NaN}", MML_EBADREQ, "malformed JSON");
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[1,1],\"data\":NaN}," TG_OK,
-                     "", MML_EBADREQ, "malformed JSON");
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,3,Nan]}," TG_OK,
-                     "", MML_EBADREQ, "malformed JSON");
 }
 END_TEST
 
-START_TEST(test_json_data_errors)
+START_TEST(data_syntax_long_numbers_and_deep_nesting_are_bad_request)
 {
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,{\"a\":2},3,4]}," TG_OK,
-                     "", MML_ETYPE, "INPUT data[1] must be a number, got an object");
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,null,4]}," TG_OK,
-                     "", MML_ETYPE, "INPUT data[2] must be a number, got null");
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,2,\"3\",4]}," TG_OK,
-                     "", MML_ETYPE, "INPUT data[2] must be a number, got a string");
-    expect_req_error("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"d\\u0061ta\":[1,2,3,4]}," TG_OK,
-                     "", MML_EBADREQ, "without escapes");
-
     /* Syntax errors inside a data array name their byte in the body. */
     char *json = req_json("{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[2,2],\"data\":[1,,3,4]}," TG_OK, "");
     char want[64];
     snprintf(want, sizeof want, "malformed JSON in the request header near byte %td",
              strstr(json, ",,") + 1 - json);
-    expect_error(json, MML_EBADREQ, want);
+    expect_error("syntax error in data names its byte", json, MML_EBADREQ, want);
     free(json);
 
     /* Numbers are read as the /v1 decoder reads them (json_num.h), up to
@@ -1045,10 +1276,9 @@ START_TEST(test_json_data_errors)
     char *big = NULL;
     ck_assert_int_ge(asprintf(&big, "{\"inputs\":[{\"name\":\"INPUT\",\"datatype\":\"FP64\","
                                     "\"shape\":[1,1],\"data\":[%s]}," TG_OK "]}", digits), 0);
-    expect_error(big, MML_EBADREQ, "a number longer than 512 characters");
+    expect_error("number over 512 characters", big, MML_EBADREQ,
+                 "a number longer than 512 characters");
     free(big);
-    expect_req_error(IN_OK ",{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],"
-                     "\"data\":[0,9223372036854775807]}", "", MML_EVALUE, "target[1] = 9223372036854775807");
 
     body b = json_body("{\"inputs\":[{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[1,1],\"data\":");
     for (int i = 0; i < V2_TEXT_DEPTH_PROBE; i++)
@@ -1072,7 +1302,7 @@ END_TEST
 /* A shape of 200000 dimensions is a rank error, found in one pass: read
  * number by number, each a walk of the tree, it took minutes (and held
  * a front-end loop), which the test's timeout would catch. */
-START_TEST(test_long_shape)
+START_TEST(long_shape_is_rank_error_found_in_one_pass)
 {
     body b = json_body("{\"inputs\":[{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[1");
     for (int i = 1; i < 200000; i++)
@@ -1080,25 +1310,26 @@ START_TEST(test_long_shape)
     putf(&b, "],\"data\":[1]},%s]}", TG_OK);
     v2_request r;
     mml_error err = {0};
-    ck_assert_int_eq(decode(&b, b.len, 0, 0, 64 << 20, &r, &err), MML_EVALUE);
+    ck_assert_int_eq(decode(&b, b.len, FEED_WHOLE, 64 << 20, &r, &err), MML_EVALUE);
     ck_assert_msg(strstr(err.message, "rank") != NULL, "%s", err.message);
     free(b.data);
 }
 END_TEST
 
-START_TEST(test_null_and_sticky)
+START_TEST(failure_is_sticky_and_destroy_null_is_a_no_op)
 {
-    v2_decoder_destroy(NULL);
+    feed_destroy_null(&feed_v2_ops);
     v2_request_free(NULL);
-    v2_decoder *d = v2_decoder_create(1 << 20, -1);
+    feed_dec f;
+    open_v2(&f, 1 << 20, -1);
     v2_request r;
     mml_error err = {0};
-    ck_assert_int_eq(v2_decoder_feed(d, "[", 1, NULL), 0);
-    ck_assert_int_eq(v2_decoder_finish(d, &r, NULL), MML_EBADREQ);
-    ck_assert_int_eq(v2_decoder_finish(d, &r, &err), MML_EBADREQ);
+    ck_assert_int_eq(feed_step(&f, "[", 1, NULL), 0);
+    ck_assert_int_eq(feed_finish_v2(&f, &r, NULL), MML_EBADREQ);
+    ck_assert_int_eq(feed_finish_v2(&f, &r, &err), MML_EBADREQ);
     ck_assert_ptr_nonnull(strstr(err.message, "JSON"));
-    ck_assert_int_eq(v2_decoder_feed(d, "x", 1, &err), MML_EBADREQ);
-    v2_decoder_destroy(d);
+    ck_assert_int_eq(feed_step(&f, "x", 1, &err), MML_EBADREQ);
+    feed_close(&f);
 }
 END_TEST
 
@@ -1106,41 +1337,45 @@ static Suite *v2_suite(void)
 {
     Suite *s = suite_create("v2");
     TCase *tc = tcase_create("tritonclient");
-    tcase_add_test(tc, test_tritonclient_binary);
-    tcase_add_test(tc, test_tritonclient_params_id_json_output);
-    tcase_add_test(tc, test_output_selection);
-    tcase_add_test(tc, test_json_flat_and_nested);
-    tcase_add_test(tc, test_mixed_and_order);
-    tcase_add_test(tc, test_empty_batch);
+    tcase_add_test(tc, tritonclient_binary_request_decodes_at_every_split);
+    tcase_add_test(tc, parameters_and_id_are_read_and_loss_returned_as_json);
+    tcase_add_test(tc, output_binary_data_overrides_binary_data_output);
+    tcase_add_test(tc, json_data_may_be_flat_or_nested_in_row_major_order);
+    tcase_add_test(tc, binary_data_follows_input_order_and_mixes_with_json);
+    tcase_add_test(tc, empty_batch_returns_nan_mean_and_empty_binary_output);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("golden");
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_golden);
-    tcase_add_test(tc, test_json_output_round_trip);
+    tcase_add_test(tc, golden_cases_within_tolerance_binary_and_json);
+    tcase_add_test(tc, json_output_reads_back_to_the_same_values);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");
-    tcase_add_test(tc, test_param_types);
-    tcase_add_test(tc, test_tensor_errors);
-    tcase_add_test(tc, test_malformed_json);
-    tcase_add_test(tc, test_utf8_id);
-    tcase_add_test(tc, test_binary_sizes);
-    tcase_add_test(tc, test_limits);
-    tcase_add_test(tc, test_header_length_parse);
-    tcase_add_test(tc, test_null_and_sticky);
-    tcase_add_test(tc, test_json_data_nonfinite);
-    tcase_add_test(tc, test_long_shape);
-    tcase_add_test(tc, test_json_data_errors);
+    tcase_add_test(tc, integer_parameters_at_their_limits_are_read);
+    tcase_add_loop_test(tc, bad_parameter_fails_with_its_error, 0, SUITE_ROWS(bad_parameter));
+    tcase_add_loop_test(tc, bad_tensor_fails_with_its_error, 0, SUITE_ROWS(bad_tensor));
+    tcase_add_loop_test(tc, malformed_request_fails_with_its_error, 0, SUITE_ROWS(malformed));
+    tcase_add_test(tc, utf8_id_comes_back_byte_for_byte);
+    tcase_add_test(tc, binary_sizes_must_match_shapes_and_body);
+    tcase_add_test(tc, max_body_and_memory_budget_are_enforced);
+    tcase_add_test(tc, header_length_is_a_plain_decimal);
+    tcase_add_test(tc, failure_is_sticky_and_destroy_null_is_a_no_op);
+    tcase_add_test(tc, bare_nonfinite_numbers_in_data_are_read);
+    tcase_add_loop_test(tc, bad_nonfinite_value_fails_with_its_error, 0,
+                        SUITE_ROWS(bad_nonfinite));
+    tcase_add_test(tc, long_shape_is_rank_error_found_in_one_pass);
+    tcase_add_loop_test(tc, bad_json_data_fails_with_its_error, 0, SUITE_ROWS(bad_json_data));
+    tcase_add_test(tc, data_syntax_long_numbers_and_deep_nesting_are_bad_request);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("json data");
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_large_json_data);
+    tcase_add_test(tc, json_data_past_cjson_bound_decodes_exactly);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bodies");
-    tcase_add_test(tc, test_metadata_bodies);
+    tcase_add_test(tc, metadata_and_health_bodies_are_what_clients_read);
     suite_add_tcase(s, tc);
     return s;
 }
