@@ -6,6 +6,7 @@
 #include <time.h>
 #include <zlib.h>
 
+#include "feed.h"
 #include "frame.h"
 #include "inflate.h"
 #include "v2.h"
@@ -72,23 +73,19 @@ static char *sample(size_t len)
     return p;
 }
 
-/* Inflate z[0..len) split at split and then in chunks of chunk bytes. */
-static int run(content_coding coding, const unsigned char *z, size_t len, size_t split,
-               size_t chunk, uint64_t max_out, collect *c, mml_error *err)
+/* inflater_feed() as a feed_sink. */
+static int inflate_piece(void *in, const char *data, size_t len, mml_error *err)
+{
+    return inflater_feed(in, data, len, err);
+}
+
+/* Inflate z[0..len) fed in pieces cut per cuts into c. */
+static int run(content_coding coding, const unsigned char *z, size_t len, feed_cuts cuts,
+               uint64_t max_out, collect *c, mml_error *err)
 {
     inflater *in = inflater_create(coding, max_out, collect_sink, c);
     ck_assert_ptr_nonnull(in);
-    int rc = 0;
-    size_t pos = 0;
-    while (rc == 0 && pos < len) {
-        size_t end = chunk ? pos + chunk : len;
-        if (pos < split && split < end)
-            end = split;
-        if (end > len)
-            end = len;
-        rc = inflater_feed(in, (const char *)z + pos, end - pos, err);
-        pos = end;
-    }
+    int rc = feed_pieces(z, len, cuts, inflate_piece, in, err);
     if (rc == 0)
         rc = inflater_finish(in, err);
     if (rc == 0)
@@ -97,7 +94,7 @@ static int run(content_coding coding, const unsigned char *z, size_t len, size_t
     return rc;
 }
 
-START_TEST(test_parse_content_encoding)
+START_TEST(content_encoding_values_parse_to_codings)
 {
     ck_assert_int_eq(inflate_parse_content_encoding(NULL), CODING_IDENTITY);
     ck_assert_int_eq(inflate_parse_content_encoding(""), CODING_IDENTITY);
@@ -118,7 +115,7 @@ START_TEST(test_parse_content_encoding)
 }
 END_TEST
 
-START_TEST(test_pick_response_coding)
+START_TEST(response_coding_follows_accept_encoding_q_values)
 {
     const size_t big = INFLATE_MIN_COMPRESS;
     ck_assert_int_eq(inflate_pick_response_coding(NULL, big), CODING_IDENTITY);
@@ -150,7 +147,7 @@ START_TEST(test_pick_response_coding)
 END_TEST
 
 /* Round trip through inflate_compress() and the inflater, every split. */
-START_TEST(test_round_trip_splits)
+START_TEST(round_trip_survives_every_split)
 {
     static const content_coding codings[] = {CODING_GZIP, CODING_DEFLATE};
     char *text = sample(3000);
@@ -162,14 +159,14 @@ START_TEST(test_round_trip_splits)
         for (size_t split = 0; split <= zlen; split++) {
             collect c = {0};
             mml_error err = {0};
-            int rc = run(codings[k], z, zlen, split, 0, 3000, &c, &err);
+            int rc = run(codings[k], z, zlen, FEED_AT(&split, 1), 3000, &c, &err);
             ck_assert_msg(rc == 0, "coding %d split %zu: %s", codings[k], split, err.message);
             ck_assert_uint_eq(c.len, 3000);
             ck_assert_int_eq(memcmp(c.data, text, 3000), 0);
             free(c.data);
         }
         collect c = {0};
-        ck_assert_int_eq(run(codings[k], z, zlen, 0, 1, 3000, &c, NULL), 0);
+        ck_assert_int_eq(run(codings[k], z, zlen, FEED_EVERY(1), 3000, &c, NULL), 0);
         ck_assert_int_eq(memcmp(c.data, text, 3000), 0);
         free(c.data);
         free(z);
@@ -179,21 +176,21 @@ START_TEST(test_round_trip_splits)
 END_TEST
 
 /* Large body: output crosses the scratch buffer many times. */
-START_TEST(test_round_trip_large)
+START_TEST(large_body_round_trips_and_stops_at_max_out)
 {
     size_t n = 5 << 20;
     char *text = sample(n);
     size_t zlen;
     unsigned char *z = zcompress(text, n, 31, &zlen);
     collect c = {0};
-    ck_assert_int_eq(run(CODING_GZIP, z, zlen, 0, 1000, n, &c, NULL), 0);
+    ck_assert_int_eq(run(CODING_GZIP, z, zlen, FEED_EVERY(1000), n, &c, NULL), 0);
     ck_assert_uint_eq(c.len, n);
     ck_assert_int_eq(memcmp(c.data, text, n), 0);
     free(c.data);
     /* One byte over the limit. */
     c = (collect){0};
     mml_error err = {0};
-    ck_assert_int_eq(run(CODING_GZIP, z, zlen, 0, 0, n - 1, &c, &err), MML_ETOOBIG);
+    ck_assert_int_eq(run(CODING_GZIP, z, zlen, FEED_WHOLE, n - 1, &c, &err), MML_ETOOBIG);
     ck_assert_uint_le(c.len, n - 1);
     free(c.data);
     free(z);
@@ -201,15 +198,16 @@ START_TEST(test_round_trip_large)
 }
 END_TEST
 
-START_TEST(test_raw_deflate_fallback)
+START_TEST(deflate_takes_raw_deflate_and_gzip_does_not)
 {
     char *text = sample(2000);
     size_t zlen;
     unsigned char *z = zcompress(text, 2000, -15, &zlen);
     for (size_t split = 0; split <= 3; split++) {
+        const feed_cuts cuts = { .at = &split, .nat = 1, .every = split ? 1 : 0 };
         collect c = {0};
         mml_error err = {0};
-        int rc = run(CODING_DEFLATE, z, zlen, split, split ? 1 : 0, 2000, &c, &err);
+        int rc = run(CODING_DEFLATE, z, zlen, cuts, 2000, &c, &err);
         ck_assert_msg(rc == 0, "split %zu: %s", split, err.message);
         ck_assert_uint_eq(c.len, 2000);
         ck_assert_int_eq(memcmp(c.data, text, 2000), 0);
@@ -220,14 +218,14 @@ START_TEST(test_raw_deflate_fallback)
     z = zcompress(text, 2000, -15, &zlen);
     collect c = {0};
     mml_error err = {0};
-    ck_assert_int_eq(run(CODING_GZIP, z, zlen, 0, 0, 2000, &c, &err), MML_EBADREQ);
+    ck_assert_int_eq(run(CODING_GZIP, z, zlen, FEED_WHOLE, 2000, &c, &err), MML_EBADREQ);
     free(c.data);
     free(z);
     free(text);
 }
 END_TEST
 
-START_TEST(test_gzip_members)
+START_TEST(concatenated_gzip_members_are_one_body)
 {
     size_t l1, l2;
     unsigned char *a = zcompress("hello, ", 7, 31, &l1);
@@ -237,7 +235,7 @@ START_TEST(test_gzip_members)
     memcpy(both + l1, b, l2);
     for (size_t split = 0; split <= l1 + l2; split++) {
         collect c = {0};
-        ck_assert_int_eq(run(CODING_GZIP, both, l1 + l2, split, 0, 100, &c, NULL), 0);
+        ck_assert_int_eq(run(CODING_GZIP, both, l1 + l2, FEED_AT(&split, 1), 100, &c, NULL), 0);
         ck_assert_uint_eq(c.len, 12);
         ck_assert_int_eq(memcmp(c.data, "hello, world", 12), 0);
         free(c.data);
@@ -248,7 +246,7 @@ START_TEST(test_gzip_members)
 }
 END_TEST
 
-START_TEST(test_corrupt)
+START_TEST(truncated_or_corrupt_streams_are_bad_request)
 {
     char *text = sample(4000);
     size_t zlen;
@@ -258,24 +256,24 @@ START_TEST(test_corrupt)
     /* Every truncation is refused, at the latest by finish(). */
     for (size_t len = 0; len < zlen; len++) {
         c.len = 0;
-        int rc = run(CODING_GZIP, z, len, 0, 0, 4000, &c, &err);
+        int rc = run(CODING_GZIP, z, len, FEED_WHOLE, 4000, &c, &err);
         ck_assert_msg(rc == MML_EBADREQ, "len %zu: rc %d", len, rc);
     }
     /* A flipped bit in the CRC or the data. */
     for (size_t at = 10; at < zlen; at += 7) {
         z[at] ^= 0x10;
         c.len = 0;
-        int rc = run(CODING_GZIP, z, zlen, 0, 0, 4000, &c, &err);
+        int rc = run(CODING_GZIP, z, zlen, FEED_WHOLE, 4000, &c, &err);
         z[at] ^= 0x10;
         ck_assert_msg(rc == MML_EBADREQ || rc == MML_ETOOBIG, "byte %zu: rc %d", at, rc);
     }
     c.len = 0;
     ck_assert_int_eq(run(CODING_GZIP, (const unsigned char *)"not gzip at all", 15,
-                         0, 0, 4000, &c, &err), MML_EBADREQ);
+                         FEED_WHOLE, 4000, &c, &err), MML_EBADREQ);
     ck_assert_ptr_nonnull(strstr(err.message, "gzip"));
     c.len = 0;
     ck_assert_int_eq(run(CODING_DEFLATE, (const unsigned char *)"\xff\xff\xff\xff", 4,
-                         0, 0, 4000, &c, &err), MML_EBADREQ);
+                         FEED_WHOLE, 4000, &c, &err), MML_EBADREQ);
     free(z);
 
     /* Data after the end of a zlib stream. */
@@ -283,7 +281,7 @@ START_TEST(test_corrupt)
     zz = realloc(zz, zlen + 1);
     zz[zlen] = 'x';
     c.len = 0;
-    ck_assert_int_eq(run(CODING_DEFLATE, zz, zlen + 1, 0, 0, 4000, &c, &err), MML_EBADREQ);
+    ck_assert_int_eq(run(CODING_DEFLATE, zz, zlen + 1, FEED_WHOLE, 4000, &c, &err), MML_EBADREQ);
     ck_assert_ptr_nonnull(strstr(err.message, "after the end"));
     free(zz);
     free(c.data);
@@ -293,7 +291,7 @@ END_TEST
 
 /* 100 MB of zeros in ~100 KB must stop at the limit, fast, and in
  * bounded memory (ASan would see an allocation of the full size). */
-START_TEST(test_bomb)
+START_TEST(bomb_stops_at_max_out_fast_in_bounded_memory)
 {
     z_stream s;
     memset(&s, 0, sizeof(s));
@@ -318,10 +316,7 @@ START_TEST(test_bomb)
     uint64_t got = 0;
     inflater *in = inflater_create(CODING_GZIP, 1 << 20, count_sink, &got);
     mml_error err = {0};
-    int rc = 0;
-    for (size_t pos = 0; rc == 0 && pos < zlen; pos += 8192)
-        rc = inflater_feed(in, (const char *)z + pos, zlen - pos < 8192 ? zlen - pos : 8192,
-                           &err);
+    int rc = feed_pieces(z, zlen, FEED_EVERY(8192), inflate_piece, in, &err);
     ck_assert_int_eq(rc, MML_ETOOBIG);
     ck_assert_int_eq(mml_err_status(rc), 413);
     ck_assert_uint_le(got, 1 << 20);
@@ -333,7 +328,7 @@ START_TEST(test_bomb)
 }
 END_TEST
 
-START_TEST(test_sink_failure_sticky)
+START_TEST(sink_failure_is_sticky)
 {
     char *text = sample(300000);
     size_t zlen;
@@ -358,7 +353,7 @@ START_TEST(test_sink_failure_sticky)
 END_TEST
 
 /* A gzip'd binary frame through inflate_sink_decoder into the frame decoder. */
-START_TEST(test_into_frame_decoder)
+START_TEST(gzip_frame_feeds_the_frame_decoder)
 {
     unsigned char f[32 + 8 * 4 + 8] = "MML1\x01\x03\x01\x02\x00";
     f[12] = 1;   /* margin 1 */
@@ -371,22 +366,21 @@ START_TEST(test_into_frame_decoder)
     size_t zlen;
     ck_assert_int_eq(inflate_compress(CODING_GZIP, f, sizeof(f), &z, &zlen), 0);
     for (size_t split = 0; split <= zlen; split++) {
-        decoder *d = frame_decoder_ops.create(1 << 20);
-        inflate_decoder_sink sink = {&frame_decoder_ops, d};
-        inflater *in = inflater_create(CODING_GZIP, 1 << 20, inflate_sink_decoder, &sink);
+        feed_dec f;
+        feed_open(&f, &(feed_config){ .ops = &frame_decoder_ops, .max_body = 1 << 20 });
+        inflater *in = feed_inflater(&f, CODING_GZIP, 1 << 20);
         mml_error err = {0};
-        ck_assert_int_eq(inflater_feed(in, z, split, &err), 0);
-        ck_assert_int_eq(inflater_feed(in, (char *)z + split, zlen - split, &err), 0);
+        ck_assert_int_eq(feed_pieces(z, zlen, FEED_AT(&split, 1), inflate_piece, in, &err), 0);
         ck_assert_int_eq(inflater_finish(in, &err), 0);
         payload pl;
-        ck_assert_int_eq(frame_decoder_ops.finish(d, &pl, &err), 0);
+        ck_assert_int_eq(feed_finish(&f, &pl, &err), 0);
         double out;
         mml_compute(&pl.req, &out);
         /* sum over i != 1 of max(0, 1 - 1 + x_i) / 4 = (0.5 + 0.25) / 4 */
         ck_assert_double_eq(out, 0.1875);
         payload_free(&pl);
         inflater_destroy(in);
-        frame_decoder_ops.destroy(d);
+        feed_close(&f);
     }
     free(z);
 }
@@ -394,7 +388,7 @@ END_TEST
 
 /* A deflate'd v2 request through v2_decoder_sink, as tritonclient sends
  * with request_compression_algorithm="deflate". */
-START_TEST(test_into_v2_decoder)
+START_TEST(deflate_v2_request_feeds_the_v2_decoder)
 {
     static const char json[] =
         "{\"inputs\":[{\"name\":\"INPUT\",\"shape\":[1,2],\"datatype\":\"FP32\","
@@ -409,31 +403,32 @@ START_TEST(test_into_v2_decoder)
     void *z;
     size_t zlen;
     ck_assert_int_eq(inflate_compress(CODING_DEFLATE, body, sizeof(body), &z, &zlen), 0);
-    v2_decoder *d = v2_decoder_create(1 << 20, (int64_t)sizeof(json) - 1);
-    inflater *in = inflater_create(CODING_DEFLATE, 1 << 20, v2_decoder_sink, d);
+    feed_dec f;
+    feed_open(&f, &(feed_config){ .ops = &feed_v2_ops, .max_body = 1 << 20,
+                                  .header_len = (int64_t)sizeof(json) - 1 });
+    inflater *in = feed_inflater(&f, CODING_DEFLATE, 1 << 20);
     mml_error err = {0};
-    for (size_t pos = 0; pos < zlen; pos += 5)
-        ck_assert_int_eq(inflater_feed(in, (char *)z + pos, zlen - pos < 5 ? zlen - pos : 5, &err), 0);
+    ck_assert_int_eq(feed_pieces(z, zlen, FEED_EVERY(5), inflate_piece, in, &err), 0);
     ck_assert_int_eq(inflater_finish(in, &err), 0);
     v2_request r;
-    ck_assert_msg(v2_decoder_finish(d, &r, &err) == 0, "%s", err.message);
+    ck_assert_msg(feed_finish_v2(&f, &r, &err) == 0, "%s", err.message);
     float out;
     mml_compute(&r.pl.req, &out);
     ck_assert_float_eq(out, 0.0f);   /* 1 - 2 + 0.5 < 0 */
     v2_request_free(&r);
     inflater_destroy(in);
-    v2_decoder_destroy(d);
+    feed_close(&f);
     free(z);
 }
 END_TEST
 
-START_TEST(test_compress_empty)
+START_TEST(empty_body_compresses_and_identity_does_not)
 {
     void *z;
     size_t zlen;
     ck_assert_int_eq(inflate_compress(CODING_DEFLATE, "", 0, &z, &zlen), 0);
     collect c = {0};
-    ck_assert_int_eq(run(CODING_DEFLATE, z, zlen, 0, 0, 0, &c, NULL), 0);
+    ck_assert_int_eq(run(CODING_DEFLATE, z, zlen, FEED_WHOLE, 0, &c, NULL), 0);
     ck_assert_uint_eq(c.len, 0);
     free(z);
     ck_assert_int_eq(inflate_compress(CODING_IDENTITY, "x", 1, &z, &zlen), MML_ENOMEM);
@@ -445,26 +440,26 @@ static Suite *inflate_suite(void)
 {
     Suite *s = suite_create("inflate");
     TCase *tc = tcase_create("headers");
-    tcase_add_test(tc, test_parse_content_encoding);
-    tcase_add_test(tc, test_pick_response_coding);
+    tcase_add_test(tc, content_encoding_values_parse_to_codings);
+    tcase_add_test(tc, response_coding_follows_accept_encoding_q_values);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("round_trip");
     tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_round_trip_splits);
-    tcase_add_test(tc, test_round_trip_large);
-    tcase_add_test(tc, test_raw_deflate_fallback);
-    tcase_add_test(tc, test_gzip_members);
-    tcase_add_test(tc, test_compress_empty);
-    tcase_add_test(tc, test_into_frame_decoder);
-    tcase_add_test(tc, test_into_v2_decoder);
+    tcase_add_test(tc, round_trip_survives_every_split);
+    tcase_add_test(tc, large_body_round_trips_and_stops_at_max_out);
+    tcase_add_test(tc, deflate_takes_raw_deflate_and_gzip_does_not);
+    tcase_add_test(tc, concatenated_gzip_members_are_one_body);
+    tcase_add_test(tc, empty_body_compresses_and_identity_does_not);
+    tcase_add_test(tc, gzip_frame_feeds_the_frame_decoder);
+    tcase_add_test(tc, deflate_v2_request_feeds_the_v2_decoder);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("hostile");
     tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_corrupt);
-    tcase_add_test(tc, test_bomb);
-    tcase_add_test(tc, test_sink_failure_sticky);
+    tcase_add_test(tc, truncated_or_corrupt_streams_are_bad_request);
+    tcase_add_test(tc, bomb_stops_at_max_out_fast_in_bounded_memory);
+    tcase_add_test(tc, sink_failure_is_sticky);
     suite_add_tcase(s, tc);
     return s;
 }
