@@ -99,7 +99,7 @@ static void check_shortest(double v, int dtype)
 
 /* ---- shortest numbers ------------------------------------------------------ */
 
-START_TEST(test_shortest_float16_all)
+START_TEST(every_float16_prints_shortest_and_reads_back)
 {
     for (uint32_t h = 0; h < 0x10000; h++) {
         double v = mml_half_to_float((uint16_t)h);
@@ -109,7 +109,7 @@ START_TEST(test_shortest_float16_all)
 }
 END_TEST
 
-START_TEST(test_shortest_float32_random)
+START_TEST(random_float32_print_shortest_and_read_back)
 {
     uint64_t seed = 7;
 
@@ -125,7 +125,7 @@ START_TEST(test_shortest_float32_random)
 }
 END_TEST
 
-START_TEST(test_shortest_float64_random)
+START_TEST(random_float64_print_shortest_and_read_back)
 {
     uint64_t seed = 11;
 
@@ -145,7 +145,7 @@ END_TEST
 
 /* Every decade a float32 spans, and the floats next to each power of
  * ten, where the digit count changes. */
-START_TEST(test_shortest_float32_decades)
+START_TEST(float32_decades_and_neighbours_print_shortest)
 {
     uint64_t seed = 5;
 
@@ -169,7 +169,7 @@ END_TEST
 
 /* Powers of two have a narrower gap below them: the case where a longer
  * correctly rounded string can fail while a shorter one reads back. */
-START_TEST(test_shortest_powers_of_two)
+START_TEST(powers_of_two_print_shortest_despite_the_narrow_gap)
 {
     for (int e = -1074; e <= 1023; e++)
         check_shortest(ldexp(1, e), MML_F64);
@@ -190,7 +190,7 @@ static void expect_text(double v, int dtype, const char *want)
     ck_assert_int_eq(len, (int)strlen(want));
 }
 
-START_TEST(test_shortest_known)
+START_TEST(known_values_print_as_expected)
 {
     expect_text((float)(2.0 / 3), MML_F32, "0.6666667");
     expect_text(2.0 / 3, MML_F64, "0.6666666666666666");
@@ -240,7 +240,7 @@ static cJSON *encode_result(const mml_request *req, const void *out)
     return doc;
 }
 
-START_TEST(test_result_scalar)
+START_TEST(scalar_result_body_has_loss_shape_dtype_reduction)
 {
     float loss = (float)(2.0 / 3);
     mml_request req = { .dtype = MML_F32, .p = 1, .margin = 1, .reduction = MML_MEAN,
@@ -260,7 +260,7 @@ START_TEST(test_result_scalar)
 }
 END_TEST
 
-START_TEST(test_result_vector)
+START_TEST(vector_result_body_lists_every_loss)
 {
     uint16_t out[4] = { mml_double_to_half(0.5), mml_double_to_half(0.25),
                         mml_double_to_half(INFINITY), mml_double_to_half(-INFINITY) };
@@ -281,7 +281,7 @@ START_TEST(test_result_vector)
 END_TEST
 
 /* A long output: every element reads back, in order. */
-START_TEST(test_result_long)
+START_TEST(long_result_reads_back_in_order)
 {
     enum { N = 5000 };
     double *out = malloc(N * sizeof *out);
@@ -315,7 +315,7 @@ START_TEST(test_result_long)
 }
 END_TEST
 
-START_TEST(test_error_body)
+START_TEST(error_body_has_type_message_and_field)
 {
     size_t len;
     char *body = json_encode_error("ValueError", "target[3] = 5 is out of range [0, 4)",
@@ -339,16 +339,16 @@ static Suite *json_encode_suite(void)
 {
     Suite *s = suite_create("json_encode");
     const suite_case cases[] = {
-        { "shortest_float16_all", test_shortest_float16_all, 60 },
-        { "shortest_float32_random", test_shortest_float32_random, 120 },
-        { "shortest_float64_random", test_shortest_float64_random, 120 },
-        { "shortest_float32_decades", test_shortest_float32_decades, 120 },
-        { "shortest_powers_of_two", test_shortest_powers_of_two, 60 },
-        { "shortest_known", test_shortest_known, 0 },
-        { "result_scalar", test_result_scalar, 0 },
-        { "result_vector", test_result_vector, 0 },
-        { "result_long", test_result_long, 60 },
-        { "error_body", test_error_body, 0 },
+        { "shortest_float16_all", every_float16_prints_shortest_and_reads_back, 60, 0 },
+        { "shortest_float32_random", random_float32_print_shortest_and_read_back, 120, 0 },
+        { "shortest_float64_random", random_float64_print_shortest_and_read_back, 120, 0 },
+        { "shortest_float32_decades", float32_decades_and_neighbours_print_shortest, 120, 0 },
+        { "shortest_powers_of_two", powers_of_two_print_shortest_despite_the_narrow_gap, 60, 0 },
+        { "shortest_known", known_values_print_as_expected, 0, 0 },
+        { "result_scalar", scalar_result_body_has_loss_shape_dtype_reduction, 0, 0 },
+        { "result_vector", vector_result_body_lists_every_loss, 0, 0 },
+        { "result_long", long_result_reads_back_in_order, 60, 0 },
+        { "error_body", error_body_has_type_message_and_field, 0, 0 },
     };
 
     suite_add_cases(s, cases, sizeof cases / sizeof cases[0]);

@@ -14,7 +14,7 @@
 static const access_entry ENTRY = {"POST", "/v1/multi_margin_loss", 200, 1234, 56,
                                    0.000123, "abc-1"};
 
-START_TEST(plain_line)
+START_TEST(plain_line_is_one_line_with_every_field)
 {
     char buf[1024];
     size_t n = accesslog_format(LOG_PLAIN, &ENTRY, buf, sizeof buf);
@@ -26,7 +26,7 @@ START_TEST(plain_line)
 }
 END_TEST
 
-START_TEST(json_line)
+START_TEST(json_line_has_every_field)
 {
     char buf[1024];
     accesslog_format(LOG_JSON, &ENTRY, buf, sizeof buf);
@@ -40,7 +40,7 @@ START_TEST(json_line)
 END_TEST
 
 /* A hostile path cannot break a line or a JSON string. */
-START_TEST(escaping)
+START_TEST(hostile_path_cannot_break_a_line_or_a_json_string)
 {
     access_entry e = ENTRY;
     e.path = "/a b\"c\\d\ne";
@@ -159,9 +159,9 @@ static Suite *accesslog_suite(void)
 {
     Suite *s = suite_create("server_accesslog");
     TCase *tc = tcase_create("format");
-    tcase_add_test(tc, plain_line);
-    tcase_add_test(tc, json_line);
-    tcase_add_test(tc, escaping);
+    tcase_add_test(tc, plain_line_is_one_line_with_every_field);
+    tcase_add_test(tc, json_line_has_every_field);
+    tcase_add_test(tc, hostile_path_cannot_break_a_line_or_a_json_string);
     tcase_add_test(tc, long_fields_are_cut);
     tcase_add_test(tc, threads_keep_lines_whole);
     suite_add_tcase(s, tc);

@@ -35,7 +35,7 @@ static int parse(config *cfg, char *err, size_t errlen, ...)
     return config_parse(cfg, argc, argv, err, errlen);
 }
 
-START_TEST(defaults)
+START_TEST(no_flags_give_the_documented_defaults)
 {
     config cfg;
     char err[256];
@@ -166,7 +166,7 @@ static const struct {
     {"--listen", "example.com:80", "--listen"},
 };
 
-START_TEST(bad_values)
+START_TEST(bad_flag_value_is_refused_naming_it)
 {
     config cfg;
     char err[256];
@@ -304,7 +304,7 @@ static Suite *config_suite(void)
     TCase *tc = tcase_create("defaults");
     tcase_add_checked_fixture(tc, clear_env, clear_env);
     tcase_add_test(tc, cpu_quota_file);
-    tcase_add_test(tc, defaults);
+    tcase_add_test(tc, no_flags_give_the_documented_defaults);
     tcase_add_test(tc, help_and_version);
     tcase_add_test(tc, usage_lists_every_flag);
     suite_add_tcase(s, tc);
@@ -319,7 +319,7 @@ static Suite *config_suite(void)
 
     tc = tcase_create("errors");
     tcase_add_checked_fixture(tc, clear_env, clear_env);
-    tcase_add_loop_test(tc, bad_values, 0, (int)(sizeof BAD / sizeof BAD[0]));
+    tcase_add_loop_test(tc, bad_flag_value_is_refused_naming_it, 0, (int)(sizeof BAD / sizeof BAD[0]));
     tcase_add_test(tc, empty_env_is_unset);
     tcase_add_test(tc, flag_overrides_a_bad_env);
     tcase_add_test(tc, unknown_and_missing);

@@ -16,7 +16,7 @@ static int peer_closed(int peer)
     return recv(peer, &c, 1, MSG_DONTWAIT) == 0;
 }
 
-START_TEST(test_sweep_after_limit)
+START_TEST(idle_connection_is_shut_after_the_limit)
 {
     deadline_list l;
     int a[2], b[2];
@@ -40,7 +40,7 @@ START_TEST(test_sweep_after_limit)
 }
 END_TEST
 
-START_TEST(test_busy_and_restart)
+START_TEST(busy_connection_is_spared_and_its_clock_restarts)
 {
     deadline_list l;
     int a[2];
@@ -63,7 +63,7 @@ END_TEST
 /* A client that closes its side in the middle of a body is shut down at
  * once, but only while a body is being read and nothing it sent is left
  * unread (it may have sent the whole request, then closed its side). */
-START_TEST(test_client_gone_mid_body)
+START_TEST(client_gone_mid_body_is_shut_once_read)
 {
     deadline_list l;
     int a[2];
@@ -90,9 +90,9 @@ int main(void)
 {
     Suite *s = suite_create("server_deadline");
     TCase *tc = tcase_create("deadline");
-    tcase_add_test(tc, test_sweep_after_limit);
-    tcase_add_test(tc, test_busy_and_restart);
-    tcase_add_test(tc, test_client_gone_mid_body);
+    tcase_add_test(tc, idle_connection_is_shut_after_the_limit);
+    tcase_add_test(tc, busy_connection_is_spared_and_its_clock_restarts);
+    tcase_add_test(tc, client_gone_mid_body_is_shut_once_read);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }

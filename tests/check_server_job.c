@@ -112,7 +112,7 @@ START_TEST(split_is_deterministic)
 }
 END_TEST
 
-START_TEST(small_job_and_inline)
+START_TEST(small_jobs_run_inline)
 {
     job_pool *pool = job_pool_create(&loop, 2, 2);
     payload p, keep;
@@ -201,7 +201,7 @@ START_TEST(fork_shares_depth)
 }
 END_TEST
 
-START_TEST(empty_batch)
+START_TEST(empty_batch_job_returns_one_value)
 {
     job_pool *pool = job_pool_create(&loop, 2, 2);
     payload p;
@@ -227,10 +227,10 @@ static Suite *job_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, split_is_deterministic, 0, 3);
-    tcase_add_test(tc, small_job_and_inline);
+    tcase_add_test(tc, small_jobs_run_inline);
     tcase_add_test(tc, queue_is_bounded);
     tcase_add_test(tc, fork_shares_depth);
-    tcase_add_test(tc, empty_batch);
+    tcase_add_test(tc, empty_batch_job_returns_one_value);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -46,7 +46,7 @@ static double sample(const char *text, const char *series)
     return -1;
 }
 
-START_TEST(empty_render)
+START_TEST(fresh_metrics_render_zeros_and_build_info)
 {
     char *t = render(0, 0);
     ck_assert_double_eq(sample(t, "lossd_queue_depth"), 0);
@@ -115,7 +115,7 @@ END_TEST
 
 /* Every line is a comment (# HELP/# TYPE name ...) or "name{labels} value"
  * for a declared family: what promtool checks first. */
-START_TEST(text_format)
+START_TEST(every_line_is_a_comment_or_a_sample)
 {
     metrics_request(m, 0, 200, 0.001);
     metrics_request(m, 2, 404, 0.001);
@@ -149,7 +149,7 @@ START_TEST(text_format)
 }
 END_TEST
 
-START_TEST(create_limits)
+START_TEST(too_many_routes_are_refused_and_destroy_null_is_a_no_op)
 {
     const char *many[METRICS_MAX_ROUTES + 1] = {0};
     ck_assert_ptr_null(metrics_create(many, METRICS_MAX_ROUTES + 1, "v", "s"));
@@ -162,13 +162,13 @@ static Suite *metrics_suite(void)
     Suite *s = suite_create("server_metrics");
     TCase *tc = tcase_create("render");
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, empty_render);
+    tcase_add_test(tc, fresh_metrics_render_zeros_and_build_info);
     tcase_add_test(tc, counts_and_gauges);
     tcase_add_test(tc, histogram_is_cumulative);
-    tcase_add_test(tc, text_format);
+    tcase_add_test(tc, every_line_is_a_comment_or_a_sample);
     suite_add_tcase(s, tc);
     tc = tcase_create("lifecycle");
-    tcase_add_test(tc, create_limits);
+    tcase_add_test(tc, too_many_routes_are_refused_and_destroy_null_is_a_no_op);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,7 +7,7 @@
 #include "reqid.h"
 #include "suite.h"
 
-START_TEST(sane_ids)
+START_TEST(printable_ascii_ids_up_to_the_limit_are_sane)
 {
     ck_assert_int_eq(reqid_is_sane("abc"), 1);
     ck_assert_int_eq(reqid_is_sane("0af7651916cd43dd8448eb211c80319c"), 1);
@@ -19,7 +19,7 @@ START_TEST(sane_ids)
 }
 END_TEST
 
-START_TEST(insane_ids)
+START_TEST(long_empty_blank_control_and_non_ascii_ids_are_refused)
 {
     char longer[REQID_MAX + 2];
     memset(longer, 'x', REQID_MAX + 1);
@@ -102,8 +102,8 @@ static Suite *reqid_suite(void)
 {
     Suite *s = suite_create("server_reqid");
     TCase *tc = tcase_create("validate");
-    tcase_add_test(tc, sane_ids);
-    tcase_add_test(tc, insane_ids);
+    tcase_add_test(tc, printable_ascii_ids_up_to_the_limit_are_sane);
+    tcase_add_test(tc, long_empty_blank_control_and_non_ascii_ids_are_refused);
     suite_add_tcase(s, tc);
     tc = tcase_create("generate");
     tcase_add_test(tc, generated_ids_are_sane_and_distinct);

@@ -28,7 +28,7 @@ static void expect_route(const char *method, const char *path, int want, route_i
     ck_assert_int_eq(route_table[idx].id, id);
 }
 
-START_TEST(known_routes)
+START_TEST(every_route_matches_its_path_and_method)
 {
     static const struct {
         const char *method, *path;
@@ -95,7 +95,7 @@ START_TEST(wrong_method_is_405_with_allow)
 }
 END_TEST
 
-START_TEST(table_is_sane)
+START_TEST(route_table_is_consistent)
 {
     for (size_t i = 0; i < route_count; i++) {
         const route *r = &route_table[i];
@@ -120,7 +120,7 @@ static const route *score(void)
     return NULL;
 }
 
-START_TEST(content_types)
+START_TEST(content_type_chooses_the_decoder)
 {
     const route *r = score();
     ck_assert_ptr_eq(route_decoder(r, "application/json"), &json_decoder_ops);
@@ -139,7 +139,7 @@ START_TEST(content_types)
 }
 END_TEST
 
-START_TEST(accept_header)
+START_TEST(accept_q_values_choose_frame_or_json)
 {
     static const char BIN[] = "application/octet-stream", JSON[] = "application/json";
     static const struct {
@@ -182,7 +182,7 @@ START_TEST(accept_header)
 }
 END_TEST
 
-START_TEST(v2_error_shape_paths)
+START_TEST(v2_paths_get_the_v2_error_shape)
 {
     ck_assert_int_eq(route_is_v2("/v2"), 1);
     ck_assert_int_eq(route_is_v2("/v2/"), 1);
@@ -255,7 +255,7 @@ START_TEST(get_routes_have_no_decoder)
 }
 END_TEST
 
-START_TEST(method_bits)
+START_TEST(method_names_map_to_their_bits)
 {
     ck_assert_uint_eq(route_method_bit("GET"), ROUTE_GET);
     ck_assert_uint_eq(route_method_bit("HEAD"), ROUTE_HEAD);
@@ -269,19 +269,19 @@ static Suite *route_suite(void)
 {
     Suite *s = suite_create("server_route");
     TCase *tc = tcase_create("match");
-    tcase_add_test(tc, known_routes);
+    tcase_add_test(tc, every_route_matches_its_path_and_method);
     tcase_add_test(tc, unknown_path_is_404);
     tcase_add_test(tc, wrong_method_is_405_with_allow);
-    tcase_add_test(tc, table_is_sane);
-    tcase_add_test(tc, method_bits);
+    tcase_add_test(tc, route_table_is_consistent);
+    tcase_add_test(tc, method_names_map_to_their_bits);
     suite_add_tcase(s, tc);
     tc = tcase_create("decoder");
-    tcase_add_test(tc, content_types);
+    tcase_add_test(tc, content_type_chooses_the_decoder);
     tcase_add_test(tc, get_routes_have_no_decoder);
-    tcase_add_test(tc, accept_header);
+    tcase_add_test(tc, accept_q_values_choose_frame_or_json);
     suite_add_tcase(s, tc);
     tc = tcase_create("v2_and_openapi");
-    tcase_add_test(tc, v2_error_shape_paths);
+    tcase_add_test(tc, v2_paths_get_the_v2_error_shape);
     tcase_add_test(tc, openapi_matches_route_table);
     suite_add_tcase(s, tc);
     return s;
