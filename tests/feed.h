@@ -1,4 +1,4 @@
-/* feed.h - feeds request bodies to the decoders in pieces: the one chunking helper of the decoder suites.
+/* feed.h - feeds request bodies to the decoders in pieces, for every decoder suite.
  *
  * Every call the suites make of the decoder interface (decoder_ops in
  * proto/payload.h) goes through here, so that a change of that interface
