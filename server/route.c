@@ -8,6 +8,7 @@
 #include "frame.h"
 #include "hlist.h"
 #include "json.h"
+#include "v2.h"
 
 /* Media types of the native scoring API (SPEC 3.1, 4). */
 static const route_media score_media[] = {
@@ -88,6 +89,22 @@ int route_accepts(const char *accept, const char *type, const char *other)
         }
     }
     return q_type > 0 && q_type >= q_other;
+}
+
+void route_not_found(const char *method, const char *path, char *msg, size_t size)
+{
+    static const char model[] = "/v2/models/" V2_MODEL_NAME "/";
+    static const char version[] = "/v2/models/" V2_MODEL_NAME "/versions/" V2_MODEL_VERSION "/";
+    if (strncmp(path, version, sizeof version - 1) == 0 ||
+        (strncmp(path, model, sizeof model - 1) == 0 &&
+         strncmp(path + sizeof model - 1, "versions/", 9) != 0))
+        snprintf(msg, size, "no route for %s %s: the model has GET (metadata), GET "
+                 ".../ready, GET .../config and POST .../infer", method, path);
+    else if (strncmp(path, "/v2/models/", 11) == 0)
+        snprintf(msg, size, "unknown model or version in %s %s: this server has model "
+                 V2_MODEL_NAME " version " V2_MODEL_VERSION, method, path);
+    else
+        snprintf(msg, size, "no route for %s %s", method, path);
 }
 
 unsigned route_method_bit(const char *method)

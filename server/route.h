@@ -62,6 +62,11 @@ int route_is_v2(const char *path);
  * for by name, and curl's default Accept keeps JSON. A tie goes to type. */
 int route_accepts(const char *accept, const char *type, const char *other);
 
+/* The message of a 404 for method and path into msg (size bytes): on
+ * /v2/models/ it says whether the model or version is unknown or the
+ * route under the model, and what the model has. */
+void route_not_found(const char *method, const char *path, char *msg, size_t size);
+
 /* ROUTE_GET etc. for a method name, 0 for any other method. */
 unsigned route_method_bit(const char *method);
 
