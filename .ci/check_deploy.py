@@ -32,7 +32,7 @@ except ImportError:
 K8S_DIR = "deploy/k8s"
 COMPOSE = "deploy/docker-compose.yml"
 PROMETHEUS = "deploy/prometheus.yml"
-DEFAULT_DRAIN = 20       # SPEC section 5, --drain-timeout
+DEFAULT_DRAIN = 20       # --drain-timeout default (README.md, "Configuration")
 DEFAULT_GRACE = 30       # Kubernetes default terminationGracePeriodSeconds
 DEFAULT_LISTEN = "0.0.0.0:8080"
 # Used only when neither the server source nor SPEC.md can be read.
