@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "native.h"
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define FRAME_HOST_BE 1
 #else
@@ -12,7 +14,10 @@
 
 enum { SEC_INPUT, SEC_TARGET, SEC_WEIGHT, SEC_COUNT };
 
-struct decoder {
+typedef struct frame_decoder frame_decoder;
+
+struct frame_decoder {
+    decoder super;              /* first: the interface (decoder.h) */
     uint64_t max_body;
     uint64_t content_length;      /* valid when has_length */
     int has_length;
@@ -26,6 +31,7 @@ struct decoder {
     payload pl;
     int failed;                   /* sticky: the first failure, replayed */
     mml_error error;
+    int want_frame;               /* answer with an MMR1 frame (Accept) */
 };
 
 static uint32_t load_le32(const uint8_t *b)
@@ -46,7 +52,7 @@ static void store_le64(uint8_t *b, uint64_t v)
 }
 
 
-/* Checks of SPEC 4 that only the frame has (magic, version, flags,
+/* Checks of the frame layout (docs/wire.md, "Binary frame") that only the frame has (magic, version, flags,
  * reserved) plus the codes, in byte order so the first bad byte is named. */
 static int check_codes(const uint8_t *hdr, mml_error *err)
 {
@@ -94,7 +100,7 @@ int frame_parse_header(const uint8_t hdr[FRAME_HEADER_SIZE], uint64_t max_body,
         return mml_error_set(err, MML_EVALUE, "C",
                              "C (number of classes) must be at least 1, got 0");
 
-    /* The core's checks are the reference for SPEC 2; everything the frame
+    /* The core's checks are the reference for the validation rules; everything the frame
      * can express has been checked above, so this only guards drift. */
     mml_desc desc;
     mml_desc_init(&desc);
@@ -132,17 +138,24 @@ int frame_parse_header(const uint8_t hdr[FRAME_HEADER_SIZE], uint64_t max_body,
     return 0;
 }
 
-static decoder *frame_create(uint64_t max_body)
+static decoder *frame_create(const decoder_conf *conf, mml_error *err)
 {
-    decoder *d = calloc(1, sizeof(*d));
-    if (d == NULL)
+    frame_decoder *d = calloc(1, sizeof(*d));
+    if (d == NULL) {
+        mml_error_set(err, MML_ENOMEM, "body", "out of memory");
         return NULL;
-    d->max_body = max_body;
-    return d;
+    }
+    d->super.ops = &frame_decoder_ops;
+    d->max_body = conf->max_body;
+    d->has_length = conf->length >= 0;
+    d->content_length = d->has_length ? (uint64_t)conf->length : 0;
+    d->want_frame = native_wants_frame(conf);
+    return &d->super;
 }
 
-static void frame_destroy(decoder *d)
+static void frame_destroy(decoder *base)
 {
+    frame_decoder *d = (frame_decoder *)base;
     if (d == NULL)
         return;
     payload_free(&d->pl);
@@ -151,14 +164,14 @@ static void frame_destroy(decoder *d)
 
 /* Record the first failure so every later call reports it again. err is
  * never NULL here: the entry points substitute a local one. */
-static int fail(decoder *d, int rc, mml_error *err)
+static int fail(frame_decoder *d, int rc, mml_error *err)
 {
     d->failed = rc;
     d->error = *err;
     return rc;
 }
 
-static int replay(const decoder *d, mml_error *err)
+static int replay(const frame_decoder *d, mml_error *err)
 {
     *err = d->error;
     return d->failed;
@@ -166,7 +179,7 @@ static int replay(const decoder *d, mml_error *err)
 
 
 /* The header is complete: check it, then take the tensor buffers. */
-static int start_body(decoder *d, mml_error *err)
+static int start_body(frame_decoder *d, mml_error *err)
 {
     int rc = frame_parse_header(d->hdr, d->max_body, &d->h, err);
     if (rc < 0)
@@ -204,7 +217,7 @@ static int start_body(decoder *d, mml_error *err)
 }
 
 /* Copy tensor bytes to their place; len fits in what the frame declares. */
-static void copy_body(decoder *d, const uint8_t *data, size_t len)
+static void copy_body(frame_decoder *d, const uint8_t *data, size_t len)
 {
     uint64_t pos = d->body_len;
     for (int s = 0; s < SEC_COUNT && len > 0; s++) {
@@ -222,8 +235,9 @@ static void copy_body(decoder *d, const uint8_t *data, size_t len)
     }
 }
 
-static int frame_feed(decoder *d, const char *data, size_t len, mml_error *err)
+static int frame_feed(decoder *base, const char *data, size_t len, mml_error *err)
 {
+    frame_decoder *d = (frame_decoder *)base;
     const uint8_t *p = (const uint8_t *)data;
     mml_error local;
     if (err == NULL)
@@ -255,8 +269,9 @@ static int frame_feed(decoder *d, const char *data, size_t len, mml_error *err)
     return 0;
 }
 
-static int frame_finish(decoder *d, payload *out, mml_error *err)
+static int frame_finish(decoder *base, payload *out, mml_error *err)
 {
+    frame_decoder *d = (frame_decoder *)base;
     mml_error local;
     if (err == NULL)
         err = &local;
@@ -300,15 +315,17 @@ static int frame_finish(decoder *d, payload *out, mml_error *err)
     return 0;
 }
 
-void frame_decoder_set_length(decoder *d, uint64_t content_length)
+uint64_t frame_decoder_expected_bytes(const decoder *base)
 {
-    d->content_length = content_length;
-    d->has_length = 1;
+    const frame_decoder *d = (const frame_decoder *)base;
+    return d->have_header ? d->h.total : 0;
 }
 
-uint64_t frame_decoder_expected_bytes(const decoder *d)
+static int frame_answer(const decoder *base, const mml_request *req, const void *out,
+                        decoder_answer *a)
 {
-    return d->have_header ? d->h.total : 0;
+    const frame_decoder *d = (const frame_decoder *)base;
+    return native_answer(d->want_frame, req, out, a);
 }
 
 size_t frame_encode_result(const mml_request *req, const void *out, void **body)
@@ -339,5 +356,6 @@ const decoder_ops frame_decoder_ops = {
     .create = frame_create,
     .feed = frame_feed,
     .finish = frame_finish,
+    .answer = frame_answer,
     .destroy = frame_destroy,
 };

@@ -1,10 +1,6 @@
-/* payload.h - a decoded request that owns its tensors, and the interface
- * every streaming body decoder (JSON, binary frame, v2) implements.
- *
- * A decoder is fed the body chunk by chunk as libmicrohttpd hands it over
- * and writes numbers straight into the payload's typed buffers. When
- * finish() succeeds the payload is fully validated (SPEC 2) and ready for
- * mml_rows(); ownership of the buffers passes to the caller. */
+/* payload.h - a decoded request that owns its tensors, and the memory
+ * they live in: aligned blocks held to the budget of --max-memory.
+ * Decoders (decoder.h) fill payloads; the job pool computes them. */
 #ifndef LOSSD_PAYLOAD_H
 #define LOSSD_PAYLOAD_H
 
@@ -68,22 +64,5 @@ void payload_swap_elems(void *buf, uint64_t count, size_t elem);
 
 /* Free the buffers and zero *p. payload_free(NULL) is a no-op. */
 void payload_free(payload *p);
-
-typedef struct decoder decoder;
-
-typedef struct decoder_ops {
-    const char *name;
-    /* NULL on allocation failure. max_body bounds the memory a decoder
-     * may take for tensors (an element count implying more is ETOOBIG). */
-    decoder *(*create)(uint64_t max_body);
-    /* Consume len bytes. 0, or a negative MML code with *err filled;
-     * after a failure every later call returns the same failure. */
-    int (*feed)(decoder *d, const char *data, size_t len, mml_error *err);
-    /* End of body: validate and move the tensors into *out. 0 or a
-     * negative code with *err filled (and *out left empty). */
-    int (*finish)(decoder *d, payload *out, mml_error *err);
-    /* Frees everything the decoder still owns; NULL is a no-op. */
-    void (*destroy)(decoder *d);
-} decoder_ops;
 
 #endif

@@ -9,6 +9,7 @@
 #include "mml.h"
 #include "openapi.h"
 #include "request.h"
+#include "v2.h"
 
 static const char METRICS_TYPE[] = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -49,7 +50,7 @@ static cJSON *info_object(const http_server *s)
     return o;
 }
 
-/* GET routes of the Open Inference Protocol v2 (SPEC 6). */
+/* GET routes of the Open Inference Protocol v2 (docs/wire.md). */
 static enum MHD_Result serve_v2_get(http_req *r, route_id id)
 {
     switch (id) {

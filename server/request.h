@@ -18,13 +18,13 @@
 #include "config.h"
 #include "deadline.h"
 #include "http.h"
+#include "decoder.h"
 #include "inflate.h"
 #include "job.h"
 #include "metrics.h"
 #include "payload.h"
 #include "reqid.h"
 #include "route.h"
-#include "v2.h"
 
 /* A body that failed (decode error, over --max-body) is still read and
  * dropped so the client gets its 4xx; past this much over the limit the
@@ -71,26 +71,16 @@ typedef struct http_req {
     int status;                     /* queued response status, 0 before */
     req_phase phase;
     int v2;                         /* errors in the v2 shape {"error": "..."} */
-    const decoder_ops *ops;         /* /v1 body decoder, or NULL */
-    decoder *dec;
-    v2_decoder *v2dec;              /* infer body decoder, or NULL */
-    inflater *z;                    /* gzip/deflate body, or NULL */
-    inflate_decoder_sink sink;      /* z feeds dec through this */
+    decoder *dec;                   /* the body's decoder (decoder.h), or NULL */
     char accept_encoding[128];      /* for the response coding */
-    int want_frame;                 /* Accept: application/octet-stream on /v1 */
     content_coding body_coding;     /* of body */
     int err_code;                   /* first failure, 0 while all is well */
     mml_error err;
     uint64_t body_cap;              /* close the connection past this many body bytes */
     int has_length;                 /* a Content-Length, declared, came with the headers */
     uint64_t declared;
-    payload p;                      /* decoded /v1 request */
-    v2_request v2req;               /* decoded infer request (id, output form) */
     uint64_t elements;
-    char *body;                     /* encoded result, malloc'd */
-    size_t body_len;
-    const char *body_type;          /* its Content-Type */
-    size_t infer_hlen;              /* Inference-Header-Content-Length, 0: none */
+    decoder_answer ans;             /* the answer, from the decoder's format */
     int job_status;
     const char *cors_origin;   /* Access-Control-Allow-Origin: "*", the request's Origin
                                   (libmicrohttpd keeps it to the request's end), or NULL */

@@ -9,6 +9,7 @@
 #include "httpcheck.h"
 #include "json.h"
 #include "request.h"
+#include "v2.h"
 
 const char JSON_TYPE[] = "application/json";
 const char BINARY_TYPE[] = "application/octet-stream";
@@ -82,11 +83,8 @@ enum MHD_Result respond_mem(http_req *r, unsigned status, const char *body,
         vary = "Origin";
     if (vary != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, vary);
-    if (status == 200 && r->infer_hlen > 0) {
-        char hlen[24];
-        snprintf(hlen, sizeof hlen, "%zu", r->infer_hlen);
-        MHD_add_response_header(resp, "Inference-Header-Content-Length", hlen);
-    }
+    if (status == 200 && r->ans.header != NULL)
+        MHD_add_response_header(resp, r->ans.header, r->ans.value);
     enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     if (ret == MHD_YES) {

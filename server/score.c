@@ -13,69 +13,36 @@
 #include <string.h>
 #include <strings.h>
 
-#include "frame.h"
 #include "httpcheck.h"
-#include "json.h"
 #include "request.h"
 
-/* Compress r->body when the client accepts gzip or deflate and the body
- * is big enough to gain (a none reduction over many rows). Any thread. */
-static int compress_body(http_req *r)
+/* Compress the answer when the client accepts gzip or deflate and it is
+ * big enough to gain (a none reduction over many rows). Any thread. */
+static void compress_answer(http_req *r)
 {
     const char *accept = r->accept_encoding[0] ? r->accept_encoding : NULL;
-    content_coding coding = inflate_pick_response_coding(accept, r->body_len);
+    content_coding coding = inflate_pick_response_coding(accept, r->ans.len);
     if (coding == CODING_IDENTITY)
-        return 0;
+        return;
     void *packed;
     size_t packed_len;
-    if (inflate_compress(coding, r->body, r->body_len, &packed, &packed_len) < 0)
-        return 0;                   /* send it uncompressed */
-    free(r->body);
-    r->body = packed;
-    r->body_len = packed_len;
+    if (inflate_compress(coding, r->ans.body, r->ans.len, &packed, &packed_len) < 0)
+        return;                     /* send it uncompressed */
+    free(r->ans.body);
+    r->ans.body = packed;
+    r->ans.len = packed_len;
     r->body_coding = coding;
-    return 0;
 }
 
-/* Pool thread: the JSON result body (SPEC 3.2). */
-static int encode_json(void *ctx, const mml_request *req, const void *out)
+/* Pool thread (or the loop's, inline): the answer in the request's
+ * format, compressed when the client accepts it. */
+static int encode_answer(void *ctx, const mml_request *req, const void *out)
 {
     http_req *r = ctx;
-    r->body = json_encode_result(req, out, &r->body_len);
-    if (r->body == NULL)
-        return MML_ENOMEM;
-    r->body_type = JSON_TYPE;
-    return compress_body(r);
-}
-
-/* Pool thread: the MMR1 result frame (SPEC 4). */
-static int encode_frame(void *ctx, const mml_request *req, const void *out)
-{
-    http_req *r = ctx;
-    void *body = NULL;
-    r->body_len = frame_encode_result(req, out, &body);
-    r->body = body;
-    if (r->body == NULL)
-        return MML_ENOMEM;
-    r->body_type = BINARY_TYPE;
-    return compress_body(r);
-}
-
-/* Pool thread: the v2 infer response, JSON or JSON header + raw LOSS. */
-static int encode_v2(void *ctx, const mml_request *req, const void *out)
-{
-    http_req *r = ctx;
-    /* The job owns the tensors now; r->v2req keeps the id and the output
-     * form, req describes what was computed. */
-    v2_request vr = r->v2req;
-    vr.pl.req = *req;
-    size_t hlen = 0;
-    r->body = v2_encode_result(&vr, out, &r->body_len, &hlen);
-    if (r->body == NULL)
-        return MML_ENOMEM;
-    r->infer_hlen = hlen;
-    r->body_type = hlen > 0 ? BINARY_TYPE : JSON_TYPE;
-    return compress_body(r);
+    int rc = decoder_answer_for(r->dec, req, out, &r->ans);
+    if (rc == 0)
+        compress_answer(r);
+    return rc;
 }
 
 /* Loop thread: the job is over; wake the connection up so the handler
@@ -89,18 +56,7 @@ static void job_finished(void *ctx, int status)
     http_server_kick(r->srv);
 }
 
-static const job_ops json_result_ops = {encode_json, job_finished};
-static const job_ops frame_result_ops = {encode_frame, job_finished};
-static const job_ops v2_result_ops = {encode_v2, job_finished};
-
-/* How the result is written back: v2 on infer, an MMR1 frame when a /v1
- * client asked for application/octet-stream, JSON otherwise. */
-static const job_ops *select_responder(const http_req *r)
-{
-    if (r->v2)
-        return &v2_result_ops;
-    return r->want_frame ? &frame_result_ops : &json_result_ops;
-}
+static const job_ops answer_ops = {encode_answer, job_finished};
 
 enum MHD_Result score_answer(http_req *r)
 {
@@ -110,60 +66,40 @@ enum MHD_Result score_answer(http_req *r)
                       mml_err_name(r->job_status));
         return respond_mml_error(r, r->job_status, &err);
     }
-    char *body = r->body;
-    r->body = NULL;
+    char *body = r->ans.body;
+    r->ans.body = NULL;
     metrics_add_scored(r->srv->metrics, r->elements);
-    return respond(r, 200, body, r->body_len, r->body_type, NULL);
+    return respond(r, 200, body, r->ans.len, r->ans.type, NULL);
 }
 
-/* Free the decoder (and the inflater feeding it); the tensors go back
- * to the system as soon as a request has failed. */
+/* Free the decoder: its tensors go back as soon as a request has failed. */
 static void drop_decoder(http_req *r)
 {
-    inflater_destroy(r->z);
-    r->z = NULL;
-    if (r->ops != NULL)
-        r->ops->destroy(r->dec);
+    decoder_destroy(r->dec);
     r->dec = NULL;
-    v2_decoder_destroy(r->v2dec);
-    r->v2dec = NULL;
-}
-
-/* End of body: run the decoder's finish into the payload to compute,
- * r->p for /v1, r->v2req.pl for infer. 0 or a negative MML code. */
-static int finish_decoder(http_req *r, payload **pl)
-{
-    if (r->err_code == 0 && r->z != NULL)
-        r->err_code = inflater_finish(r->z, &r->err);
-    if (r->err_code == 0 && r->v2dec != NULL) {
-        r->err_code = v2_decoder_finish(r->v2dec, &r->v2req, &r->err);
-        *pl = &r->v2req.pl;
-    } else if (r->err_code == 0) {
-        r->err_code = r->ops->finish(r->dec, &r->p, &r->err);
-        *pl = &r->p;
-    }
-    return r->err_code;
 }
 
 /* Last handler call of a scoring request with the whole body read. */
 enum MHD_Result score_finish(http_req *r)
 {
     http_server *s = r->srv;
-    payload *pl = NULL;
-    const job_ops *ops = select_responder(r);
-    int rc = finish_decoder(r, &pl);
-    drop_decoder(r);
-    if (rc != 0)
-        return respond_mml_error(r, rc, &r->err);
-
-    const mml_request *req = &pl->req;
+    payload pl;
+    if (r->err_code == 0)
+        r->err_code = decoder_finish(r->dec, &pl, &r->err);
+    if (r->err_code != 0) {
+        drop_decoder(r);
+        return respond_mml_error(r, r->err_code, &r->err);
+    }
+    const mml_request *req = &pl.req;
     r->elements = req->n * req->c;
     if (!job_wants_pool(req)) {
-        r->job_status = job_run_inline(pl, ops, r);
-        payload_free(pl);
+        r->job_status = job_run_inline(&pl, &answer_ops, r);
+        payload_free(&pl);
         return score_answer(r);
     }
-    rc = job_submit(s->jobs, pl, ops, r);
+    int rc = job_submit(s->jobs, &pl, &answer_ops, r);
+    if (rc < 0)
+        payload_free(&pl);
     if (rc == -EBUSY)
         return respond_error(r, 503, "Overloaded", NULL,
                              "the job queue is full (%u jobs); retry later",
@@ -184,17 +120,12 @@ int score_feed(http_req *r, const char *data, size_t len)
     const config *cfg = r->srv->cfg;
     r->bytes_in += len;
     metrics_add_received(r->srv->metrics, len);
-    if (r->err_code == 0 && r->bytes_in > cfg->max_body) {
+    if (r->err_code == 0 && r->bytes_in > cfg->max_body)
         r->err_code = mml_error_set(&r->err, MML_ETOOBIG, "",
                                     "request body exceeds the limit of %" PRIu64 " bytes",
                                     cfg->max_body);
-    } else if (r->err_code == 0 && r->z != NULL) {
-        r->err_code = inflater_feed(r->z, data, len, &r->err);
-    } else if (r->err_code == 0 && r->dec != NULL) {
-        r->err_code = r->ops->feed(r->dec, data, len, &r->err);
-    } else if (r->err_code == 0 && r->v2dec != NULL) {
-        r->err_code = v2_decoder_feed(r->v2dec, data, len, &r->err);
-    }
+    else if (r->err_code == 0)
+        r->err_code = decoder_feed(r->dec, data, len, &r->err);
     if (r->err_code != 0)
         drop_decoder(r);
     return r->bytes_in > r->body_cap ? -1 : 0;
@@ -221,55 +152,33 @@ static enum MHD_Result early_error(http_req *r, int code, uint64_t cap)
     return MHD_YES;
 }
 
-/* The decoder of a /v1 body from its Content-Type (SPEC 3.1, 4). A frame
- * with a known identity-encoded length is held to it from its header on,
- * so a short or long body is refused before its tensor bytes are read. */
-static enum MHD_Result begin_native(http_req *r, const route *rt, content_coding coding)
+static const char *conf_header(void *ctx, const char *name)
+{
+    return http_header(ctx, name);
+}
+
+/* The decoder for the body: the route's format for its Content-Type,
+ * behind an inflater when the body is compressed (the body limit then
+ * applies to the bytes received and, through the inflater, to the bytes
+ * they expand to). */
+static enum MHD_Result begin_decoder(http_req *r, const route *rt, content_coding coding)
 {
     const char *type = http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
-    r->ops = route_decoder(rt, type);
-    if (r->ops == NULL) {
+    const decoder_ops *ops = route_decoder(rt, type);
+    if (ops == NULL) {
         mml_error_set(&r->err, MML_EMEDIA, "",
                       "Content-Type '%.64s' is not supported (send %s or %s)", type,
                       rt->media[0].type, rt->media[1].type ? rt->media[1].type : "");
         return early_error(r, MML_EMEDIA, DISCARD_SLACK);
     }
-    r->want_frame = route_accepts(http_header(r, MHD_HTTP_HEADER_ACCEPT), BINARY_TYPE, JSON_TYPE);
-    r->dec = r->ops->create(r->srv->cfg->max_body);
-    if (r->dec == NULL)
-        return respond_error(r, 500, "InternalError", NULL, "out of memory");
-    if (r->ops == &frame_decoder_ops && r->has_length && coding == CODING_IDENTITY)
-        frame_decoder_set_length(r->dec, r->declared);
-    if (coding != CODING_IDENTITY) {
-        /* The body limit applies to the bytes received and, through the
-         * inflater, to the bytes they expand to. */
-        r->sink = (inflate_decoder_sink){r->ops, r->dec};
-        r->z = inflater_create(coding, r->srv->cfg->max_body, inflate_sink_decoder, &r->sink);
-        if (r->z == NULL)
-            return respond_error(r, 500, "InternalError", NULL, "out of memory");
-    }
-    return MHD_YES;
-}
-
-/* The v2 decoder of an infer body (SPEC 6): any Content-Type, the JSON
- * header length from Inference-Header-Content-Length (decompressed
- * bytes, as tritonclient counts them). */
-static enum MHD_Result begin_infer(http_req *r, content_coding coding)
-{
-    int64_t hlen;
-    int rc = v2_parse_header_length(http_header(r, "Inference-Header-Content-Length"), &hlen,
-                                    &r->err);
-    if (rc < 0)
-        return respond_mml_error(r, rc, &r->err);
     uint64_t max_body = r->srv->cfg->max_body;
-    r->v2dec = v2_decoder_create(max_body, hlen);
-    if (r->v2dec == NULL)
-        return respond_error(r, 500, "InternalError", NULL, "out of memory");
-    if (coding != CODING_IDENTITY) {
-        r->z = inflater_create(coding, max_body, v2_decoder_sink, r->v2dec);
-        if (r->z == NULL)
-            return respond_error(r, 500, "InternalError", NULL, "out of memory");
-    }
+    int known = r->has_length && coding == CODING_IDENTITY;
+    decoder_conf conf = {max_body, known ? (int64_t)r->declared : -1, conf_header, r};
+    r->dec = decoder_create(ops, &conf, &r->err);
+    if (r->dec != NULL && coding != CODING_IDENTITY)
+        r->dec = inflate_decoder_wrap(coding, max_body, r->dec, &r->err);
+    if (r->dec == NULL)
+        return respond_mml_error(r, r->err.code, &r->err);
     return MHD_YES;
 }
 
@@ -305,16 +214,12 @@ enum MHD_Result score_begin(http_req *r, const route *rt, const char *cl)
     const char *accept = http_header(r, MHD_HTTP_HEADER_ACCEPT_ENCODING);
     if (accept != NULL)
         httpcheck_copy(r->accept_encoding, sizeof r->accept_encoding, accept);
-    if (rt->id == ROUTE_V2_INFER)
-        return begin_infer(r, coding);
-    return begin_native(r, rt, coding);
+    return begin_decoder(r, rt, coding);
 }
 
 void score_free(http_req *r)
 {
     drop_decoder(r);
-    payload_free(&r->p);
-    v2_request_free(&r->v2req);
-    free(r->body);
-    r->body = NULL;
+    free(r->ans.body);
+    r->ans.body = NULL;
 }
