@@ -20,8 +20,9 @@ typedef struct payload {
 
 /* Aligned allocation of at least bytes (0 allowed); NULL on failure.
  * Blocks of 4 MiB or more are advised to use transparent huge pages, and
- * a few freed ones (256 MiB at most) are kept for reuse, so their memory is
- * not zeroed again by the kernel. Free with payload_mem_free(). */
+ * a few freed ones are kept for reuse, inside the budget's free part, so
+ * their memory is not zeroed again by the kernel. Free with
+ * payload_mem_free(). */
 void *payload_mem_alloc(size_t bytes);
 void payload_mem_free(void *p);
 
@@ -34,8 +35,9 @@ void payload_mem_free(void *p);
  * budget (the default). */
 void payload_mem_set_budget(uint64_t bytes);
 
-/* Bytes of the blocks in use: allocated and not yet freed (blocks kept
- * for reuse are not counted). */
+/* Bytes charged: the blocks in use (allocated and not yet freed; blocks
+ * kept for reuse are not counted) and the other memory of requests
+ * (payload_mem_charge, payload_mem_count). */
 uint64_t payload_mem_in_use(void);
 
 /* One request's blocks under the budget: what they count for (each its
@@ -57,6 +59,25 @@ void *payload_mem_take(payload_acct *a, size_t bytes, const char *field, mml_err
 
 /* Free a block from payload_mem_take() and take it off *a. */
 void payload_mem_give(payload_acct *a, void *p);
+
+/* Memory a request holds that is not a payload block (a buffered JSON
+ * header, an inflater's window), charged to *a against the budget as it
+ * is taken: 0, or MML_ETOOBIG / MML_EBUSY as payload_mem_take() decides,
+ * with *err filled. Take it off again with payload_mem_uncharge(). */
+int payload_mem_charge(payload_acct *a, uint64_t bytes, const char *field, mml_error *err);
+void payload_mem_uncharge(payload_acct *a, uint64_t bytes);
+
+/* Memory counted in the budget but never refused, as results are: the
+ * response bodies waiting to be sent. */
+void payload_mem_count(uint64_t bytes);
+void payload_mem_uncount(uint64_t bytes);
+
+/* Give back what is kept for reuse: the cached blocks, and glibc's free
+ * heap (malloc_trim). For a server with nothing to do. Any thread. */
+void payload_mem_idle(void);
+
+/* Bytes of the blocks kept for reuse. */
+uint64_t payload_mem_cached(void);
 
 /* Reverse the bytes of each of the count elem-byte elements of buf: the
  * wire formats are little-endian, this converts on big-endian hosts. */

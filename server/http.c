@@ -55,6 +55,9 @@
 static atomic_uint inflight;
 static atomic_int draining;
 
+/* Requests begun since the memory was last given back (idle_sweep). */
+static atomic_uint begun;
+
 int http_draining(void)
 {
     return atomic_load_explicit(&draining, memory_order_relaxed);
@@ -110,6 +113,7 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
         return MHD_NO;
     *req_cls = r;
     atomic_fetch_add(&inflight, 1);
+    atomic_fetch_add(&begun, 1);
     r->srv = s;
     r->conn = conn;
     r->start_ns = uv_hrtime();
@@ -237,11 +241,27 @@ void http_server_kick(http_server *s)
     uv_timer_start(&s->timer, on_timer, 0, 0);
 }
 
+/* Once a second: when a whole second went by with no request begun and
+ * none in flight, give the memory kept for reuse back to the system
+ * (payload_mem_idle), once per idle spell: the cached blocks and glibc's
+ * free heap would otherwise hold the peak of the last burst for good. */
+static void idle_sweep(void)
+{
+    static atomic_uint seen = 1;
+    unsigned now = atomic_load(&begun);
+    if (atomic_exchange(&seen, now) == now && atomic_load(&inflight) == 0 && now != 0) {
+        atomic_store(&begun, 0);
+        atomic_store(&seen, 0);
+        payload_mem_idle();
+    }
+}
+
 static void on_sweep(uv_timer_t *t)
 {
     http_server *s = t->data;
     if (deadline_sweep(&s->deadlines, uv_hrtime()) > 0)
         run_mhd(s);                          /* let MHD see the shut-down sockets */
+    idle_sweep();
 }
 
 static void on_poll(uv_poll_t *p, int status, int events)
