@@ -26,9 +26,9 @@ struct frame_decoder {
     int have_header;
     frame_header h;
     uint64_t sec_size[SEC_COUNT]; /* bytes of each tensor section */
-    uint8_t *sec_buf[SEC_COUNT];  /* where they go: the payload buffers */
+    payload_fill sec[SEC_COUNT];  /* where they go, charged as they arrive */
+    payload_acct acct;            /* the sections' charge to the memory budget */
     uint64_t body_len;            /* tensor bytes received after the header */
-    payload pl;
     int failed;                   /* sticky: the first failure, replayed */
     mml_error error;
     int want_frame;               /* answer with an MMR1 frame (Accept) */
@@ -158,7 +158,8 @@ static void frame_destroy(decoder *base)
     frame_decoder *d = (frame_decoder *)base;
     if (d == NULL)
         return;
-    payload_free(&d->pl);
+    for (int s = 0; s < SEC_COUNT; s++)
+        payload_fill_drop(&d->acct, &d->sec[s]);
     free(d);
 }
 
@@ -193,31 +194,22 @@ static int start_body(frame_decoder *d, mml_error *err)
     d->sec_size[SEC_INPUT] = d->h.n * d->h.c * es;
     d->sec_size[SEC_TARGET] = d->h.n * sizeof(int64_t);
     d->sec_size[SEC_WEIGHT] = d->h.has_weight ? d->h.c * es : 0;
+    /* The sections are charged to the budget as their bytes arrive
+     * (copy_body), so a sender that stalls after its header holds
+     * nothing; only a frame that alone is over the budget is refused now. */
     rc = payload_mem_need(d->sec_size, SEC_COUNT, "body", err);
-    payload_acct acct = { 0 };
-    for (int s = 0; s < SEC_COUNT && rc == 0; s++) {
-        if (d->sec_size[s] == 0)
-            continue;                                  /* an empty section stays NULL */
-        d->sec_buf[s] = payload_mem_take(&acct, (size_t)d->sec_size[s], "body", err);
-        if (d->sec_buf[s] == NULL)
-            rc = err->code;
-    }
-    if (rc < 0) {              /* the payload owns none of them yet */
-        for (int k = 0; k < SEC_COUNT; k++) {
-            payload_mem_free(d->sec_buf[k]);
-            d->sec_buf[k] = NULL;
-        }
-        return rc;
-    }
-    d->pl.input = d->sec_buf[SEC_INPUT];
-    d->pl.target = (int64_t *)(void *)d->sec_buf[SEC_TARGET];
-    d->pl.weight = d->sec_buf[SEC_WEIGHT];
+    for (int s = 0; s < SEC_COUNT && rc == 0; s++)
+        if (d->sec_size[s] > 0)                        /* an empty section stays NULL */
+            rc = payload_fill_open(&d->sec[s], (size_t)d->sec_size[s], "body", err);
+    if (rc < 0)
+        return rc;             /* frame_destroy() frees what was opened */
     d->have_header = 1;
     return 0;
 }
 
-/* Copy tensor bytes to their place; len fits in what the frame declares. */
-static void copy_body(frame_decoder *d, const uint8_t *data, size_t len)
+/* Copy tensor bytes to their place, charging them to the budget first;
+ * len fits in what the frame declares. 0, or the budget's refusal. */
+static int copy_body(frame_decoder *d, const uint8_t *data, size_t len, mml_error *err)
 {
     uint64_t pos = d->body_len;
     for (int s = 0; s < SEC_COUNT && len > 0; s++) {
@@ -227,12 +219,16 @@ static void copy_body(frame_decoder *d, const uint8_t *data, size_t len)
         }
         uint64_t room = d->sec_size[s] - pos;
         size_t take = len < room ? len : (size_t)room;
-        memcpy(d->sec_buf[s] + pos, data, take);
+        int rc = payload_fill_charge(&d->acct, &d->sec[s], pos + take, "body", err);
+        if (rc < 0)
+            return rc;
+        memcpy((uint8_t *)d->sec[s].p + pos, data, take);
         data += take;
         len -= take;
         d->body_len += take;
         pos = 0;
     }
+    return 0;
 }
 
 static int frame_feed(decoder *base, const char *data, size_t len, mml_error *err)
@@ -265,8 +261,8 @@ static int frame_feed(decoder *base, const char *data, size_t len, mml_error *er
         return fail(d, mml_error_set(err, MML_EBADREQ, "body",
                                      "body is longer than the %llu bytes the frame declares",
                                      (unsigned long long)d->h.total), err);
-    copy_body(d, p, len);
-    return 0;
+    int rc = copy_body(d, p, len, err);
+    return rc < 0 ? fail(d, rc, err) : 0;
 }
 
 static int frame_finish(decoder *base, payload *out, mml_error *err)
@@ -290,17 +286,18 @@ static int frame_finish(decoder *base, payload *out, mml_error *err)
                                      (unsigned long long)got), err);
     if (FRAME_HOST_BE) {
         size_t es = mml_dtype_size(d->h.dtype);
-        payload_swap_elems(d->pl.input, d->h.n * d->h.c, es);
-        payload_swap_elems(d->pl.target, d->h.n, 8);
-        if (d->pl.weight != NULL)
-            payload_swap_elems(d->pl.weight, d->h.c, es);
+        payload_swap_elems(d->sec[SEC_INPUT].p, d->h.n * d->h.c, es);
+        payload_swap_elems(d->sec[SEC_TARGET].p, d->h.n, 8);
+        if (d->sec[SEC_WEIGHT].p != NULL)
+            payload_swap_elems(d->sec[SEC_WEIGHT].p, d->h.c, es);
     }
-    int rc = mml_validate_targets(d->pl.target, d->h.n, d->h.c, err);
+    int rc = mml_validate_targets(d->sec[SEC_TARGET].p, d->h.n, d->h.c, err);
     if (rc < 0)
         return fail(d, rc, err);
 
-    *out = d->pl;
-    memset(&d->pl, 0, sizeof(d->pl));
+    out->input = payload_fill_close(&d->acct, &d->sec[SEC_INPUT]);
+    out->target = payload_fill_close(&d->acct, &d->sec[SEC_TARGET]);
+    out->weight = payload_fill_close(&d->acct, &d->sec[SEC_WEIGHT]);
     out->req = (mml_request){
         .dtype = (mml_dtype)d->h.dtype,
         .p = d->h.p,

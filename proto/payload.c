@@ -274,6 +274,63 @@ void payload_mem_uncount(uint64_t bytes)
     atomic_fetch_sub(&mem_in_use, bytes);
 }
 
+/* A filled block is charged in steps of this much, so that the budget's
+ * counter is not touched for every small chunk. */
+#define FILL_STEP ((uint64_t)1 << 20)
+
+int payload_fill_open(payload_fill *f, size_t bytes, const char *field, mml_error *err)
+{
+    memset(f, 0, sizeof *f);
+    if (bytes > SIZE_MAX - PAYLOAD_ALIGN)
+        goto fail_alloc;
+    size_t rounded = (size_t)mem_rounded(bytes);
+    /* A fresh block, not a cached one: its pages are only resident once
+     * written, and it is charged as they are. */
+    f->p = aligned_alloc(PAYLOAD_ALIGN, rounded);
+    if (f->p == NULL)
+        goto fail_alloc;
+    advise_huge(f->p, rounded);
+    f->size = malloc_usable_size(f->p);
+    return 0;
+
+fail_alloc:
+    return mml_error_set(err, MML_ENOMEM, field, "out of memory allocating %zu bytes for %s",
+                         bytes, field);
+}
+
+int payload_fill_charge(payload_acct *a, payload_fill *f, uint64_t upto, const char *field,
+                        mml_error *err)
+{
+    if (upto <= f->charged)
+        return 0;
+    uint64_t want = upto + FILL_STEP - 1 < upto ? f->size
+                                                : (upto + FILL_STEP - 1) / FILL_STEP * FILL_STEP;
+    if (want > f->size)
+        want = f->size;
+    int rc = payload_mem_charge(a, want - f->charged, field, err);
+    if (rc == 0)
+        f->charged = want;
+    return rc;
+}
+
+void *payload_fill_close(payload_acct *a, payload_fill *f)
+{
+    void *p = f->p;
+    uint64_t rest = f->size - f->charged;
+    payload_mem_count(rest);
+    a->held += rest;
+    memset(f, 0, sizeof *f);
+    return p;
+}
+
+void payload_fill_drop(payload_acct *a, payload_fill *f)
+{
+    if (f->charged > 0)
+        payload_mem_uncharge(a, f->charged);
+    free(f->p);
+    memset(f, 0, sizeof *f);
+}
+
 void payload_mem_give(payload_acct *a, void *p)
 {
     if (p != NULL)

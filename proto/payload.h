@@ -67,6 +67,32 @@ void payload_mem_give(payload_acct *a, void *p);
 int payload_mem_charge(payload_acct *a, uint64_t bytes, const char *field, mml_error *err);
 void payload_mem_uncharge(payload_acct *a, uint64_t bytes);
 
+/* A block for a tensor whose bytes arrive over time (a length-prefixed
+ * body): charged to the budget as it is written, not when it is opened,
+ * so that a sender that stalls holds only what it sent. */
+typedef struct payload_fill {
+    void *p;                  /* the block (PAYLOAD_ALIGN-aligned), NULL when closed */
+    uint64_t size;            /* its usable bytes */
+    uint64_t charged;         /* how many of them are charged */
+} payload_fill;
+
+/* Open *f for bytes (0 allowed): 0, or MML_ENOMEM with *err filled.
+ * Nothing is charged yet. */
+int payload_fill_open(payload_fill *f, size_t bytes, const char *field, mml_error *err);
+
+/* The first upto bytes of *f are about to be written: charge them to *a
+ * (in 1 MiB steps). 0, or MML_EBUSY / MML_ETOOBIG with *err filled as
+ * payload_mem_take() decides. */
+int payload_fill_charge(payload_acct *a, payload_fill *f, uint64_t upto, const char *field,
+                        mml_error *err);
+
+/* The block is written: charge the rest and return it as a block of
+ * payload_mem_take() (free it with payload_mem_free); *f is closed. */
+void *payload_fill_close(payload_acct *a, payload_fill *f);
+
+/* Free an open block and take its charge off *a; *f is closed. */
+void payload_fill_drop(payload_acct *a, payload_fill *f);
+
 /* Memory counted in the budget but never refused, as results are: the
  * response bodies waiting to be sent. */
 void payload_mem_count(uint64_t bytes);

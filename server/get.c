@@ -18,7 +18,7 @@ static enum MHD_Result respond_json(http_req *r, unsigned status, cJSON *obj)
     char *text = obj ? cJSON_PrintUnformatted(obj) : NULL;
     cJSON_Delete(obj);
     if (text == NULL)
-        return respond_error(r, 500, "InternalError", NULL, "out of memory");
+        return respond_error(r, 503, "Overloaded", NULL, "out of memory; retry later");
     return respond(r, status, text, strlen(text), JSON_TYPE, NULL);
 }
 
@@ -58,7 +58,7 @@ static enum MHD_Result serve_v2_get(http_req *r, route_id id)
         size_t len = 0;
         char *body = v2_encode_server_metadata(LOSSD_VERSION, &len);
         if (body == NULL)
-            return respond_error(r, 500, "InternalError", NULL, "out of memory");
+            return respond_error(r, 503, "Overloaded", NULL, "out of memory; retry later");
         return respond(r, 200, body, len, JSON_TYPE, NULL);
     }
     case ROUTE_V2_LIVE:
@@ -93,7 +93,7 @@ static enum MHD_Result serve_get(http_req *r, route_id id)
         size_t len = 0;
         char *text = metrics_render(s->metrics, &g, &len);
         if (text == NULL)
-            return respond_error(r, 500, "InternalError", NULL, "out of memory");
+            return respond_error(r, 503, "Overloaded", NULL, "out of memory; retry later");
         return respond(r, 200, text, len, METRICS_TYPE, NULL);
     }
     case ROUTE_INFO:

@@ -1,6 +1,7 @@
 /* respond.c - the responses of the HTTP front end: every answer's common
  * headers (X-Request-Id, CORS, Vary, Retry-After, Connection on drain),
  * and error bodies in the native or the v2 shape. */
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,15 @@ static void add_cors_headers(const http_req *r, struct MHD_Response *resp)
     MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
 }
 
+/* libmicrohttpd is done with a malloc'd body (the last connection using
+ * it has completed): it leaves the memory budget, where respond_mem()
+ * counted it, and is freed. */
+static void free_counted(void *body)
+{
+    payload_mem_uncount(malloc_usable_size(body));
+    free(body);
+}
+
 enum MHD_Result respond_mem(http_req *r, unsigned status, const char *body,
                              size_t len, enum MHD_ResponseMemoryMode mode,
                              const char *type, const char *allow)
@@ -51,12 +61,20 @@ enum MHD_Result respond_mem(http_req *r, unsigned status, const char *body,
         len = 0;
         mode = MHD_RESPMEM_PERSISTENT;
     }
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, mode);
-    if (resp == NULL) {
-        if (mode == MHD_RESPMEM_MUST_FREE)
-            free((void *)body);
-        return MHD_NO;
+    /* A body waiting to be sent holds memory like a request's tensors:
+     * it counts in --max-memory until libmicrohttpd frees it. */
+    struct MHD_Response *resp;
+    if (mode == MHD_RESPMEM_MUST_FREE) {
+        payload_mem_count(malloc_usable_size((void *)body));
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(
+            len, (void *)body, free_counted, (void *)body);
+        if (resp == NULL)
+            free_counted((void *)body);
+    } else {
+        resp = MHD_create_response_from_buffer(len, (void *)body, mode);
     }
+    if (resp == NULL)
+        return MHD_NO;
     if (type != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(resp, "X-Request-Id", r->id);
@@ -130,6 +148,10 @@ enum MHD_Result respond_error(http_req *r, unsigned status, const char *type,
 
 enum MHD_Result respond_mml_error(http_req *r, int code, const mml_error *err)
 {
+    /* Out of memory passes like a full budget: 503 with Retry-After. */
+    if (code == MML_ENOMEM)
+        return respond_error_text(r, 503, mml_err_name(MML_EBUSY),
+                                  err->field[0] ? err->field : NULL, err->message, NULL);
     return respond_error_text(r, (unsigned)mml_err_status(code), mml_err_name(code),
                               err->field[0] ? err->field : NULL, err->message, NULL);
 }

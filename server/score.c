@@ -9,6 +9,7 @@
  * to it, and the decoder copies tensor bytes once into their aligned
  * buffers. */
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -40,8 +41,10 @@ static int encode_answer(void *ctx, const mml_request *req, const void *out)
 {
     http_req *r = ctx;
     int rc = decoder_answer_for(r->dec, req, out, &r->ans);
-    if (rc == 0)
+    if (rc == 0) {
         compress_answer(r);
+        payload_mem_count(malloc_usable_size(r->ans.body));   /* until it is sent */
+    }
     return rc;
 }
 
@@ -68,6 +71,7 @@ enum MHD_Result score_answer(http_req *r)
     }
     char *body = r->ans.body;
     r->ans.body = NULL;
+    payload_mem_uncount(malloc_usable_size(body));            /* respond() counts it */
     metrics_add_scored(r->srv->metrics, r->elements);
     return respond(r, 200, body, r->ans.len, r->ans.type, NULL);
 }
@@ -105,7 +109,7 @@ enum MHD_Result score_finish(http_req *r)
                              "the job queue is full (%u jobs); retry later",
                              s->cfg->queue_depth);
     if (rc < 0)
-        return respond_error(r, 500, "InternalError", NULL, "out of memory");
+        return respond_error(r, 503, "Overloaded", NULL, "out of memory; retry later");
     r->phase = PHASE_QUEUED;
     deadline_busy(&s->deadlines, http_conn_deadline(r->conn), 1, 0);
     MHD_suspend_connection(r->conn);
@@ -220,6 +224,9 @@ enum MHD_Result score_begin(http_req *r, const route *rt, const char *cl)
 void score_free(http_req *r)
 {
     drop_decoder(r);
-    free(r->ans.body);
-    r->ans.body = NULL;
+    if (r->ans.body != NULL) {
+        payload_mem_uncount(malloc_usable_size(r->ans.body));
+        free(r->ans.body);
+        r->ans.body = NULL;
+    }
 }
