@@ -52,9 +52,9 @@ COPY --from=build /src/build/lossd /usr/local/bin/lossd
 # Fail the image build, not the first start, if a shared library is missing.
 RUN ! ldd /usr/local/bin/lossd | grep 'not found'
 
-# Defaults of SPEC section 5; override with `docker run -e` or flags after
-# the image name. LOSSD_THREADS is left unset (= number of CPUs); set it to
-# the CPU limit when the container is CPU-limited.
+# Defaults from README.md, "Configuration"; override with `docker run -e` or
+# flags after the image name. LOSSD_THREADS is left unset (= number of CPUs);
+# set it to the CPU limit when the container is CPU-limited.
 ENV LOSSD_LISTEN=0.0.0.0:8080 \
     LOSSD_MAX_BODY=67108864 \
     LOSSD_QUEUE_DEPTH=1024 \

@@ -2,14 +2,14 @@
 """check_deploy.py - offline validation of deploy/: Kubernetes manifests, compose, Prometheus.
 
 Checks what a cluster or Docker would only reveal at run time: probe paths
-that lossd actually serves (routes read from server/*.c, else from SPEC.md),
+that lossd actually serves (routes read from server/*.c),
 ports that line up from LOSSD_LISTEN to containerPort to probes to Service,
 a grace period that covers preStop plus the drain timeout, the locked-down
 security context, selectors that match, a kustomization listing every
 manifest, and a compose file whose Prometheus scrapes lossd:8080/metrics.
 When kubectl is installed, `kubectl kustomize` must render deploy/k8s.
 
-Usage: python3 .ci/check_deploy.py [--root DIR] [--spec SPEC.md]
+Usage: python3 .ci/check_deploy.py [--root DIR]
 Needs PyYAML (Debian: python3-yaml). Last line "deploy: N passed, M failed";
 exit status 1 when any check fails.
 """
@@ -32,10 +32,10 @@ except ImportError:
 K8S_DIR = "deploy/k8s"
 COMPOSE = "deploy/docker-compose.yml"
 PROMETHEUS = "deploy/prometheus.yml"
-DEFAULT_DRAIN = 20       # SPEC section 5, --drain-timeout
+DEFAULT_DRAIN = 20       # --drain-timeout default (README.md, "Configuration")
 DEFAULT_GRACE = 30       # Kubernetes default terminationGracePeriodSeconds
 DEFAULT_LISTEN = "0.0.0.0:8080"
-# Used only when neither the server source nor SPEC.md can be read.
+# Used only when the server source cannot be read.
 FALLBACK_ROUTES = {"/healthz", "/readyz", "/metrics", "/v1/info", "/v2",
                    "/v2/health/live", "/v2/health/ready"}
 FALLBACK_ENV = {"LOSSD_LISTEN", "LOSSD_THREADS", "LOSSD_HTTP_THREADS", "LOSSD_MAX_BODY",
@@ -64,21 +64,11 @@ def dig(obj, *keys, default=None):
     return obj
 
 
-def find_spec(root, explicit):
-    candidates = [explicit] if explicit else []
-    candidates += [os.path.join(root, "SPEC.md"), os.path.join(root, "docs", "SPEC.md"),
-                   os.path.join(os.path.dirname(root), "shared", "SPEC.md"),
-                   "/work/shared/SPEC.md"]
-    for c in candidates:
-        if c and os.path.isfile(c):
-            return c
-    return None
-
-
-def server_facts(root, spec_path):
+def server_facts(root):
     """(routes, env names, where from). Routes are the string literals starting
-    with '/' in server/*.c (lossd's routing table); SPEC's "GET /path" lines
-    are the fallback while the server is not written yet."""
+    with '/' in server/*.c (lossd's routing table); env names are the LOSSD_*
+    literals of server/ and core/ (core reads LOSSD_SIMD) and the ones README.md
+    documents."""
     routes, env = set(), set()
     sources = sorted(glob.glob(os.path.join(root, "server", "*.[ch]")))
     for path in sources:
@@ -89,26 +79,18 @@ def server_facts(root, spec_path):
             if re.search(r"POST", line) and not re.search(r"GET", line):
                 continue
             routes |= set(re.findall(r'"(/[A-Za-z0-9_./-]*)"', line))
+    for path in sources + sorted(glob.glob(os.path.join(root, "core", "*.[ch]"))):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
         for literal in re.findall(r'"((?:[^"\\\n]|\\.)*)"', text):
             env |= set(re.findall(r"\b(LOSSD_[A-Z0-9_]*[A-Z0-9])\b", literal))
-    # The SPEC's names count too: a variable it documents may be read in core/.
-    env |= spec_env(spec_path)
+    readme = os.path.join(root, "README.md")
+    if os.path.isfile(readme):
+        with open(readme, encoding="utf-8") as f:
+            env |= set(re.findall(r"\b(LOSSD_[A-Z0-9_]*[A-Z0-9])\b", f.read()))
     if routes:
         return routes, env or FALLBACK_ENV, "server/*.c"
-    if spec_path:
-        with open(spec_path, encoding="utf-8") as f:
-            text = f.read()
-        routes = set(re.findall(r"\bGET\s+(/[A-Za-z0-9_./-]*)", text))
-        if routes:
-            return routes, spec_env(spec_path) or FALLBACK_ENV, spec_path
     return FALLBACK_ROUTES, FALLBACK_ENV, "built-in list"
-
-
-def spec_env(spec_path):
-    if not spec_path:
-        return set()
-    with open(spec_path, encoding="utf-8") as f:
-        return set(re.findall(r"\b(LOSSD_[A-Z0-9_]*[A-Z0-9])\b", f.read()))
 
 
 def listen_port(value):
@@ -169,7 +151,6 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", default=os.path.dirname(here), help="repository root")
-    ap.add_argument("--spec", help="SPEC.md used when server/*.c has no routes yet")
     opts = ap.parse_args()
     root = opts.root
     k8s_dir = os.path.join(root, K8S_DIR)
@@ -216,8 +197,7 @@ def main():
     c.check("manifests parse, apiVersion/kind/metadata.name", manifests_parse)
     c.check("expected kinds and API versions", api_versions)
 
-    spec_path = find_spec(root, opts.spec)
-    routes, env_names, origin = server_facts(root, spec_path)
+    routes, env_names, origin = server_facts(root)
     print("info routes from %s: %s" % (origin, " ".join(sorted(routes))))
 
     dep = objs.get("Deployment") or {}

@@ -5,7 +5,7 @@
 #
 # One float32 request of N=16384 rows x C=1024 (64 MiB of tensor bytes)
 # is POSTed with curl over loopback as:
-#   frame  SPEC 4 frame to /v1/multi_margin_loss
+#   frame  MML1 frame (docs/wire.md, "Binary frame") to /v1/multi_margin_loss
 #   v2     tritonclient-style binary tensors to /v2/models/.../infer
 #   gzip   the frame with Content-Encoding: gzip (gzip -1)
 #   bare   the frame's bytes to $BUILD/bench/bare_mhd, which drops them

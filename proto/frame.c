@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "native.h"
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define FRAME_HOST_BE 1
 #else
@@ -12,7 +14,10 @@
 
 enum { SEC_INPUT, SEC_TARGET, SEC_WEIGHT, SEC_COUNT };
 
-struct decoder {
+typedef struct frame_decoder frame_decoder;
+
+struct frame_decoder {
+    decoder super;              /* first: the interface (decoder.h) */
     uint64_t max_body;
     uint64_t content_length;      /* valid when has_length */
     int has_length;
@@ -21,11 +26,12 @@ struct decoder {
     int have_header;
     frame_header h;
     uint64_t sec_size[SEC_COUNT]; /* bytes of each tensor section */
-    uint8_t *sec_buf[SEC_COUNT];  /* where they go: the payload buffers */
+    payload_fill sec[SEC_COUNT];  /* where they go, charged as they arrive */
+    payload_acct acct;            /* the sections' charge to the memory budget */
     uint64_t body_len;            /* tensor bytes received after the header */
-    payload pl;
     int failed;                   /* sticky: the first failure, replayed */
     mml_error error;
+    int want_frame;               /* answer with an MMR1 frame (Accept) */
 };
 
 static uint32_t load_le32(const uint8_t *b)
@@ -46,7 +52,7 @@ static void store_le64(uint8_t *b, uint64_t v)
 }
 
 
-/* Checks of SPEC 4 that only the frame has (magic, version, flags,
+/* Checks of the frame layout (docs/wire.md, "Binary frame") that only the frame has (magic, version, flags,
  * reserved) plus the codes, in byte order so the first bad byte is named. */
 static int check_codes(const uint8_t *hdr, mml_error *err)
 {
@@ -94,7 +100,7 @@ int frame_parse_header(const uint8_t hdr[FRAME_HEADER_SIZE], uint64_t max_body,
         return mml_error_set(err, MML_EVALUE, "C",
                              "C (number of classes) must be at least 1, got 0");
 
-    /* The core's checks are the reference for SPEC 2; everything the frame
+    /* The core's checks are the reference for the validation rules; everything the frame
      * can express has been checked above, so this only guards drift. */
     mml_desc desc;
     mml_desc_init(&desc);
@@ -132,33 +138,41 @@ int frame_parse_header(const uint8_t hdr[FRAME_HEADER_SIZE], uint64_t max_body,
     return 0;
 }
 
-static decoder *frame_create(uint64_t max_body)
+static decoder *frame_create(const decoder_conf *conf, mml_error *err)
 {
-    decoder *d = calloc(1, sizeof(*d));
-    if (d == NULL)
+    frame_decoder *d = calloc(1, sizeof(*d));
+    if (d == NULL) {
+        mml_error_set(err, MML_ENOMEM, "body", "out of memory");
         return NULL;
-    d->max_body = max_body;
-    return d;
+    }
+    d->super.ops = &frame_decoder_ops;
+    d->max_body = conf->max_body;
+    d->has_length = conf->length >= 0;
+    d->content_length = d->has_length ? (uint64_t)conf->length : 0;
+    d->want_frame = native_wants_frame(conf);
+    return &d->super;
 }
 
-static void frame_destroy(decoder *d)
+static void frame_destroy(decoder *base)
 {
+    frame_decoder *d = (frame_decoder *)base;
     if (d == NULL)
         return;
-    payload_free(&d->pl);
+    for (int s = 0; s < SEC_COUNT; s++)
+        payload_fill_drop(&d->acct, &d->sec[s]);
     free(d);
 }
 
 /* Record the first failure so every later call reports it again. err is
  * never NULL here: the entry points substitute a local one. */
-static int fail(decoder *d, int rc, mml_error *err)
+static int fail(frame_decoder *d, int rc, mml_error *err)
 {
     d->failed = rc;
     d->error = *err;
     return rc;
 }
 
-static int replay(const decoder *d, mml_error *err)
+static int replay(const frame_decoder *d, mml_error *err)
 {
     *err = d->error;
     return d->failed;
@@ -166,7 +180,7 @@ static int replay(const decoder *d, mml_error *err)
 
 
 /* The header is complete: check it, then take the tensor buffers. */
-static int start_body(decoder *d, mml_error *err)
+static int start_body(frame_decoder *d, mml_error *err)
 {
     int rc = frame_parse_header(d->hdr, d->max_body, &d->h, err);
     if (rc < 0)
@@ -180,31 +194,22 @@ static int start_body(decoder *d, mml_error *err)
     d->sec_size[SEC_INPUT] = d->h.n * d->h.c * es;
     d->sec_size[SEC_TARGET] = d->h.n * sizeof(int64_t);
     d->sec_size[SEC_WEIGHT] = d->h.has_weight ? d->h.c * es : 0;
+    /* The sections are charged to the budget as their bytes arrive
+     * (copy_body), so a sender that stalls after its header holds
+     * nothing; only a frame that alone is over the budget is refused now. */
     rc = payload_mem_need(d->sec_size, SEC_COUNT, "body", err);
-    payload_acct acct = { 0 };
-    for (int s = 0; s < SEC_COUNT && rc == 0; s++) {
-        if (d->sec_size[s] == 0)
-            continue;                                  /* an empty section stays NULL */
-        d->sec_buf[s] = payload_mem_take(&acct, (size_t)d->sec_size[s], "body", err);
-        if (d->sec_buf[s] == NULL)
-            rc = err->code;
-    }
-    if (rc < 0) {              /* the payload owns none of them yet */
-        for (int k = 0; k < SEC_COUNT; k++) {
-            payload_mem_free(d->sec_buf[k]);
-            d->sec_buf[k] = NULL;
-        }
-        return rc;
-    }
-    d->pl.input = d->sec_buf[SEC_INPUT];
-    d->pl.target = (int64_t *)(void *)d->sec_buf[SEC_TARGET];
-    d->pl.weight = d->sec_buf[SEC_WEIGHT];
+    for (int s = 0; s < SEC_COUNT && rc == 0; s++)
+        if (d->sec_size[s] > 0)                        /* an empty section stays NULL */
+            rc = payload_fill_open(&d->sec[s], (size_t)d->sec_size[s], "body", err);
+    if (rc < 0)
+        return rc;             /* frame_destroy() frees what was opened */
     d->have_header = 1;
     return 0;
 }
 
-/* Copy tensor bytes to their place; len fits in what the frame declares. */
-static void copy_body(decoder *d, const uint8_t *data, size_t len)
+/* Copy tensor bytes to their place, charging them to the budget first;
+ * len fits in what the frame declares. 0, or the budget's refusal. */
+static int copy_body(frame_decoder *d, const uint8_t *data, size_t len, mml_error *err)
 {
     uint64_t pos = d->body_len;
     for (int s = 0; s < SEC_COUNT && len > 0; s++) {
@@ -214,16 +219,21 @@ static void copy_body(decoder *d, const uint8_t *data, size_t len)
         }
         uint64_t room = d->sec_size[s] - pos;
         size_t take = len < room ? len : (size_t)room;
-        memcpy(d->sec_buf[s] + pos, data, take);
+        int rc = payload_fill_charge(&d->acct, &d->sec[s], pos + take, "body", err);
+        if (rc < 0)
+            return rc;
+        memcpy((uint8_t *)d->sec[s].p + pos, data, take);
         data += take;
         len -= take;
         d->body_len += take;
         pos = 0;
     }
+    return 0;
 }
 
-static int frame_feed(decoder *d, const char *data, size_t len, mml_error *err)
+static int frame_feed(decoder *base, const char *data, size_t len, mml_error *err)
 {
+    frame_decoder *d = (frame_decoder *)base;
     const uint8_t *p = (const uint8_t *)data;
     mml_error local;
     if (err == NULL)
@@ -251,12 +261,13 @@ static int frame_feed(decoder *d, const char *data, size_t len, mml_error *err)
         return fail(d, mml_error_set(err, MML_EBADREQ, "body",
                                      "body is longer than the %llu bytes the frame declares",
                                      (unsigned long long)d->h.total), err);
-    copy_body(d, p, len);
-    return 0;
+    int rc = copy_body(d, p, len, err);
+    return rc < 0 ? fail(d, rc, err) : 0;
 }
 
-static int frame_finish(decoder *d, payload *out, mml_error *err)
+static int frame_finish(decoder *base, payload *out, mml_error *err)
 {
+    frame_decoder *d = (frame_decoder *)base;
     mml_error local;
     if (err == NULL)
         err = &local;
@@ -275,17 +286,18 @@ static int frame_finish(decoder *d, payload *out, mml_error *err)
                                      (unsigned long long)got), err);
     if (FRAME_HOST_BE) {
         size_t es = mml_dtype_size(d->h.dtype);
-        payload_swap_elems(d->pl.input, d->h.n * d->h.c, es);
-        payload_swap_elems(d->pl.target, d->h.n, 8);
-        if (d->pl.weight != NULL)
-            payload_swap_elems(d->pl.weight, d->h.c, es);
+        payload_swap_elems(d->sec[SEC_INPUT].p, d->h.n * d->h.c, es);
+        payload_swap_elems(d->sec[SEC_TARGET].p, d->h.n, 8);
+        if (d->sec[SEC_WEIGHT].p != NULL)
+            payload_swap_elems(d->sec[SEC_WEIGHT].p, d->h.c, es);
     }
-    int rc = mml_validate_targets(d->pl.target, d->h.n, d->h.c, err);
+    int rc = mml_validate_targets(d->sec[SEC_TARGET].p, d->h.n, d->h.c, err);
     if (rc < 0)
         return fail(d, rc, err);
 
-    *out = d->pl;
-    memset(&d->pl, 0, sizeof(d->pl));
+    out->input = payload_fill_close(&d->acct, &d->sec[SEC_INPUT]);
+    out->target = payload_fill_close(&d->acct, &d->sec[SEC_TARGET]);
+    out->weight = payload_fill_close(&d->acct, &d->sec[SEC_WEIGHT]);
     out->req = (mml_request){
         .dtype = (mml_dtype)d->h.dtype,
         .p = d->h.p,
@@ -300,15 +312,17 @@ static int frame_finish(decoder *d, payload *out, mml_error *err)
     return 0;
 }
 
-void frame_decoder_set_length(decoder *d, uint64_t content_length)
+uint64_t frame_decoder_expected_bytes(const decoder *base)
 {
-    d->content_length = content_length;
-    d->has_length = 1;
+    const frame_decoder *d = (const frame_decoder *)base;
+    return d->have_header ? d->h.total : 0;
 }
 
-uint64_t frame_decoder_expected_bytes(const decoder *d)
+static int frame_answer(const decoder *base, const mml_request *req, const void *out,
+                        decoder_answer *a)
 {
-    return d->have_header ? d->h.total : 0;
+    const frame_decoder *d = (const frame_decoder *)base;
+    return native_answer(d->want_frame, req, out, a);
 }
 
 size_t frame_encode_result(const mml_request *req, const void *out, void **body)
@@ -339,5 +353,6 @@ const decoder_ops frame_decoder_ops = {
     .create = frame_create,
     .feed = frame_feed,
     .finish = frame_finish,
+    .answer = frame_answer,
     .destroy = frame_destroy,
 };

@@ -1,5 +1,5 @@
-/* frame.h - the binary frame of SPEC 4: streaming MML1 request decoder and
- * MMR1 result encoder.
+/* frame.h - the binary frame (docs/wire.md, "Binary frame"): streaming
+ * MML1 request decoder and MMR1 result encoder.
  *
  * Request (Content-Type: application/octet-stream), little-endian:
  *
@@ -7,14 +7,12 @@
  *     8  flags (bit 0 = weight)   9  reserved[3] = 0   12  margin int32
  *     16 N uint64   24 C uint64   32 input N*C, target 8*N, weight C
  *
- * Server use (one decoder per request, see payload.h for the ops):
- *
- *     decoder *d = frame_decoder_ops.create(max_body);     NULL -> 500
- *     if (content_length_known && identity_encoding)
- *         frame_decoder_set_length(d, content_length);
- *     per upload chunk:  rc = frame_decoder_ops.feed(d, data, len, &err);
- *     at the end:        rc = frame_decoder_ops.finish(d, &pl, &err);
- *     frame_decoder_ops.destroy(d);
+ * A decoder (decoder.h) for one request body. When the transport announced
+ * the body's length (decoder_conf.length: the Content-Length of an
+ * identity-encoded body), a declared frame length different from it fails
+ * feed() with BadRequest once the header is in, so a short or long body is
+ * refused before its bytes are read. The answer is an MMR1 frame or JSON,
+ * as the request's Accept header asks (native.h).
  *
  * Every rc < 0 maps to mml_err_status(rc): 400 for a bad header, a body
  * whose length differs from the declared one, or a bad target value; 413
@@ -27,7 +25,7 @@
 #include <stdint.h>
 
 #include "mml.h"
-#include "payload.h"
+#include "decoder.h"
 
 #define FRAME_MAGIC "MML1"
 #define FRAME_RESULT_MAGIC "MMR1"
@@ -53,24 +51,16 @@ typedef struct frame_header {
 } frame_header;
 
 /* Parse and check the first FRAME_HEADER_SIZE bytes of a frame against
- * SPEC 2 and 4: BadRequest for magic, version, flags, reserved; TypeError
+ * the validation rules: BadRequest for magic, version, flags, reserved; TypeError
  * for dtype; ValueError for p, reduction, C = 0; ETOOBIG when the frame
  * size overflows or exceeds max_body. Returns 0 with *h filled, or a
  * negative code with *err filled (err may be NULL). */
 int frame_parse_header(const uint8_t hdr[FRAME_HEADER_SIZE], uint64_t max_body,
                        frame_header *h, mml_error *err);
 
-/* Tell a frame decoder the body length the transport announced
- * (Content-Length of an identity-encoded body). Once the header is in, a
- * declared frame length different from it fails feed() with BadRequest,
- * so a short or long body is refused before its bytes are read. Call it
- * before the first feed(); d must come from frame_decoder_ops.create(). */
-void frame_decoder_set_length(decoder *d, uint64_t content_length);
-
 /* Total frame length the header declares, or 0 while fewer than 32 bytes
  * have arrived (or the header was refused). d must come from
- * frame_decoder_ops.create(). Lets a server compare it with its own
- * notion of the body length instead of frame_decoder_set_length(). */
+ * frame_decoder_ops.create(). */
 uint64_t frame_decoder_expected_bytes(const decoder *d);
 
 /* Encode the result of req (mml_out_count(req) values of req->dtype in

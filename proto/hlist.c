@@ -2,6 +2,7 @@
 #include "hlist.h"
 
 #include <string.h>
+#include <strings.h>
 
 int hlist_next(const char **s, const char **tok, size_t *tok_len, const char **params,
                size_t *params_len)
@@ -58,4 +59,34 @@ int hlist_q(const char *params, size_t len)
         p = semi + 1;
     }
     return 1000;
+}
+
+/* How well range (a media range of len bytes) matches type: 3 the type
+ * itself, 2 its major type with a wildcard subtype, 1 the full wildcard,
+ * 0 not at all. */
+static int range_match(const char *range, size_t len, const char *type)
+{
+    size_t tlen = strlen(type), major = strcspn(type, "/");
+    if (len == tlen && strncasecmp(range, type, tlen) == 0)
+        return 3;
+    if (len == major + 2 && strncasecmp(range, type, major + 1) == 0 && range[major + 1] == '*')
+        return 2;
+    return len == 3 && strncmp(range, "*/*", 3) == 0;
+}
+
+int hlist_accepts(const char *accept, const char *type, const char *other)
+{
+    int q_type = 0, q_other = 0, best_other = 0;
+    const char *range, *params;
+    size_t len, plen;
+    while (accept != NULL && hlist_next(&accept, &range, &len, &params, &plen)) {
+        if (range_match(range, len, type) == 3)
+            q_type = hlist_q(params, plen);
+        int m = range_match(range, len, other);
+        if (m > best_other) {                       /* the most specific range decides */
+            best_other = m;
+            q_other = hlist_q(params, plen);
+        }
+    }
+    return q_type > 0 && q_type >= q_other;
 }

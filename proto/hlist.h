@@ -17,4 +17,13 @@ int hlist_next(const char **s, const char **tok, size_t *tok_len, const char **p
  * decimals), so that a malformed preference chooses nothing. */
 int hlist_q(const char *params, size_t len);
 
+/* 1 when an Accept header value (NULL when absent) asks for media type
+ * (lower case, no parameters) rather than other, the default: type is
+ * named (case-insensitively) with q > 0, and other, by the most specific
+ * range that covers it (other itself, then its major type with a
+ * wildcard subtype, then the full wildcard), has no higher q.
+ * Wildcards never name type: a client only gets a binary body it asked
+ * for by name, and curl's default Accept keeps JSON. A tie goes to type. */
+int hlist_accepts(const char *accept, const char *type, const char *other);
+
 #endif

@@ -65,12 +65,6 @@ const char *inflate_coding_name(content_coding coding)
 
 /* ---- decompression --------------------------------------------------- */
 
-int inflate_sink_decoder(void *ctx, const char *data, size_t len, mml_error *err)
-{
-    inflate_decoder_sink *s = ctx;
-    return s->ops->feed(s->dec, data, len, err);
-}
-
 inflater *inflater_create(content_coding coding, uint64_t max_out,
                           inflate_sink sink, void *ctx)
 {
@@ -231,6 +225,90 @@ int inflater_finish(inflater *z, mml_error *err)
                                      "truncated %s body: the compressed stream does not end",
                                      stream_name(z)), err);
     return 0;
+}
+
+/* ---- the decoder wrapper --------------------------------------------- */
+
+typedef struct inflate_decoder {
+    decoder super;            /* first: the interface (decoder.h) */
+    inflater *z;              /* NULL once the body has ended */
+    decoder *inner;
+} inflate_decoder;
+
+static int feed_inner(void *inner, const char *data, size_t len, mml_error *err)
+{
+    return decoder_feed(inner, data, len, err);
+}
+
+static int inflate_dec_feed(decoder *base, const char *data, size_t len, mml_error *err)
+{
+    inflate_decoder *d = (inflate_decoder *)base;
+    mml_error local;
+    if (d->z == NULL)
+        return mml_error_set(err ? err : &local, MML_EBADREQ, "body", "feed after finish");
+    return inflater_feed(d->z, data, len, err);
+}
+
+/* The end of the compressed stream, then the inner decoder's finish. */
+static int inflate_dec_finish(decoder *base, payload *out, mml_error *err)
+{
+    inflate_decoder *d = (inflate_decoder *)base;
+    memset(out, 0, sizeof *out);
+    if (d->z != NULL) {
+        int rc = inflater_finish(d->z, err);
+        if (rc < 0)
+            return rc;
+        inflater_destroy(d->z);
+        d->z = NULL;
+    }
+    return decoder_finish(d->inner, out, err);
+}
+
+static int inflate_dec_answer(const decoder *base, const mml_request *req, const void *out,
+                              decoder_answer *a)
+{
+    const inflate_decoder *d = (const inflate_decoder *)base;
+    return decoder_answer_for(d->inner, req, out, a);
+}
+
+static void inflate_dec_destroy(decoder *base)
+{
+    inflate_decoder *d = (inflate_decoder *)base;
+    if (d == NULL)
+        return;
+    inflater_destroy(d->z);
+    decoder_destroy(d->inner);
+    free(d);
+}
+
+static const decoder_ops inflate_decoder_ops = {
+    .name = "inflate",
+    .create = NULL,           /* made by inflate_decoder_wrap() around another */
+    .feed = inflate_dec_feed,
+    .finish = inflate_dec_finish,
+    .answer = inflate_dec_answer,
+    .destroy = inflate_dec_destroy,
+};
+
+decoder *inflate_decoder_wrap(content_coding coding, uint64_t max_out, decoder *inner,
+                              mml_error *err)
+{
+    inflate_decoder *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        goto fail_alloc;
+    d->super.ops = &inflate_decoder_ops;
+    d->inner = inner;
+    d->z = inflater_create(coding, max_out, feed_inner, inner);
+    if (d->z == NULL)
+        goto fail_inflater;
+    return &d->super;
+
+fail_inflater:
+    free(d);
+fail_alloc:
+    decoder_destroy(inner);
+    mml_error_set(err, MML_ENOMEM, "body", "out of memory");
+    return NULL;
 }
 
 /* ---- response compression -------------------------------------------- */

@@ -6,13 +6,12 @@
  *
  *     int coding = inflate_parse_content_encoding(header or NULL);
  *     if (coding == CODING_UNKNOWN) -> 415 UnsupportedMediaType
- *     if (coding != CODING_IDENTITY) {
- *         inflate_decoder_sink sink = {&json_decoder_ops, dec};  (or any sink)
- *         z = inflater_create(coding, max_body, inflate_sink_decoder, &sink);
- *         per chunk: rc = inflater_feed(z, data, len, &err);
- *         at end:    rc = inflater_finish(z, &err); then the inner finish()
- *         inflater_destroy(z);      (the inner decoder is the caller's)
- *     }
+ *     if (coding != CODING_IDENTITY)
+ *         dec = inflate_decoder_wrap(coding, max_body, dec, &err);
+ *
+ * and dec, a decoder like any other (decoder.h), decompresses what it is
+ * fed into the format's decoder. inflater_create() is the same without a
+ * decoder: decompressed bytes go to any sink.
  *
  * The compressed body (Content-Length) is bounded by the server as usual;
  * the inflater bounds the decompressed bytes to max_out, so a zip bomb
@@ -32,7 +31,7 @@
 #include <stdint.h>
 
 #include "mml.h"
-#include "payload.h"
+#include "decoder.h"
 
 typedef enum content_coding {
     CODING_UNKNOWN = -1,
@@ -54,15 +53,6 @@ content_coding inflate_parse_content_encoding(const char *value);
 /* Receives decompressed bytes; returns 0 or a negative MML code with
  * *err filled, which stops the inflater (sticky). */
 typedef int (*inflate_sink)(void *ctx, const char *data, size_t len, mml_error *err);
-
-/* Adapter so an inflater can feed any decoder_ops decoder: pass
- * inflate_sink_decoder as sink and a pointer to this struct as ctx. */
-typedef struct inflate_decoder_sink {
-    const decoder_ops *ops;
-    decoder *dec;
-} inflate_decoder_sink;
-
-int inflate_sink_decoder(void *ctx, const char *data, size_t len, mml_error *err);
 
 typedef struct inflater inflater;
 
@@ -107,5 +97,13 @@ const char *inflate_coding_name(content_coding coding);
  * coding that is not a compressed one) with *out NULL. */
 int inflate_compress(content_coding coding, const void *in, size_t len,
                      void **out, size_t *out_len);
+
+/* A decoder that inflates its body (coding: CODING_GZIP or
+ * CODING_DEFLATE) into inner, at most max_out decompressed bytes, and
+ * answers as inner does; it owns inner from now on (destroying it frees
+ * both, and so does a failure here). The inflater's window is freed when
+ * the body ends (finish). NULL with *err set (MML_ENOMEM) on failure. */
+decoder *inflate_decoder_wrap(content_coding coding, uint64_t max_out, decoder *inner,
+                              mml_error *err);
 
 #endif

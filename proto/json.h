@@ -1,14 +1,16 @@
-/* json.h - the native JSON API of SPEC 3.1/3.2: streaming request decoder
- * and cJSON-built responses with shortest round-trip numbers. */
+/* json.h - the native JSON API (docs/wire.md, "JSON request" and "JSON
+ * response"): streaming request decoder and cJSON-built responses with
+ * shortest round-trip numbers. */
 #ifndef LOSSD_JSON_H
 #define LOSSD_JSON_H
 
 #include <stddef.h>
 
 #include "mml.h"
-#include "payload.h"
+#include "decoder.h"
 
-/* Streaming decoder for application/json request bodies (SPEC 3.1). */
+/* Streaming decoder (decoder.h) for application/json request bodies; the
+ * answer is JSON, or an MMR1 frame when Accept asks for one (native.h). */
 extern const decoder_ops json_decoder_ops;
 
 /* Shortest decimal that reads back as the same dtype value (v must already

@@ -36,6 +36,7 @@
 
 #include "json.h"
 #include "json_num.h"
+#include "native.h"
 #include "utf8.h"
 
 #define STR_MAX     63           /* string bytes kept; longer ones match nothing */
@@ -77,7 +78,10 @@ typedef struct tbuf {
     uint64_t count;
 } tbuf;
 
-struct decoder {
+typedef struct json_decoder json_decoder;
+
+struct json_decoder {
+    decoder super;              /* first: the interface (decoder.h) */
     uint64_t max_body;
     uint64_t offset;            /* body bytes before the current chunk */
     const char *chunk;          /* the current chunk, for offsets */
@@ -86,6 +90,7 @@ struct decoder {
     int rc;                     /* latched failure */
     mml_error err;
     bool finished;
+    int want_frame;             /* answer with an MMR1 frame (Accept) */
 
     enum state state;
     enum field field;           /* whose value is being read */
@@ -117,7 +122,7 @@ struct decoder {
 
 /* Latch a failure; every later call reports it. Returns the code. */
 __attribute__((format(printf, 4, 5)))
-static int fail(decoder *d, int code, const char *field, const char *fmt, ...)
+static int fail(json_decoder *d, int code, const char *field, const char *fmt, ...)
 {
     char msg[sizeof d->err.message];
     va_list ap;
@@ -131,13 +136,13 @@ static int fail(decoder *d, int code, const char *field, const char *fmt, ...)
     return d->rc;
 }
 
-static uint64_t off_of(const decoder *d, const char *p)
+static uint64_t off_of(const json_decoder *d, const char *p)
 {
     return d->offset + (uint64_t)(p - d->chunk);
 }
 
 /* A byte no token may start with here: BadRequest naming it. */
-static int fail_unexpected(decoder *d, unsigned char c, uint64_t off)
+static int fail_unexpected(json_decoder *d, unsigned char c, uint64_t off)
 {
     const char *what = d->state == ST_END ? "unexpected data after the JSON object:"
                      : d->state == ST_BEGIN ? "the body must be a JSON object: unexpected"
@@ -202,7 +207,7 @@ static int tbuf_grow(tbuf *b, payload_acct *a, const char *field, mml_error *err
 }
 
 /* Room for one element, charged against max_body. 0 or a latched code. */
-__attribute__((always_inline)) static inline int tbuf_room(decoder *d, tbuf *b, const char *field)
+__attribute__((always_inline)) static inline int tbuf_room(json_decoder *d, tbuf *b, const char *field)
 {
     d->tensor_bytes += b->charge;
     if (d->tensor_bytes > d->max_body)
@@ -216,7 +221,7 @@ __attribute__((always_inline)) static inline int tbuf_room(decoder *d, tbuf *b, 
     return 0;
 }
 
-__attribute__((always_inline)) static inline int tbuf_push_value(decoder *d, tbuf *b, double v, const char *field)
+__attribute__((always_inline)) static inline int tbuf_push_value(json_decoder *d, tbuf *b, double v, const char *field)
 {
     if (tbuf_room(d, b, field) < 0)
         return d->rc;
@@ -233,7 +238,7 @@ __attribute__((always_inline)) static inline int tbuf_push_value(decoder *d, tbu
     return 0;
 }
 
-static int tbuf_push_int(decoder *d, tbuf *b, int64_t v, const char *field)
+static int tbuf_push_int(json_decoder *d, tbuf *b, int64_t v, const char *field)
 {
     if (tbuf_room(d, b, field) < 0)
         return d->rc;
@@ -311,7 +316,7 @@ static const char *numtok_text(const numtok *t, char *out, size_t size)
 }
 
 /* "NaN", "Infinity", "-Infinity" read as numbers; 0 or -1. */
-static int special_number(const decoder *d, double *v)
+static int special_number(const json_decoder *d, double *v)
 {
     if (d->str_len == 3 && memcmp(d->str, "NaN", 3) == 0)
         *v = __builtin_nan("");
@@ -325,7 +330,7 @@ static int special_number(const decoder *d, double *v)
 }
 
 /* A float element (input or weight) from a number or special string. */
-static int element_value(decoder *d, enum kind k, const numtok *t, double *v)
+static int element_value(json_decoder *d, enum kind k, const numtok *t, double *v)
 {
     if (k == K_NUMBER) {
         *v = num_value(t);
@@ -335,7 +340,7 @@ static int element_value(decoder *d, enum kind k, const numtok *t, double *v)
 }
 
 /* An integer-only field (p, margin): 0 with *out, or a latched error. */
-static int int_field(decoder *d, enum kind k, const numtok *t, int64_t *out)
+static int int_field(json_decoder *d, enum kind k, const numtok *t, int64_t *out)
 {
     const char *name = field_names[d->field];
     char text[48];
@@ -352,7 +357,7 @@ static int int_field(decoder *d, enum kind k, const numtok *t, int64_t *out)
 }
 
 /* reduction or dtype: a string naming a known value. */
-static int name_field(decoder *d, enum kind k)
+static int name_field(json_decoder *d, enum kind k)
 {
     const char *name = field_names[d->field];
     char text[40];
@@ -377,7 +382,7 @@ static int name_field(decoder *d, enum kind k)
 }
 
 /* A scalar (not '[') where a field value is expected. */
-static int field_value(decoder *d, enum kind k, const numtok *t)
+static int field_value(json_decoder *d, enum kind k, const numtok *t)
 {
     const char *name = field_names[d->field];
     int rc = 0;
@@ -403,7 +408,7 @@ static int field_value(decoder *d, enum kind k, const numtok *t)
     return rc;
 }
 
-static int row_value(decoder *d, enum kind k, const numtok *t)
+static int row_value(json_decoder *d, enum kind k, const numtok *t)
 {
     double v;
 
@@ -427,7 +432,7 @@ static int row_value(decoder *d, enum kind k, const numtok *t)
     return 0;
 }
 
-static int target_value(decoder *d, enum kind k, const numtok *t)
+static int target_value(json_decoder *d, enum kind k, const numtok *t)
 {
     unsigned long long i = d->target.count;
     char text[48];
@@ -450,7 +455,7 @@ static int target_value(decoder *d, enum kind k, const numtok *t)
     return 0;
 }
 
-static int weight_value(decoder *d, enum kind k, const numtok *t)
+static int weight_value(json_decoder *d, enum kind k, const numtok *t)
 {
     unsigned long long i = d->weight.count;
     double v;
@@ -467,7 +472,7 @@ static int weight_value(decoder *d, enum kind k, const numtok *t)
 }
 
 /* A complete value token (or '[' / '{') in a state that accepts values. */
-static int on_value(decoder *d, enum kind k, const numtok *t)
+static int on_value(json_decoder *d, enum kind k, const numtok *t)
 {
     switch (d->state) {
     case ST_VALUE:
@@ -492,7 +497,7 @@ static int on_value(decoder *d, enum kind k, const numtok *t)
 
 /* The tensor of a float field starts: store in the final dtype when it is
  * already known, as doubles otherwise (2 bytes charged: the smallest). */
-static void start_float_tensor(decoder *d, tbuf *b)
+static void start_float_tensor(json_decoder *d, tbuf *b)
 {
     if (d->dtype)
         tbuf_init(b, d->dtype, mml_dtype_size(d->dtype));
@@ -500,7 +505,7 @@ static void start_float_tensor(decoder *d, tbuf *b)
         tbuf_init(b, MML_F64, mml_dtype_size(MML_F16));
 }
 
-static int open_array(decoder *d, uint64_t off)
+static int open_array(json_decoder *d, uint64_t off)
 {
     switch (d->state) {
     case ST_VALUE:
@@ -529,7 +534,7 @@ static int open_array(decoder *d, uint64_t off)
     }
 }
 
-static int end_row(decoder *d)
+static int end_row(json_decoder *d)
 {
     if (d->rows == 0)
         d->cols = d->col;
@@ -543,7 +548,7 @@ static int end_row(decoder *d)
     return 0;
 }
 
-static int close_array(decoder *d, uint64_t off)
+static int close_array(json_decoder *d, uint64_t off)
 {
     switch (d->state) {
     case ST_OUTER_FIRST:
@@ -560,7 +565,7 @@ static int close_array(decoder *d, uint64_t off)
     }
 }
 
-static int punct(decoder *d, char c, uint64_t off)
+static int punct(json_decoder *d, char c, uint64_t off)
 {
     static const struct { char c; enum state from, to; } moves[] = {
         { '{', ST_BEGIN, ST_KEY_FIRST },     { '}', ST_KEY_FIRST, ST_END },
@@ -583,7 +588,7 @@ static int punct(decoder *d, char c, uint64_t off)
     return fail_unexpected(d, (unsigned char)c, off);
 }
 
-static int on_key(decoder *d)
+static int on_key(json_decoder *d)
 {
     char text[32];
     int f;
@@ -606,12 +611,12 @@ static int on_key(decoder *d)
 
 /* ---- tokens ----------------------------------------------------------------- */
 
-static int on_number(decoder *d, const numtok *t)
+static int on_number(json_decoder *d, const numtok *t)
 {
     return on_value(d, K_NUMBER, t);
 }
 
-static int on_string(decoder *d)
+static int on_string(json_decoder *d)
 {
     d->str[d->str_len <= STR_MAX ? d->str_len : STR_MAX] = '\0';
     if (d->state == ST_KEY_FIRST || d->state == ST_KEY)
@@ -619,7 +624,7 @@ static int on_string(decoder *d)
     return on_value(d, K_STRING, NULL);
 }
 
-static void str_put(decoder *d, unsigned char c)
+static void str_put(json_decoder *d, unsigned char c)
 {
     if (d->str_len < STR_MAX)
         d->str[d->str_len] = (char)c;
@@ -627,7 +632,7 @@ static void str_put(decoder *d, unsigned char c)
         d->str_len++;
 }
 
-static void str_put_utf8(decoder *d, uint32_t cp)
+static void str_put_utf8(json_decoder *d, uint32_t cp)
 {
     if (cp < 0x80) {
         str_put(d, (unsigned char)cp);
@@ -648,7 +653,7 @@ static void str_put_utf8(decoder *d, uint32_t cp)
 
 /* Four hex digits of \uXXXX are in d->unit; pair surrogates like
  * cJSON does (a lone surrogate is an error). */
-static int str_unit(decoder *d, uint64_t off)
+static int str_unit(json_decoder *d, uint64_t off)
 {
     uint32_t u = d->unit;
 
@@ -682,7 +687,7 @@ static int hex_value(int c)
 }
 
 /* One byte after a backslash or inside an escape. 0 or a latched code. */
-static int str_escape(decoder *d, unsigned char c, uint64_t off)
+static int str_escape(json_decoder *d, unsigned char c, uint64_t off)
 {
     static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
     const char *hit;
@@ -717,7 +722,7 @@ static int str_escape(decoder *d, unsigned char c, uint64_t off)
 }
 
 /* Continue a string token; returns where reading stopped. */
-static const char *lex_string(decoder *d, const char *p, const char *end)
+static const char *lex_string(json_decoder *d, const char *p, const char *end)
 {
     for (; p < end; p++) {
         unsigned char c = (unsigned char)*p;
@@ -749,7 +754,7 @@ static const char *lex_string(decoder *d, const char *p, const char *end)
 }
 
 /* Continue true, false or null. */
-static const char *lex_literal(decoder *d, const char *p, const char *end)
+static const char *lex_literal(json_decoder *d, const char *p, const char *end)
 {
     for (; p < end && d->lit[d->lit_pos]; p++, d->lit_pos++)
         if (*p != d->lit[d->lit_pos]) {
@@ -768,7 +773,7 @@ static const char *lex_literal(decoder *d, const char *p, const char *end)
  * byte that cannot follow a value; the others fail. start is the token's
  * offset. Both the in-chunk and the cut-token paths end here, so a
  * document gives the same outcome however it is split. */
-static void number_done(decoder *d, int r, const numtok *t, size_t stop, uint64_t start)
+static void number_done(json_decoder *d, int r, const numtok *t, size_t stop, uint64_t start)
 {
     if (r == NUM_MORE)
         fail(d, MML_EBADREQ, "body", "number longer than %d characters at byte %llu",
@@ -783,7 +788,7 @@ static void number_done(decoder *d, int r, const numtok *t, size_t stop, uint64_
 /* Continue a number cut by a chunk boundary (text so far in d->num). It
  * ends like the in-chunk path would: at the first byte that cannot
  * continue it, or as too long once a full window is a valid prefix. */
-static const char *lex_number(decoder *d, const char *p, const char *end)
+static const char *lex_number(json_decoder *d, const char *p, const char *end)
 {
     numtok t;
     size_t stop = 0;
@@ -806,7 +811,7 @@ static const char *lex_number(decoder *d, const char *p, const char *end)
 
 /* A number starting at p: scanned in place when it ends inside the
  * chunk, else copied to d->num to be continued by the next feed. */
-static const char *start_number(decoder *d, const char *p, const char *end)
+static const char *start_number(json_decoder *d, const char *p, const char *end)
 {
     size_t avail = (size_t)(end - p), stop = 0;
     size_t window = avail < NUM_WINDOW ? avail : NUM_WINDOW;
@@ -975,7 +980,7 @@ static bool starts_number(const char *p)
  * decimal, other whitespace, a ragged row, the end of the chunk's room)
  * is left at p, in the state the tokens before it lead to, for row_run();
  * p must be at a number. */
-static const char *row_block(decoder *d, const char *p, const char *end)
+static const char *row_block(json_decoder *d, const char *p, const char *end)
 {
     tbuf *b = &d->input;
     const size_t es = b->esize;
@@ -1062,7 +1067,7 @@ out:
  * as soon as it is scanned. It only takes what start_number() and
  * row_value() would accept; anything else (a cut or bad number, a ragged
  * row, a bracket) is left to the general path at that token. */
-static const char *row_run(decoder *d, const char *p, const char *end)
+static const char *row_run(json_decoder *d, const char *p, const char *end)
 {
     for (;;) {
         size_t avail, stop, len;
@@ -1102,7 +1107,7 @@ static const char *row_run(decoder *d, const char *p, const char *end)
  * scanned, as target_value() would. Anything else (a sign, a fraction, an
  * exponent, a blank, a cut token, a full buffer chunk, the body limit) is
  * left at the returned position for the general path. */
-static const char *target_run(decoder *d, const char *p, const char *end)
+static const char *target_run(json_decoder *d, const char *p, const char *end)
 {
     tbuf *b = &d->target;
 
@@ -1134,7 +1139,7 @@ static const char *target_run(decoder *d, const char *p, const char *end)
 }
 
 /* One token (or whitespace byte) at p < end; returns the next position. */
-static const char *step(decoder *d, const char *p, const char *end)
+static const char *step(json_decoder *d, const char *p, const char *end)
 {
     unsigned char c = (unsigned char)*p;
 
@@ -1176,22 +1181,26 @@ static const char *step(decoder *d, const char *p, const char *end)
 
 /* ---- decoder_ops -------------------------------------------------------------- */
 
-static decoder *json_create(uint64_t max_body)
+static decoder *json_create(const decoder_conf *conf, mml_error *err)
 {
-    decoder *d = calloc(1, sizeof *d);
-
-    if (d == NULL)
+    json_decoder *d = calloc(1, sizeof *d);
+    if (d == NULL) {
+        mml_error_set(err, MML_ENOMEM, "body", "out of memory");
         return NULL;
-    d->max_body = max_body;
+    }
+    d->super.ops = &json_decoder_ops;
+    d->max_body = conf->max_body;
+    d->want_frame = native_wants_frame(conf);
     d->state = ST_BEGIN;
     d->reduction = MML_MEAN;
     d->p = 1;
     d->margin = 1;
-    return d;
+    return &d->super;
 }
 
-static int json_feed(decoder *d, const char *data, size_t len, mml_error *err)
+static int json_feed(decoder *base, const char *data, size_t len, mml_error *err)
 {
+    json_decoder *d = (json_decoder *)base;
     const char *p = data, *end = data + len;
 
     if (d->rc == 0 && d->finished)
@@ -1217,7 +1226,7 @@ static int json_feed(decoder *d, const char *data, size_t len, mml_error *err)
  * batch (input: []) has no row to give C: C is then the weight length when
  * a weight is sent (so its length is still checked against C >= 1), else
  * 1 -- the kernels never read C when N = 0. */
-static void describe(const decoder *d, mml_desc *desc)
+static void describe(const json_decoder *d, mml_desc *desc)
 {
     mml_desc_init(desc);
     if (d->dtype)
@@ -1237,7 +1246,7 @@ static void describe(const decoder *d, mml_desc *desc)
 }
 
 /* The body ended: a complete object with input and target? */
-static int check_complete(decoder *d)
+static int check_complete(json_decoder *d)
 {
     if (d->state == ST_BEGIN && d->lex == LEX_NONE)
         return fail(d, MML_EBADREQ, "body", "request body is empty (expected a JSON object)");
@@ -1253,7 +1262,7 @@ static int check_complete(decoder *d)
 
 /* Gather the tensors into *out (left empty on failure). Each is copied
  * while the others' chunks are still held: d->acct counts them all. */
-static int take_tensors(decoder *d, const mml_desc *desc, payload *out)
+static int take_tensors(json_decoder *d, const mml_desc *desc, payload *out)
 {
     tbuf *const from[3] = { &d->target, &d->input, &d->weight };
     void *target = NULL;
@@ -1271,8 +1280,9 @@ static int take_tensors(decoder *d, const mml_desc *desc, payload *out)
     return 0;
 }
 
-static int json_finish(decoder *d, payload *out, mml_error *err)
+static int json_finish(decoder *base, payload *out, mml_error *err)
 {
+    json_decoder *d = (json_decoder *)base;
     mml_desc desc;
     uint64_t bytes;
 
@@ -1315,8 +1325,9 @@ failed:
     return d->rc;
 }
 
-static void json_destroy(decoder *d)
+static void json_destroy(decoder *base)
 {
+    json_decoder *d = (json_decoder *)base;
     if (d == NULL)
         return;
     tbuf_release(&d->input, &d->acct);
@@ -1325,10 +1336,18 @@ static void json_destroy(decoder *d)
     free(d);
 }
 
+static int json_answer(const decoder *base, const mml_request *req, const void *out,
+                       decoder_answer *a)
+{
+    const json_decoder *d = (const json_decoder *)base;
+    return native_answer(d->want_frame, req, out, a);
+}
+
 const decoder_ops json_decoder_ops = {
     .name = "json",
     .create = json_create,
     .feed = json_feed,
     .finish = json_finish,
+    .answer = json_answer,
     .destroy = json_destroy,
 };

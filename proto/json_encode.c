@@ -1,4 +1,4 @@
-/* json_encode.c - JSON responses (SPEC 3.2, 3.3) with shortest round-trip numbers. */
+/* json_encode.c - JSON responses and errors (docs/wire.md) with shortest round-trip numbers. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>

@@ -35,14 +35,24 @@ static void advise_huge(void *p, size_t size)
  * blocks over 32 MiB back to the kernel at free(), and the kernel zeroes
  * every page of a fresh one at first touch: for a 64 MiB frame that was
  * about a fifth of the request's time (bench/frame_bench.sh). A kept block
- * is handed out again only for a request of at least half its size, and
- * the cache never holds more than CACHE_MAX bytes. */
+ * is handed out again only for a request of at least half its size. The
+ * cache lives inside the memory budget: a block is kept only while the
+ * blocks in use and the cache together fit in it, a request that needs
+ * the room empties the cache first, and payload_mem_idle() empties it
+ * when the server has nothing to do. Without a budget it holds CACHE_MAX
+ * bytes at most. */
 #define CACHE_SLOTS 4
 #define CACHE_MAX ((size_t)256 << 20)
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct { void *p; size_t size; } cache[CACHE_SLOTS];
-static size_t cache_bytes;
+static _Atomic uint64_t cache_bytes;
+
+/* Bytes charged: the blocks in use, each counted as its
+ * malloc_usable_size() from allocation to free, and the other memory
+ * requests hold (payload_mem_charge); and the budget (0: none). */
+static _Atomic uint64_t mem_in_use;
+static _Atomic uint64_t mem_budget;
 
 /* The smallest kept block of at least bytes (and at most twice that). */
 static void *cache_take(size_t bytes)
@@ -57,34 +67,72 @@ static void *cache_take(size_t bytes)
             best = i;
     if (best >= 0) {
         p = cache[best].p;
-        cache_bytes -= cache[best].size;
+        atomic_fetch_sub(&cache_bytes, cache[best].size);
         cache[best].p = NULL;
     }
     pthread_mutex_unlock(&cache_lock);
     return p;
 }
 
-/* Keep p (usable size bytes) if there is room; 0 when kept. */
+/* Keep p (usable size bytes) if there is room in the cache and, under a
+ * budget, in the budget's free part; 0 when kept. */
 static int cache_put(void *p, size_t size)
 {
     int kept = -1;
+    uint64_t budget = atomic_load(&mem_budget);
+    uint64_t room = budget != 0 ? budget : UINT64_MAX;
 
     pthread_mutex_lock(&cache_lock);
+    uint64_t held = atomic_load(&mem_in_use) + atomic_load(&cache_bytes);
     for (int i = 0; i < CACHE_SLOTS && kept < 0; i++)
-        if (!cache[i].p && cache_bytes + size <= CACHE_MAX) {
+        if (!cache[i].p && atomic_load(&cache_bytes) + size <= CACHE_MAX &&
+            held <= room && size <= room - held) {
             cache[i].p = p;
             cache[i].size = size;
-            cache_bytes += size;
+            atomic_fetch_add(&cache_bytes, size);
             kept = 0;
         }
     pthread_mutex_unlock(&cache_lock);
     return kept;
 }
 
-/* Bytes of the blocks in use, each counted as its malloc_usable_size()
- * from allocation to free, and the budget (0: none). */
-static _Atomic uint64_t mem_in_use;
-static _Atomic uint64_t mem_budget;
+/* Free kept blocks until the cache holds at most keep bytes. */
+static void cache_shrink(uint64_t keep)
+{
+    void *drop[CACHE_SLOTS];
+    int n = 0;
+
+    pthread_mutex_lock(&cache_lock);
+    for (int i = 0; i < CACHE_SLOTS && atomic_load(&cache_bytes) > keep; i++)
+        if (cache[i].p) {
+            drop[n++] = cache[i].p;
+            atomic_fetch_sub(&cache_bytes, cache[i].size);
+            cache[i].p = NULL;
+        }
+    pthread_mutex_unlock(&cache_lock);
+    for (int i = 0; i < n; i++)
+        free(drop[i]);
+}
+
+/* Make room for the charge that took the bytes in use to used: the cache
+ * gives back what the budget needs. */
+static void cache_yield(uint64_t used, uint64_t budget)
+{
+    uint64_t cached = atomic_load(&cache_bytes);
+    if (budget != 0 && cached > 0 && used + cached > budget)
+        cache_shrink(used < budget ? budget - used : 0);
+}
+
+void payload_mem_idle(void)
+{
+    cache_shrink(0);
+    malloc_trim(0);
+}
+
+uint64_t payload_mem_cached(void)
+{
+    return atomic_load(&cache_bytes);
+}
 
 void payload_mem_set_budget(uint64_t bytes)
 {
@@ -133,6 +181,7 @@ static void *mem_alloc(size_t bytes, int within, uint64_t held, int *busy)
         return NULL;
     }
     if (rounded < HUGE_MIN || (p = cache_take(rounded)) == NULL) {
+        cache_yield(used, budget);
         p = aligned_alloc(PAYLOAD_ALIGN, rounded);
         if (p != NULL)
             advise_huge(p, rounded);
@@ -143,6 +192,19 @@ static void *mem_alloc(size_t bytes, int within, uint64_t held, int *busy)
     }
     atomic_fetch_add(&mem_in_use, malloc_usable_size(p) - rounded);   /* the exact count */
     return p;
+}
+
+/* The budget's errors for a charge that could not be made: busy 2 when
+ * the request's own charges are the reason, else 1. */
+static void set_busy(int busy, const char *field, mml_error *err)
+{
+    if (busy == 2)
+        set_too_big(field, err);
+    else
+        mml_error_set(err, MML_EBUSY, field,
+                      "the requests in progress hold the server's memory budget of %llu "
+                      "bytes (--max-memory); retry later",
+                      (unsigned long long)atomic_load(&mem_budget));
 }
 
 void *payload_mem_alloc(size_t bytes)
@@ -172,17 +234,101 @@ void *payload_mem_take(payload_acct *a, size_t bytes, const char *field, mml_err
     void *p = mem_alloc(bytes, 1, a->held, &busy);
     if (p != NULL)
         a->held += malloc_usable_size(p);
-    else if (busy == 2)
-        set_too_big(field, err);
     else if (busy)
-        mml_error_set(err, MML_EBUSY, field,
-                      "the requests in progress hold the server's memory budget of %llu "
-                      "bytes (--max-memory); retry later",
-                      (unsigned long long)atomic_load(&mem_budget));
-    else if (p == NULL)
+        set_busy(busy, field, err);
+    else
         mml_error_set(err, MML_ENOMEM, field, "out of memory allocating %zu bytes for %s",
                       bytes, field);
     return p;
+}
+
+int payload_mem_charge(payload_acct *a, uint64_t bytes, const char *field, mml_error *err)
+{
+    uint64_t budget = atomic_load(&mem_budget);
+    uint64_t used = atomic_fetch_add(&mem_in_use, bytes) + bytes;
+    if (budget != 0 && used > budget) {
+        atomic_fetch_sub(&mem_in_use, bytes);
+        int busy = bytes > budget || a->held > budget - bytes ? 2 : 1;
+        set_busy(busy, field, err);
+        return busy == 2 ? MML_ETOOBIG : MML_EBUSY;
+    }
+    cache_yield(used, budget);
+    a->held += bytes;
+    return 0;
+}
+
+void payload_mem_uncharge(payload_acct *a, uint64_t bytes)
+{
+    a->held -= bytes;
+    atomic_fetch_sub(&mem_in_use, bytes);
+}
+
+void payload_mem_count(uint64_t bytes)
+{
+    uint64_t used = atomic_fetch_add(&mem_in_use, bytes) + bytes;
+    cache_yield(used, atomic_load(&mem_budget));
+}
+
+void payload_mem_uncount(uint64_t bytes)
+{
+    atomic_fetch_sub(&mem_in_use, bytes);
+}
+
+/* A filled block is charged in steps of this much, so that the budget's
+ * counter is not touched for every small chunk. */
+#define FILL_STEP ((uint64_t)1 << 20)
+
+int payload_fill_open(payload_fill *f, size_t bytes, const char *field, mml_error *err)
+{
+    memset(f, 0, sizeof *f);
+    if (bytes > SIZE_MAX - PAYLOAD_ALIGN)
+        goto fail_alloc;
+    size_t rounded = (size_t)mem_rounded(bytes);
+    /* A fresh block, not a cached one: its pages are only resident once
+     * written, and it is charged as they are. */
+    f->p = aligned_alloc(PAYLOAD_ALIGN, rounded);
+    if (f->p == NULL)
+        goto fail_alloc;
+    advise_huge(f->p, rounded);
+    f->size = malloc_usable_size(f->p);
+    return 0;
+
+fail_alloc:
+    return mml_error_set(err, MML_ENOMEM, field, "out of memory allocating %zu bytes for %s",
+                         bytes, field);
+}
+
+int payload_fill_charge(payload_acct *a, payload_fill *f, uint64_t upto, const char *field,
+                        mml_error *err)
+{
+    if (upto <= f->charged)
+        return 0;
+    uint64_t want = upto + FILL_STEP - 1 < upto ? f->size
+                                                : (upto + FILL_STEP - 1) / FILL_STEP * FILL_STEP;
+    if (want > f->size)
+        want = f->size;
+    int rc = payload_mem_charge(a, want - f->charged, field, err);
+    if (rc == 0)
+        f->charged = want;
+    return rc;
+}
+
+void *payload_fill_close(payload_acct *a, payload_fill *f)
+{
+    void *p = f->p;
+    uint64_t rest = f->size - f->charged;
+    payload_mem_count(rest);
+    a->held += rest;
+    memset(f, 0, sizeof *f);
+    return p;
+}
+
+void payload_fill_drop(payload_acct *a, payload_fill *f)
+{
+    if (f->charged > 0)
+        payload_mem_uncharge(a, f->charged);
+    free(f->p);
+    memset(f, 0, sizeof *f);
 }
 
 void payload_mem_give(payload_acct *a, void *p)

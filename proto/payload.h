@@ -1,10 +1,6 @@
-/* payload.h - a decoded request that owns its tensors, and the interface
- * every streaming body decoder (JSON, binary frame, v2) implements.
- *
- * A decoder is fed the body chunk by chunk as libmicrohttpd hands it over
- * and writes numbers straight into the payload's typed buffers. When
- * finish() succeeds the payload is fully validated (SPEC 2) and ready for
- * mml_rows(); ownership of the buffers passes to the caller. */
+/* payload.h - a decoded request that owns its tensors, and the memory
+ * they live in: aligned blocks held to the budget of --max-memory.
+ * Decoders (decoder.h) fill payloads; the job pool computes them. */
 #ifndef LOSSD_PAYLOAD_H
 #define LOSSD_PAYLOAD_H
 
@@ -24,8 +20,9 @@ typedef struct payload {
 
 /* Aligned allocation of at least bytes (0 allowed); NULL on failure.
  * Blocks of 4 MiB or more are advised to use transparent huge pages, and
- * a few freed ones (256 MiB at most) are kept for reuse, so their memory is
- * not zeroed again by the kernel. Free with payload_mem_free(). */
+ * a few freed ones are kept for reuse, inside the budget's free part, so
+ * their memory is not zeroed again by the kernel. Free with
+ * payload_mem_free(). */
 void *payload_mem_alloc(size_t bytes);
 void payload_mem_free(void *p);
 
@@ -38,8 +35,9 @@ void payload_mem_free(void *p);
  * budget (the default). */
 void payload_mem_set_budget(uint64_t bytes);
 
-/* Bytes of the blocks in use: allocated and not yet freed (blocks kept
- * for reuse are not counted). */
+/* Bytes charged: the blocks in use (allocated and not yet freed; blocks
+ * kept for reuse are not counted) and the other memory of requests
+ * (payload_mem_charge, payload_mem_count). */
 uint64_t payload_mem_in_use(void);
 
 /* One request's blocks under the budget: what they count for (each its
@@ -62,28 +60,56 @@ void *payload_mem_take(payload_acct *a, size_t bytes, const char *field, mml_err
 /* Free a block from payload_mem_take() and take it off *a. */
 void payload_mem_give(payload_acct *a, void *p);
 
+/* Memory a request holds that is not a payload block (a buffered JSON
+ * header, an inflater's window), charged to *a against the budget as it
+ * is taken: 0, or MML_ETOOBIG / MML_EBUSY as payload_mem_take() decides,
+ * with *err filled. Take it off again with payload_mem_uncharge(). */
+int payload_mem_charge(payload_acct *a, uint64_t bytes, const char *field, mml_error *err);
+void payload_mem_uncharge(payload_acct *a, uint64_t bytes);
+
+/* A block for a tensor whose bytes arrive over time (a length-prefixed
+ * body): charged to the budget as it is written, not when it is opened,
+ * so that a sender that stalls holds only what it sent. */
+typedef struct payload_fill {
+    void *p;                  /* the block (PAYLOAD_ALIGN-aligned), NULL when closed */
+    uint64_t size;            /* its usable bytes */
+    uint64_t charged;         /* how many of them are charged */
+} payload_fill;
+
+/* Open *f for bytes (0 allowed): 0, or MML_ENOMEM with *err filled.
+ * Nothing is charged yet. */
+int payload_fill_open(payload_fill *f, size_t bytes, const char *field, mml_error *err);
+
+/* The first upto bytes of *f are about to be written: charge them to *a
+ * (in 1 MiB steps). 0, or MML_EBUSY / MML_ETOOBIG with *err filled as
+ * payload_mem_take() decides. */
+int payload_fill_charge(payload_acct *a, payload_fill *f, uint64_t upto, const char *field,
+                        mml_error *err);
+
+/* The block is written: charge the rest and return it as a block of
+ * payload_mem_take() (free it with payload_mem_free); *f is closed. */
+void *payload_fill_close(payload_acct *a, payload_fill *f);
+
+/* Free an open block and take its charge off *a; *f is closed. */
+void payload_fill_drop(payload_acct *a, payload_fill *f);
+
+/* Memory counted in the budget but never refused, as results are: the
+ * response bodies waiting to be sent. */
+void payload_mem_count(uint64_t bytes);
+void payload_mem_uncount(uint64_t bytes);
+
+/* Give back what is kept for reuse: the cached blocks, and glibc's free
+ * heap (malloc_trim). For a server with nothing to do. Any thread. */
+void payload_mem_idle(void);
+
+/* Bytes of the blocks kept for reuse. */
+uint64_t payload_mem_cached(void);
+
 /* Reverse the bytes of each of the count elem-byte elements of buf: the
  * wire formats are little-endian, this converts on big-endian hosts. */
 void payload_swap_elems(void *buf, uint64_t count, size_t elem);
 
 /* Free the buffers and zero *p. payload_free(NULL) is a no-op. */
 void payload_free(payload *p);
-
-typedef struct decoder decoder;
-
-typedef struct decoder_ops {
-    const char *name;
-    /* NULL on allocation failure. max_body bounds the memory a decoder
-     * may take for tensors (an element count implying more is ETOOBIG). */
-    decoder *(*create)(uint64_t max_body);
-    /* Consume len bytes. 0, or a negative MML code with *err filled;
-     * after a failure every later call returns the same failure. */
-    int (*feed)(decoder *d, const char *data, size_t len, mml_error *err);
-    /* End of body: validate and move the tensors into *out. 0 or a
-     * negative code with *err filled (and *out left empty). */
-    int (*finish)(decoder *d, payload *out, mml_error *err);
-    /* Frees everything the decoder still owns; NULL is a no-op. */
-    void (*destroy)(decoder *d);
-} decoder_ops;
 
 #endif

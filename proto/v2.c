@@ -38,7 +38,10 @@ typedef struct tensor {
     uint8_t *buf;             /* owned until finish() moves it out */
 } tensor;
 
+typedef struct v2_decoder v2_decoder;
+
 struct v2_decoder {
+    decoder super;            /* first: the interface (decoder.h) */
     uint64_t max_body;
     int64_t header_len;       /* -1: the whole body is JSON */
     char *json;
@@ -716,11 +719,16 @@ int v2_parse_header_length(const char *value, int64_t *len, mml_error *err)
     return 0;
 }
 
-v2_decoder *v2_decoder_create(uint64_t max_body, int64_t header_len)
+/* The decoder of one body of at most max_body bytes; header_len is the
+ * Inference-Header-Content-Length, or -1 when absent (the whole body is
+ * the JSON request). A header_len that is not positive or over max_body
+ * makes the first feed() or finish() fail. */
+static v2_decoder *create_decoder(uint64_t max_body, int64_t header_len)
 {
     v2_decoder *d = calloc(1, sizeof(*d));
     if (d == NULL)
         return NULL;
+    d->super.ops = &v2_decoder_ops;
     d->max_body = max_body;
     d->header_len = header_len;
     d->p = 1;
@@ -737,8 +745,23 @@ v2_decoder *v2_decoder_create(uint64_t max_body, int64_t header_len)
     return d;
 }
 
-void v2_decoder_destroy(v2_decoder *d)
+static decoder *v2_create(const decoder_conf *conf, mml_error *err)
 {
+    int64_t hlen;
+    if (v2_parse_header_length(decoder_conf_header(conf, "Inference-Header-Content-Length"),
+                               &hlen, err) < 0)
+        return NULL;
+    v2_decoder *d = create_decoder(conf->max_body, hlen);
+    if (d == NULL) {
+        mml_error_set(err, MML_ENOMEM, "body", "out of memory");
+        return NULL;
+    }
+    return &d->super;
+}
+
+static void v2_destroy(decoder *base)
+{
+    v2_decoder *d = (v2_decoder *)base;
     if (d == NULL)
         return;
     for (int k = 0; k < T_COUNT; k++)
@@ -799,8 +822,9 @@ static void copy_binary(v2_decoder *d, const char *data, size_t len)
     }
 }
 
-int v2_decoder_feed(v2_decoder *d, const char *data, size_t len, mml_error *err)
+static int v2_feed(decoder *base, const char *data, size_t len, mml_error *err)
 {
+    v2_decoder *d = (v2_decoder *)base;
     mml_error local;
     int rc;
     if (err == NULL)
@@ -837,20 +861,6 @@ int v2_decoder_feed(v2_decoder *d, const char *data, size_t len, mml_error *err)
     return 0;
 }
 
-int v2_decoder_sink(void *d, const char *data, size_t len, mml_error *err)
-{
-    return v2_decoder_feed(d, data, len, err);
-}
-
-void v2_request_free(v2_request *r)
-{
-    if (r == NULL)
-        return;
-    payload_free(&r->pl);
-    free(r->id);
-    memset(r, 0, sizeof(*r));
-}
-
 static int check_complete(v2_decoder *d, mml_error *err)
 {
     if (d->header_len < 0)
@@ -866,8 +876,9 @@ static int check_complete(v2_decoder *d, mml_error *err)
     return 0;
 }
 
-int v2_decoder_finish(v2_decoder *d, v2_request *out, mml_error *err)
+static int v2_finish(decoder *base, payload *out, mml_error *err)
 {
+    v2_decoder *d = (v2_decoder *)base;
     mml_error local;
     int rc;
     if (err == NULL)
@@ -887,24 +898,21 @@ int v2_decoder_finish(v2_decoder *d, v2_request *out, mml_error *err)
     uint64_t n = in->dim[0], c = in->dim[1];
     if ((rc = mml_validate_targets((const int64_t *)(void *)tg->buf, n, c, err)) < 0)
         return fail(d, rc, err);
-    out->pl.input = in->buf;
-    out->pl.target = (int64_t *)(void *)tg->buf;
-    out->pl.weight = w->present ? w->buf : NULL;
+    out->input = in->buf;
+    out->target = (int64_t *)(void *)tg->buf;
+    out->weight = w->present ? w->buf : NULL;
     in->buf = tg->buf = w->buf = NULL;
-    out->pl.req = (mml_request){
+    out->req = (mml_request){
         .dtype = (mml_dtype)in->dtype,
         .p = (int)d->p,
         .margin = (int32_t)d->margin,
         .reduction = (mml_reduction)d->reduction,
         .n = n,
         .c = c,
-        .input = out->pl.input,
-        .target = out->pl.target,
-        .weight = out->pl.weight,
+        .input = out->input,
+        .target = out->target,
+        .weight = out->weight,
     };
-    out->id = d->id;
-    d->id = NULL;
-    out->binary_output = d->binary_output;
     return 0;
 }
 
@@ -996,17 +1004,16 @@ static void sb_number(strbuf *b, int dtype, double v)
     }
 }
 
-char *v2_encode_result(const v2_request *r, const void *out, size_t *len,
-                       size_t *header_len)
+char *v2_encode_result(const char *id, int binary_output, const mml_request *req,
+                       const void *out, size_t *len, size_t *header_len)
 {
-    const mml_request *req = &r->pl.req;
     uint64_t count = mml_out_count(req);
     size_t bytes = (size_t)count * mml_dtype_size(req->dtype);
     strbuf b = {0};
     sb_puts(&b, "{\"model_name\":\"" V2_MODEL_NAME "\",\"model_version\":\"" V2_MODEL_VERSION "\"");
-    if (r->id != NULL) {
+    if (id != NULL) {
         sb_puts(&b, ",\"id\":");
-        sb_json_string(&b, r->id);
+        sb_json_string(&b, id);
     }
     sb_printf(&b, ",\"outputs\":[{\"name\":\"LOSS\",\"datatype\":\"%s\",\"shape\":",
               triton_dtype(req->dtype));
@@ -1014,7 +1021,7 @@ char *v2_encode_result(const v2_request *r, const void *out, size_t *len,
         sb_printf(&b, "[%llu]", (unsigned long long)count);
     else
         sb_puts(&b, "[]");
-    if (r->binary_output) {
+    if (binary_output) {
         sb_printf(&b, ",\"parameters\":{\"binary_data_size\":%zu}}]}", bytes);
         *header_len = b.len;
         if (bytes > 0)
@@ -1092,3 +1099,29 @@ const char *v2_health_ready(void)
 {
     return "{\"ready\":true}";
 }
+
+static int v2_answer(const decoder *base, const mml_request *req, const void *out,
+                     decoder_answer *a)
+{
+    const v2_decoder *d = (const v2_decoder *)base;
+    size_t hlen = 0;
+    memset(a, 0, sizeof *a);
+    a->body = v2_encode_result(d->id, d->binary_output, req, out, &a->len, &hlen);
+    if (a->body == NULL)
+        return MML_ENOMEM;
+    a->type = hlen > 0 ? "application/octet-stream" : "application/json";
+    if (hlen > 0) {
+        a->header = "Inference-Header-Content-Length";
+        snprintf(a->value, sizeof a->value, "%zu", hlen);
+    }
+    return 0;
+}
+
+const decoder_ops v2_decoder_ops = {
+    .name = "v2",
+    .create = v2_create,
+    .feed = v2_feed,
+    .finish = v2_finish,
+    .answer = v2_answer,
+    .destroy = v2_destroy,
+};

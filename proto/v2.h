@@ -11,25 +11,16 @@
  * ignored; any other request parameter, top-level key or input name is a
  * ValueError.
  *
- * Server use for POST /v2/models/multi_margin_loss/infer (also
- * .../versions/1/infer). Any Content-Type is accepted: tritonclient sends
- * none, curl users send application/json.
- *
- *     int64_t hlen;
- *     rc = v2_parse_header_length(Inference-Header-Content-Length or NULL,
- *                                 &hlen, &err);             rc < 0 -> 400
- *     v2_decoder *d = v2_decoder_create(max_body, hlen);     NULL -> 500
- *     per upload chunk (after Content-Encoding inflation, see inflate.h):
- *         rc = v2_decoder_feed(d, data, len, &err);
- *     at the end:
- *         rc = v2_decoder_finish(d, &req, &err);   req.pl is validated
- *     v2_decoder_destroy(d);
- *     compute req.pl.req into out (mml_out_count(&req.pl.req) values)
- *     body = v2_encode_result(&req, out, &len, &hlen_out);
- *     if hlen_out > 0:  Content-Type: application/octet-stream and
- *                       Inference-Header-Content-Length: hlen_out
- *     else:             Content-Type: application/json
- *     v2_request_free(&req);
+ * A decoder (decoder.h) of the body of POST
+ * /v2/models/multi_margin_loss/infer (also .../versions/1/infer), for any
+ * Content-Type (tritonclient sends none, curl users send
+ * application/json). Its create() reads Inference-Header-Content-Length
+ * (the JSON header's length in decompressed bytes, as tritonclient counts
+ * them: a value that is not a decimal number is a BadRequest before the
+ * body); without it the whole body is the JSON request. Its answer() is
+ * the infer response: JSON, or a JSON header and the raw LOSS bytes with
+ * Inference-Header-Content-Length when the request asked for binary
+ * output, echoing the request's "id".
  *
  * Failures: rc < 0 is answered with status mml_err_status(rc) (400, 413,
  * 500) and the body of v2_encode_mml_error(&err), {"error": "<Type>:
@@ -48,8 +39,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "decoder.h"
 #include "mml.h"
-#include "payload.h"
 
 #define V2_MODEL_NAME "multi_margin_loss"
 #define V2_MODEL_VERSION "1"
@@ -61,61 +52,24 @@
  * rest is bounded separately: MML_ETOOBIG past it. */
 #define V2_MAX_JSON ((uint64_t)8 << 20)
 
-/* A decoded infer request. */
-typedef struct v2_request {
-    payload pl;           /* validated tensors and parameters */
-    char *id;             /* the request "id" to echo, malloc'd; NULL if absent */
-    int binary_output;    /* 1: LOSS is returned as binary data */
-} v2_request;
-
-/* Free what *r owns and zero it. NULL is a no-op. */
-void v2_request_free(v2_request *r);
+/* The decoder of infer request bodies. */
+extern const decoder_ops v2_decoder_ops;
 
 /* Parse an Inference-Header-Content-Length value (NULL when the header is
  * absent: *len = -1). 0 with *len set, or MML_EBADREQ when it is not a
  * plain decimal number. */
 int v2_parse_header_length(const char *value, int64_t *len, mml_error *err);
 
-typedef struct v2_decoder v2_decoder;
-
-/* A decoder for one infer request body of at most max_body bytes (after
- * decompression). header_len is the Inference-Header-Content-Length, or
- * -1 when absent (the whole body is the JSON request). NULL when out of
- * memory; a header_len that is invalid or over max_body makes the first
- * feed() or finish() fail. */
-v2_decoder *v2_decoder_create(uint64_t max_body, int64_t header_len);
-
-/* Consume len bytes of body. 0, or a negative MML code with *err filled
- * (err may be NULL); after a failure every later call returns it again.
- * Errors in the JSON header are reported by the feed() that completes it
- * when header_len is known, by finish() otherwise. */
-int v2_decoder_feed(v2_decoder *d, const char *data, size_t len, mml_error *err);
-
-/* v2_decoder_feed() with a void * decoder, to pass as the sink of an
- * inflater (inflate.h) for Content-Encoding gzip or deflate:
- * inflater_create(coding, max_body, v2_decoder_sink, d). */
-int v2_decoder_sink(void *d, const char *data, size_t len, mml_error *err);
-
-/* End of body: 0 with *out filled (the caller owns it and frees it with
- * v2_request_free), or a negative code with *err filled and *out zeroed:
- * BadRequest for a truncated body or malformed JSON, TypeError and
- * ValueError per SPEC 2 with messages naming the tensor and index. */
-int v2_decoder_finish(v2_decoder *d, v2_request *out, mml_error *err);
-
-/* Free the decoder and what it still owns. NULL is a no-op. */
-void v2_decoder_destroy(v2_decoder *d);
-
-/* The infer response for r with the computed loss in out
- * (mml_out_count(&r->pl.req) values of r->pl.req.dtype):
- * {"model_name", "model_version", "id" (if the request had one),
- *  "outputs": [{"name": "LOSS", "datatype", "shape", "data" | "parameters":
- *  {"binary_data_size"}}]}, followed by the raw little-endian values when
- * r->binary_output. Returns a malloc'd body of *len bytes; *header_len is
- * the JSON part's length when binary data follows (send it as
- * Inference-Header-Content-Length), 0 for a pure JSON body. NULL when out
- * of memory. */
-char *v2_encode_result(const v2_request *r, const void *out, size_t *len,
-                       size_t *header_len);
+/* The infer response with the computed loss in out (mml_out_count(req)
+ * values of req->dtype): {"model_name", "model_version", "id" (when id is
+ * not NULL), "outputs": [{"name": "LOSS", "datatype", "shape", "data" |
+ * "parameters": {"binary_data_size"}}]}, followed by the raw
+ * little-endian values when binary_output. Returns a malloc'd body of
+ * *len bytes; *header_len is the JSON part's length when binary data
+ * follows (send it as Inference-Header-Content-Length), 0 for a pure JSON
+ * body. NULL when out of memory. */
+char *v2_encode_result(const char *id, int binary_output, const mml_request *req,
+                       const void *out, size_t *len, size_t *header_len);
 
 /* {"error": "<message>"}, the message JSON-escaped. Malloc'd, *len set;
  * NULL when out of memory. */

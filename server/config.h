@@ -1,4 +1,4 @@
-/* config.h - lossd start-up configuration: flags with environment twins (SPEC 5). */
+/* config.h - lossd start-up configuration: flags with environment twins (README.md, "Configuration"). */
 #ifndef LOSSD_CONFIG_H
 #define LOSSD_CONFIG_H
 

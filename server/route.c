@@ -8,11 +8,19 @@
 #include "frame.h"
 #include "hlist.h"
 #include "json.h"
+#include "v2.h"
 
-/* Media types of the native scoring API (SPEC 3.1, 4). */
+/* Media types of the native scoring API: JSON and the MML1 frame. */
 static const route_media score_media[] = {
     {"application/json", &json_decoder_ops},
     {"application/octet-stream", &frame_decoder_ops},
+    {NULL, NULL}
+};
+
+/* Infer takes any Content-Type: tritonclient sends none, curl users send
+ * application/json. */
+static const route_media infer_media[] = {
+    {"*/*", &v2_decoder_ops},
     {NULL, NULL}
 };
 
@@ -25,8 +33,7 @@ const route route_table[] = {
     {"/metrics", GET_HEAD, ROUTE_METRICS, "metrics", NULL},
     {"/v1/info", GET_HEAD, ROUTE_INFO, "info", NULL},
     {"/openapi.json", GET_HEAD, ROUTE_OPENAPI, "openapi", NULL},
-    /* Open Inference Protocol v2 (SPEC 6). Infer takes any Content-Type
-     * (tritonclient sends none) and has its own decoder, so no media. */
+    /* Open Inference Protocol v2. */
     {"/v2", GET_HEAD, ROUTE_V2_SERVER, "v2_server", NULL},
     {"/v2/health/live", GET_HEAD, ROUTE_V2_LIVE, "v2_live", NULL},
     {"/v2/health/ready", GET_HEAD, ROUTE_V2_READY, "v2_ready", NULL},
@@ -39,9 +46,9 @@ const route route_table[] = {
     {"/v2/models/multi_margin_loss/ready", GET_HEAD, ROUTE_V2_READY, "v2_model_ready", NULL},
     {"/v2/models/multi_margin_loss/versions/1/ready", GET_HEAD, ROUTE_V2_READY,
      "v2_model_version_ready", NULL},
-    {"/v2/models/multi_margin_loss/infer", ROUTE_POST, ROUTE_V2_INFER, "v2_infer", NULL},
+    {"/v2/models/multi_margin_loss/infer", ROUTE_POST, ROUTE_V2_INFER, "v2_infer", infer_media},
     {"/v2/models/multi_margin_loss/versions/1/infer", ROUTE_POST, ROUTE_V2_INFER,
-     "v2_infer_version", NULL},
+     "v2_infer_version", infer_media},
 };
 
 const size_t route_count = sizeof route_table / sizeof route_table[0];
@@ -60,34 +67,20 @@ static size_t media_len(const char *s, const char *stop)
     return len;
 }
 
-/* How well range (a media range of len bytes) matches type: 3 the type
- * itself, 2 its major type with a wildcard subtype, 1 the full wildcard,
- * 0 not at all. */
-static int range_match(const char *range, size_t len, const char *type)
+void route_not_found(const char *method, const char *path, char *msg, size_t size)
 {
-    size_t tlen = strlen(type), major = strcspn(type, "/");
-    if (len == tlen && strncasecmp(range, type, tlen) == 0)
-        return 3;
-    if (len == major + 2 && strncasecmp(range, type, major + 1) == 0 && range[major + 1] == '*')
-        return 2;
-    return len == 3 && strncmp(range, "*/*", 3) == 0;
-}
-
-int route_accepts(const char *accept, const char *type, const char *other)
-{
-    int q_type = 0, q_other = 0, best_other = 0;
-    const char *range, *params;
-    size_t len, plen;
-    while (accept != NULL && hlist_next(&accept, &range, &len, &params, &plen)) {
-        if (range_match(range, len, type) == 3)
-            q_type = hlist_q(params, plen);
-        int m = range_match(range, len, other);
-        if (m > best_other) {                       /* the most specific range decides */
-            best_other = m;
-            q_other = hlist_q(params, plen);
-        }
-    }
-    return q_type > 0 && q_type >= q_other;
+    static const char model[] = "/v2/models/" V2_MODEL_NAME "/";
+    static const char version[] = "/v2/models/" V2_MODEL_NAME "/versions/" V2_MODEL_VERSION "/";
+    if (strncmp(path, version, sizeof version - 1) == 0 ||
+        (strncmp(path, model, sizeof model - 1) == 0 &&
+         strncmp(path + sizeof model - 1, "versions/", 9) != 0))
+        snprintf(msg, size, "no route for %s %s: the model has GET (metadata), GET "
+                 ".../ready, GET .../config and POST .../infer", method, path);
+    else if (strncmp(path, "/v2/models/", 11) == 0)
+        snprintf(msg, size, "unknown model or version in %s %s: this server has model "
+                 V2_MODEL_NAME " version " V2_MODEL_VERSION, method, path);
+    else
+        snprintf(msg, size, "no route for %s %s", method, path);
 }
 
 unsigned route_method_bit(const char *method)
@@ -147,7 +140,8 @@ const decoder_ops *route_decoder(const route *r, const char *content_type)
     if (len == 0)
         return r->media[0].ops;
     for (const route_media *m = r->media; m->type != NULL; m++)
-        if (strlen(m->type) == len && strncasecmp(m->type, s, len) == 0)
+        if (strcmp(m->type, "*/*") == 0 ||
+            (strlen(m->type) == len && strncasecmp(m->type, s, len) == 0))
             return m->ops;
     return NULL;
 }

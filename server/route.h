@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "payload.h"
+#include "decoder.h"
 
 /* Method bits of a route. */
 enum {
@@ -32,7 +32,8 @@ typedef enum route_id {
 
 /* A media type a POST route accepts and the decoder for it. */
 typedef struct route_media {
-    const char *type;               /* lower case, no parameters */
+    const char *type;               /* lower case, no parameters; a full
+                                       wildcard range matches any type */
     const decoder_ops *ops;
 } route_media;
 
@@ -49,18 +50,14 @@ typedef struct route {
 extern const route route_table[];
 extern const size_t route_count;
 
-/* 1 when errors on path take the v2 shape {"error": "..."} (SPEC 6):
+/* 1 when errors on path take the v2 shape {"error": "..."} (docs/wire.md, "Errors"):
  * "/v2" and everything under "/v2/", known route or not. */
 int route_is_v2(const char *path);
 
-/* 1 when an Accept header value (NULL when absent) asks for media type
- * (lower case, no parameters) rather than other, the default: type is
- * named (case-insensitively) with q > 0, and other, by the most specific
- * range that covers it (other itself, then its major type with a
- * wildcard subtype, then the full wildcard), has no higher q.
- * Wildcards never name type: a client only gets a binary body it asked
- * for by name, and curl's default Accept keeps JSON. A tie goes to type. */
-int route_accepts(const char *accept, const char *type, const char *other);
+/* The message of a 404 for method and path into msg (size bytes): on
+ * /v2/models/ it says whether the model or version is unknown or the
+ * route under the model, and what the model has. */
+void route_not_found(const char *method, const char *path, char *msg, size_t size);
 
 /* ROUTE_GET etc. for a method name, 0 for any other method. */
 unsigned route_method_bit(const char *method);

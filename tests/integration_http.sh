@@ -256,7 +256,7 @@ check_validation_errors() {
     post "{$I,$T,\"margin\":4294967296}"; expect_error 400 ValueError margin
     post '{"input": [[1,2'             ; expect_error 400 BadRequest
     post ''                            ; expect_error 400 BadRequest
-    ok "SPEC 2 errors: 400 with the right type and field"
+    ok "validation errors: 400 with the right type and field"
 }
 
 check_http_errors() {
@@ -352,7 +352,8 @@ sys.stdout.write('{"input":[' + ",".join([row] * n) + '],"target":[' +
 EOF
 }
 
-# Split into row blocks (3 pool threads) or not (1): the same bits (SPEC 1).
+# Split into row blocks (3 pool threads) or not (1): the same bits
+# (docs/wire.md, "Precision and determinism").
 check_determinism() {
     make_big 100000 5 sum "$TMP/split_sum.json"
     make_big 60000 5 none "$TMP/split_none.json"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# integration_v2.sh - end-to-end tests of the binary frame (SPEC 4), the Open Inference Protocol v2 (SPEC 6) and /openapi.json.
+# integration_v2.sh - end-to-end tests of the binary frame, the Open Inference Protocol v2 and /openapi.json (docs/wire.md).
 #
 #   LOSSD=./build/lossd bash tests/integration_v2.sh
 #
@@ -81,7 +81,7 @@ def arrays(c):
     return x, y, w
 
 def frame(c, magic=b"MML1"):
-    """SPEC 4 request frame for a golden case."""
+    """MML1 request frame for a golden case (docs/wire.md, "Binary frame")."""
     x, y, w = arrays(c)
     n, ncol = x.shape
     hdr = magic + struct.pack("<BBBBB3xiQQ", 1, DT[c["dtype"]][0], c["p"], RED[c["reduction"]],
@@ -175,7 +175,7 @@ def v2_infer(inputs, request_id="", outputs=None, custom=None, compression=None,
     return st, h, json.loads(data[:int(hl)]), data[int(hl):]
 
 def jnum(v):
-    """A JSON element: non-finite values as the strings SPEC 3.1 accepts."""
+    """A JSON element: non-finite values as the strings the JSON request accepts."""
     if isinstance(v, list):
         return [jnum(e) for e in v]
     if math.isnan(v):

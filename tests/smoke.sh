@@ -65,9 +65,10 @@ case "$BODY" in
 esac
 echo "ok   POST with p=3 is 400 ValueError"
 
-# The same ones(3,3) request as a binary frame (SPEC 4): header "MML1",
-# version 1, float32, p 1, mean, weight flag, margin 1, N 3, C 3, then the
-# float32 ones, the int64 targets and the float32 weight, little-endian.
+# The same ones(3,3) request as a binary frame (docs/wire.md, "Binary
+# frame"): header "MML1", version 1, float32, p 1, mean, weight flag,
+# margin 1, N 3, C 3, then the float32 ones, the int64 targets and the
+# float32 weight, little-endian.
 one() { printf '\000\000\200\077'; }         # float32 1.0
 {
     printf 'MML1\001\002\001\001\001\000\000\000\001\000\000\000'

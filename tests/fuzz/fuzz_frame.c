@@ -13,19 +13,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t step = size > 0 ? (size_t)data[0] % 41 + 1 : 1;
-    decoder *d = frame_decoder_ops.create(1 << 20);
+    int64_t length = size > 1 && (data[0] & 0x80) ? (int64_t)size : -1;
+    decoder_conf conf = {1 << 20, length, NULL, NULL};
+    mml_error err;
+    decoder *d = decoder_create(&frame_decoder_ops, &conf, &err);
     if (d == NULL)
         return 0;
-    if (size > 1 && (data[0] & 0x80))
-        frame_decoder_set_length(d, size);
-    mml_error err;
     int rc = 0;
     for (size_t pos = 0; rc == 0 && pos < size; pos += step) {
         size_t len = size - pos < step ? size - pos : step;
-        rc = frame_decoder_ops.feed(d, (const char *)data + pos, len, &err);
+        rc = decoder_feed(d, (const char *)data + pos, len, &err);
     }
     payload pl;
-    if (rc == 0 && frame_decoder_ops.finish(d, &pl, &err) == 0) {
+    if (rc == 0 && decoder_finish(d, &pl, &err) == 0) {
         uint64_t count = mml_out_count(&pl.req);
         void *out = malloc(count * 8 + 8);
         if (out != NULL) {
@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         payload_free(&pl);
     }
-    frame_decoder_ops.destroy(d);
+    decoder_destroy(d);
     if (size >= FRAME_HEADER_SIZE) {
         frame_header h;
         (void)frame_parse_header(data, UINT64_MAX, &h, NULL);

@@ -26,7 +26,8 @@ typedef struct result {
 /* Decode, cutting a piece each time step() of the running hash says so. */
 static void decode(const uint8_t *data, size_t size, uint32_t seed, result *r)
 {
-    decoder *d = json_decoder_ops.create(MAX_BODY);
+    decoder_conf conf = decoder_conf_plain(MAX_BODY);
+    decoder *d = decoder_create(&json_decoder_ops, &conf, NULL);
     size_t at = 0;
 
     CHECK(d != NULL);
@@ -37,12 +38,12 @@ static void decode(const uint8_t *data, size_t size, uint32_t seed, result *r)
             seed = seed * 1103515245u + 12345u;
             piece = 1 + (seed >> 16) % (piece < 64 ? piece : 64);
         }
-        r->rc = json_decoder_ops.feed(d, (const char *)data + at, piece, &r->err);
+        r->rc = decoder_feed(d, (const char *)data + at, piece, &r->err);
         at += piece;
     }
     if (r->rc == 0)
-        r->rc = json_decoder_ops.finish(d, &r->pl, &r->err);
-    json_decoder_ops.destroy(d);
+        r->rc = decoder_finish(d, &r->pl, &r->err);
+    decoder_destroy(d);
 }
 
 static void check_same(const result *a, const result *b)

@@ -1,0 +1,17 @@
+/* native.h - the answer of the native scoring API (POST
+ * /v1/multi_margin_loss), shared by its request formats (JSON, MML1
+ * frame): a JSON object, or an MMR1 result frame when the request's
+ * Accept header asks for application/octet-stream by name. */
+#ifndef LOSSD_NATIVE_H
+#define LOSSD_NATIVE_H
+
+#include "decoder.h"
+
+/* 1 when the request described by conf asks for an MMR1 frame back. */
+int native_wants_frame(const decoder_conf *conf);
+
+/* The answer for the loss of req in out: an MMR1 frame when frame, else
+ * the JSON object of json_encode_result(). 0 or MML_ENOMEM. */
+int native_answer(int frame, const mml_request *req, const void *out, decoder_answer *a);
+
+#endif
