@@ -74,16 +74,17 @@ static char *make_document(size_t *len)
 static double run_decoder(const char *doc, size_t len)
 {
     double t0 = now();
-    decoder *d = json_decoder_ops.create((uint64_t)len * 4);
+    decoder_conf conf = decoder_conf_plain((uint64_t)len * 4);
+    decoder *d = decoder_create(&json_decoder_ops, &conf, NULL);
     mml_error err;
     payload pl;
     int rc = d ? 0 : MML_ENOMEM;
 
     for (size_t at = 0; rc == 0 && at < len; at += CHUNK)
-        rc = json_decoder_ops.feed(d, doc + at, len - at < CHUNK ? len - at : CHUNK, &err);
+        rc = decoder_feed(d, doc + at, len - at < CHUNK ? len - at : CHUNK, &err);
     if (rc == 0)
-        rc = json_decoder_ops.finish(d, &pl, &err);
-    json_decoder_ops.destroy(d);
+        rc = decoder_finish(d, &pl, &err);
+    decoder_destroy(d);
     if (rc < 0) {
         fprintf(stderr, "json_bench: decoder: %s\n", err.message);
         return -1;

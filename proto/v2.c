@@ -1117,6 +1117,16 @@ static int v2_answer(const decoder *base, const mml_request *req, const void *ou
     return 0;
 }
 
+const char *v2_decoder_id(const decoder *base)
+{
+    return ((const v2_decoder *)base)->id;
+}
+
+int v2_decoder_binary_output(const decoder *base)
+{
+    return ((const v2_decoder *)base)->binary_output;
+}
+
 const decoder_ops v2_decoder_ops = {
     .name = "v2",
     .create = v2_create,

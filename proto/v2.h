@@ -55,6 +55,12 @@
 /* The decoder of infer request bodies. */
 extern const decoder_ops v2_decoder_ops;
 
+/* What the answer of a finished v2 decoder will say: the request's "id"
+ * (NULL when it had none; valid while d lives) and whether LOSS comes back
+ * as binary data. For tools and tests; the server only calls answer(). */
+const char *v2_decoder_id(const decoder *d);
+int v2_decoder_binary_output(const decoder *d);
+
 /* Parse an Inference-Header-Content-Length value (NULL when the header is
  * absent: *len = -1). 0 with *len set, or MML_EBADREQ when it is not a
  * plain decimal number. */

@@ -393,16 +393,16 @@ START_TEST(content_length_must_match_the_frame)
     mml_error err = {0};
     payload pl;
     feed_dec f;
-    open_frame(&f, 1 << 20);
-    frame_decoder_set_length(feed_decoder(&f), b.len + 1);
+    feed_open(&f, &(feed_config){.ops = &frame_decoder_ops, .max_body = 1 << 20,
+                                 .length = (int64_t)b.len + 1});
     ck_assert_int_eq(feed_step(&f, b.data, 31, &err), 0);
     ck_assert_uint_eq(frame_decoder_expected_bytes(feed_decoder(&f)), 0);
     ck_assert_int_eq(feed_step(&f, b.data + 31, 1, &err), MML_EBADREQ);
     ck_assert_ptr_nonnull(strstr(err.message, "Content-Length"));
     feed_close(&f);
 
-    open_frame(&f, 1 << 20);
-    frame_decoder_set_length(feed_decoder(&f), b.len);
+    feed_open(&f, &(feed_config){.ops = &frame_decoder_ops, .max_body = 1 << 20,
+                                 .length = (int64_t)b.len});
     ck_assert_int_eq(feed_step(&f, b.data, b.len, &err), 0);
     ck_assert_int_eq(feed_finish(&f, &pl, &err), 0);
     feed_close(&f);

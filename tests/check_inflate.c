@@ -404,18 +404,18 @@ START_TEST(deflate_v2_request_feeds_the_v2_decoder)
     size_t zlen;
     ck_assert_int_eq(inflate_compress(CODING_DEFLATE, body, sizeof(body), &z, &zlen), 0);
     feed_dec f;
-    feed_open(&f, &(feed_config){ .ops = &feed_v2_ops, .max_body = 1 << 20,
+    feed_open(&f, &(feed_config){ .ops = &v2_decoder_ops, .max_body = 1 << 20,
                                   .header_len = (int64_t)sizeof(json) - 1 });
     inflater *in = feed_inflater(&f, CODING_DEFLATE, 1 << 20);
     mml_error err = {0};
     ck_assert_int_eq(feed_pieces(z, zlen, FEED_EVERY(5), inflate_piece, in, &err), 0);
     ck_assert_int_eq(inflater_finish(in, &err), 0);
-    v2_request r;
+    v2_decoded r;
     ck_assert_msg(feed_finish_v2(&f, &r, &err) == 0, "%s", err.message);
     float out;
     mml_compute(&r.pl.req, &out);
     ck_assert_float_eq(out, 0.0f);   /* 1 - 2 + 0.5 < 0 */
-    v2_request_free(&r);
+    v2_decoded_free(&r);
     inflater_destroy(in);
     feed_close(&f);
     free(z);

@@ -257,16 +257,16 @@ END_TEST
 int main(void)
 {
     const suite_case cases[] = {
-        {"content_length", content_length_takes_plain_decimals_only, 0},
-        {"unescape", unescape_decodes_all_but_nul, 0},
-        {"unescape_high_bytes", unescape_keeps_high_bytes_for_safe_path, 0},
-        {"safe_path", safe_path_escapes_control_and_high_bytes, 0},
-        {"origin_path", origin_path_strips_absolute_form, 0},
-        {"copy", copy_cuts_and_terminates, 0},
-        {"header_list", header_list_is_plain_tokens_only, 0},
-        {"count", count_notes_differing_values, 0},
-        {"framing", framing_refuses_ambiguous_bodies, 0},
-        {"host", host_exactly_once_on_http_1_1, 0},
+        {"content_length", content_length_takes_plain_decimals_only, 0, 0},
+        {"unescape", unescape_decodes_all_but_nul, 0, 0},
+        {"unescape_high_bytes", unescape_keeps_high_bytes_for_safe_path, 0, 0},
+        {"safe_path", safe_path_escapes_control_and_high_bytes, 0, 0},
+        {"origin_path", origin_path_strips_absolute_form, 0, 0},
+        {"copy", copy_cuts_and_terminates, 0, 0},
+        {"header_list", header_list_is_plain_tokens_only, 0, 0},
+        {"count", count_notes_differing_values, 0, 0},
+        {"framing", framing_refuses_ambiguous_bodies, 0, 0},
+        {"host", host_exactly_once_on_http_1_1, 0, 0},
     };
     Suite *s = suite_create("server_httpcheck");
     suite_add_cases(s, cases, sizeof cases / sizeof cases[0]);

@@ -5,9 +5,11 @@
 #include <string.h>
 
 #include "frame.h"
+#include "hlist.h"
 #include "json.h"
 #include "openapi.h"
 #include "route.h"
+#include "v2.h"
 #include "suite.h"
 
 static int match(const char *method, const char *path, int *status, char *allow)
@@ -101,13 +103,26 @@ START_TEST(route_table_is_consistent)
         const route *r = &route_table[i];
         ck_assert_msg(r->path[0] == '/', "route %zu path %s", i, r->path);
         ck_assert_msg(r->methods != 0 && r->name != NULL, "route %zu", i);
-        ck_assert_msg((r->media != NULL) ==
-                          ((r->methods & ROUTE_POST) != 0 && r->id != ROUTE_V2_INFER),
-                      "route %s: POST routes but v2 infer and only they have media types",
-                      r->path);
+        ck_assert_msg((r->media != NULL) == ((r->methods & ROUTE_POST) != 0),
+                      "route %s: POST routes and only they have media types", r->path);
         for (size_t j = i + 1; j < route_count; j++)
             ck_assert_msg(strcmp(r->path, route_table[j].path) != 0, "duplicate %s", r->path);
     }
+}
+END_TEST
+
+START_TEST(infer_takes_any_content_type_to_the_v2_decoder)
+{
+    const route *infer = NULL;
+    for (size_t i = 0; i < route_count; i++)
+        if (route_table[i].id == ROUTE_V2_INFER)
+            infer = &route_table[i];
+    ck_assert_ptr_nonnull(infer);
+    static const char *const types[] = {NULL, "", "application/json", "text/plain",
+                                        "application/octet-stream; x=1"};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        ck_assert_msg(route_decoder(infer, types[i]) == &v2_decoder_ops,
+                      "Content-Type %s: not the v2 decoder", types[i] ? types[i] : "(none)");
 }
 END_TEST
 
@@ -176,9 +191,9 @@ START_TEST(accept_q_values_choose_frame_or_json)
         {"application/octet-stream;q=1.5", 0},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-        ck_assert_msg(route_accepts(rows[i].accept, BIN, JSON) == rows[i].want,
+        ck_assert_msg(hlist_accepts(rows[i].accept, BIN, JSON) == rows[i].want,
                       "Accept '%s': got %d, want %d", rows[i].accept ? rows[i].accept : "(null)",
-                      route_accepts(rows[i].accept, BIN, JSON), rows[i].want);
+                      hlist_accepts(rows[i].accept, BIN, JSON), rows[i].want);
 }
 END_TEST
 
@@ -273,6 +288,7 @@ static Suite *route_suite(void)
     tcase_add_test(tc, unknown_path_is_404);
     tcase_add_test(tc, wrong_method_is_405_with_allow);
     tcase_add_test(tc, route_table_is_consistent);
+    tcase_add_test(tc, infer_takes_any_content_type_to_the_v2_decoder);
     tcase_add_test(tc, method_names_map_to_their_bits);
     suite_add_tcase(s, tc);
     tc = tcase_create("decoder");

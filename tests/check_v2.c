@@ -77,10 +77,10 @@ static body tritonclient_body(const char *extra_params)
 }
 
 /* Decode len bytes of b with a v2 decoder, fed in pieces cut per cuts. */
-static int decode(const body *b, size_t len, feed_cuts cuts, uint64_t max_body, v2_request *r,
+static int decode(const body *b, size_t len, feed_cuts cuts, uint64_t max_body, v2_decoded *r,
                   mml_error *err)
 {
-    const feed_config cfg = { .ops = &feed_v2_ops, .max_body = max_body,
+    const feed_config cfg = { .ops = &v2_decoder_ops, .max_body = max_body,
                               .header_len = b->header_len };
     return feed_decode_v2(&cfg, b->data, len, cuts, r, err);
 }
@@ -88,11 +88,11 @@ static int decode(const body *b, size_t len, feed_cuts cuts, uint64_t max_body, 
 /* A v2 decoder for step-by-step tests, into *f. */
 static void open_v2(feed_dec *f, uint64_t max_body, int64_t header_len)
 {
-    feed_open(f, &(feed_config){ .ops = &feed_v2_ops, .max_body = max_body,
+    feed_open(f, &(feed_config){ .ops = &v2_decoder_ops, .max_body = max_body,
                                  .header_len = header_len });
 }
 
-static int decode_all(const body *b, v2_request *r, mml_error *err)
+static int decode_all(const body *b, v2_decoded *r, mml_error *err)
 {
     return decode(b, b->len, FEED_WHOLE, 1 << 20, r, err);
 }
@@ -103,7 +103,7 @@ static int decode_all(const body *b, v2_request *r, mml_error *err)
 static void expect_error(const char *name, const char *json, int code, const char *want)
 {
     body b = json_body(json);
-    v2_request r;
+    v2_decoded r;
     mml_error err = {0};
     int rc = decode_all(&b, &r, &err);
     ck_assert_msg(rc == code, "%s: rc %d, want %d (%s) for %s", name, rc, code, err.message,
@@ -185,7 +185,7 @@ START_TEST(tritonclient_binary_request_decodes_at_every_split)
 {
     body b = tritonclient_body("");
     for (size_t split = 0; split <= b.len; split++) {
-        v2_request r;
+        v2_decoded r;
         mml_error err = {0};
         int rc = decode(&b, b.len, FEED_AT(&split, 1), 1 << 20, &r, &err);
         ck_assert_msg(rc == 0, "split %zu: %s", split, err.message);
@@ -202,16 +202,16 @@ START_TEST(tritonclient_binary_request_decodes_at_every_split)
         ck_assert_int_eq(memcmp(r.pl.target, tc_target, sizeof(tc_target)), 0);
         ck_assert_uint_eq((uintptr_t)r.pl.input % PAYLOAD_ALIGN, 0);
         ck_assert_uint_eq((uintptr_t)r.pl.target % PAYLOAD_ALIGN, 0);
-        v2_request_free(&r);
+        v2_decoded_free(&r);
     }
     /* Byte by byte too. */
-    v2_request r;
+    v2_decoded r;
     ck_assert_int_eq(decode(&b, b.len, FEED_EVERY(1), 1 << 20, &r, NULL), 0);
 
     float loss;
     mml_compute(&r.pl.req, &loss);
     size_t len, hlen;
-    char *resp = v2_encode_result(&r, &loss, &len, &hlen);
+    char *resp = v2_decoded_encode(&r, &loss, &len, &hlen);
     ck_assert_ptr_nonnull(resp);
     ck_assert_uint_eq(len, hlen + 4);
     cJSON *o = cJSON_ParseWithLength(resp, hlen);
@@ -224,7 +224,7 @@ START_TEST(tritonclient_binary_request_decodes_at_every_split)
     ck_assert_float_eq_tol(loss, 0.275f, 1e-7f);
     cJSON_Delete(o);
     free(resp);
-    v2_request_free(&r);
+    v2_decoded_free(&r);
     free(b.data);
 }
 END_TEST
@@ -241,7 +241,7 @@ START_TEST(parameters_and_id_are_read_and_loss_returned_as_json)
     b.header_len = (int64_t)b.len;
     put(&b, tc_input, sizeof(tc_input));
     put(&b, tc_target, sizeof(tc_target));
-    v2_request r;
+    v2_decoded r;
     mml_error err = {0};
     ck_assert_int_eq(decode_all(&b, &r, &err), 0);
     ck_assert_str_eq(r.id, "req-\"7\"");
@@ -251,7 +251,7 @@ START_TEST(parameters_and_id_are_read_and_loss_returned_as_json)
     ck_assert_int_eq(r.pl.req.reduction, MML_NONE);
     float out[2] = {0.5f, 0.25f};
     size_t len, hlen = 99;
-    char *resp = v2_encode_result(&r, out, &len, &hlen);
+    char *resp = v2_decoded_encode(&r, out, &len, &hlen);
     ck_assert_uint_eq(hlen, 0);
     ck_assert_str_eq(resp, "{\"model_name\":\"multi_margin_loss\",\"model_version\":\"1\","
                            "\"id\":\"req-\\\"7\\\"\",\"outputs\":[{\"name\":\"LOSS\","
@@ -261,7 +261,7 @@ START_TEST(parameters_and_id_are_read_and_loss_returned_as_json)
     check_response(o, "req-\"7\"", "FP32", 1, 2);
     cJSON_Delete(o);
     free(resp);
-    v2_request_free(&r);
+    v2_decoded_free(&r);
     free(b.data);
 }
 END_TEST
@@ -286,11 +286,11 @@ START_TEST(output_binary_data_overrides_binary_data_output)
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
         char *json = req_json(IN_OK "," TG_OK, cases[k].rest);
         body b = json_body(json);
-        v2_request r;
+        v2_decoded r;
         mml_error err = {0};
         ck_assert_msg(decode_all(&b, &r, &err) == 0, "%s: %s", json, err.message);
         ck_assert_msg(r.binary_output == cases[k].binary, "%s", json);
-        v2_request_free(&r);
+        v2_decoded_free(&r);
         free(b.data);
         free(json);
     }
@@ -310,13 +310,13 @@ START_TEST(json_data_may_be_flat_or_nested_in_row_major_order)
                  "\"data\":%s},{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[2],"
                  "\"data\":[[3],[1]]}]}", forms[k]);
         for (size_t split = 0; split <= b.len; split += 1) {
-            v2_request r;
+            v2_decoded r;
             mml_error err = {0};
             ck_assert_msg(decode(&b, b.len, FEED_AT(&split, 1), 1 << 20, &r, &err) == 0, "%s", err.message);
             ck_assert_int_eq(memcmp(r.pl.input, tc_input, sizeof(tc_input)), 0);
             ck_assert_int_eq(memcmp(r.pl.target, tc_target, sizeof(tc_target)), 0);
             ck_assert_int_eq(r.binary_output, 0);
-            v2_request_free(&r);
+            v2_decoded_free(&r);
         }
         free(b.data);
     }
@@ -338,23 +338,23 @@ START_TEST(binary_data_follows_input_order_and_mixes_with_json)
     put(&b, w, sizeof(w));
     put(&b, x, sizeof(x));
     for (size_t split = 0; split <= b.len; split++) {
-        v2_request r;
+        v2_decoded r;
         mml_error err = {0};
         ck_assert_msg(decode(&b, b.len, FEED_AT(&split, 1), 1 << 20, &r, &err) == 0, "%s", err.message);
         ck_assert_int_eq(memcmp(r.pl.weight, w, 24), 0);
         ck_assert_int_eq(memcmp(r.pl.input, x, 24), 0);
         ck_assert_int_eq(r.pl.target[0], 2);
         ck_assert_ptr_eq(r.pl.req.weight, r.pl.weight);
-        v2_request_free(&r);
+        v2_decoded_free(&r);
     }
     free(b.data);
     /* JSON only, but framed by the header length. */
     char *json = req_json(IN_OK "," TG_OK, "");
     b = json_body(json);
     b.header_len = (int64_t)b.len;
-    v2_request r;
+    v2_decoded r;
     ck_assert_int_eq(decode_all(&b, &r, NULL), 0);
-    v2_request_free(&r);
+    v2_decoded_free(&r);
     free(b.data);
     free(json);
 }
@@ -368,7 +368,7 @@ START_TEST(empty_batch_returns_nan_mean_and_empty_binary_output)
              "{\"name\":\"TARGET\",\"datatype\":\"INT64\",\"shape\":[0],"
              "\"parameters\":{\"binary_data_size\":0}}],\"id\":\"e\"}");
     b.header_len = (int64_t)b.len;
-    v2_request r;
+    v2_decoded r;
     mml_error err = {0};
     ck_assert_int_eq(decode_all(&b, &r, &err), 0);
     ck_assert_uint_eq(r.pl.req.n, 0);
@@ -376,7 +376,7 @@ START_TEST(empty_batch_returns_nan_mean_and_empty_binary_output)
     uint16_t h;
     mml_compute(&r.pl.req, &h);
     size_t len, hlen;
-    char *resp = v2_encode_result(&r, &h, &len, &hlen);
+    char *resp = v2_decoded_encode(&r, &h, &len, &hlen);
     ck_assert_str_eq(resp, "{\"model_name\":\"multi_margin_loss\",\"model_version\":\"1\","
                            "\"id\":\"e\",\"outputs\":[{\"name\":\"LOSS\",\"datatype\":\"FP16\","
                            "\"shape\":[],\"data\":[\"NaN\"]}]}");
@@ -384,7 +384,7 @@ START_TEST(empty_batch_returns_nan_mean_and_empty_binary_output)
     /* reduction none of zero rows, binary: a zero-byte output. */
     r.pl.req.reduction = MML_NONE;
     r.binary_output = 1;
-    resp = v2_encode_result(&r, NULL, &len, &hlen);
+    resp = v2_decoded_encode(&r, NULL, &len, &hlen);
     ck_assert_uint_eq(len, hlen);
     cJSON *o = cJSON_ParseWithLength(resp, hlen);
     const cJSON *out = check_response(o, "e", "FP16", 1, 0);
@@ -392,7 +392,7 @@ START_TEST(empty_batch_returns_nan_mean_and_empty_binary_output)
                                             "binary_data_size")->valuedouble, 0);
     cJSON_Delete(o);
     free(resp);
-    v2_request_free(&r);
+    v2_decoded_free(&r);
     free(b.data);
 }
 END_TEST
@@ -487,14 +487,14 @@ START_TEST(golden_cases_within_tolerance_binary_and_json)
         const golden_case *g = &cases[k];
         for (int binary = 1; binary >= (g->dtype == MML_F16 ? 1 : 0); binary--) {
             body b = golden_body(g, binary);
-            v2_request r;
+            v2_decoded r;
             mml_error err = {0};
             int rc = decode(&b, b.len, FEED_WHOLE, 64 << 20, &r, &err);
             ck_assert_msg(rc == 0, "%s (binary %d): %s", g->name, binary, err.message);
             ck_assert_str_eq(r.id, g->name);
             mml_compute(&r.pl.req, out);
             size_t len, hlen;
-            char *resp = v2_encode_result(&r, out, &len, &hlen);
+            char *resp = v2_decoded_encode(&r, out, &len, &hlen);
             cJSON *o = cJSON_ParseWithLength(resp, hlen);
             check_response(o, g->name, golden_dt(g->dtype),
                            g->reduction == MML_NONE ? 1 : 0, g->n);
@@ -507,7 +507,7 @@ START_TEST(golden_cases_within_tolerance_binary_and_json)
             }
             cJSON_Delete(o);
             free(resp);
-            v2_request_free(&r);
+            v2_decoded_free(&r);
             free(b.data);
         }
     }
@@ -524,9 +524,9 @@ START_TEST(json_output_reads_back_to_the_same_values)
         char out[8 * 8];
         for (int i = 0; i < 8; i++)
             mml_store(dtype, out, (uint64_t)i, vals[i]);
-        v2_request r = {.pl.req = {.dtype = dtype, .reduction = MML_NONE, .n = 8, .c = 1}};
+        v2_decoded r = {.pl.req = {.dtype = dtype, .reduction = MML_NONE, .n = 8, .c = 1}};
         size_t len, hlen;
-        char *resp = v2_encode_result(&r, out, &len, &hlen);
+        char *resp = v2_decoded_encode(&r, out, &len, &hlen);
         cJSON *o = cJSON_Parse(resp);
         const cJSON *loss = check_response(o, NULL, golden_dt(dtype), 1, 8);
         const cJSON *data = cJSON_GetObjectItem(loss, "data");
@@ -560,12 +560,12 @@ START_TEST(integer_parameters_at_their_limits_are_read)
                           ",\"parameters\":{\"p\":2,\"margin\":-2147483648,\"reduction\":\"sum\","
                           "\"timeout\":5}");
     body b = json_body(json);
-    v2_request r;
+    v2_decoded r;
     mml_error err = {0};
     ck_assert_msg(decode_all(&b, &r, &err) == 0, "%s", err.message);
     ck_assert_int_eq(r.pl.req.margin, INT32_MIN);
     ck_assert_int_eq(r.pl.req.reduction, MML_SUM);
-    v2_request_free(&r);
+    v2_decoded_free(&r);
     free(b.data);
     free(json);
 }
@@ -957,11 +957,11 @@ START_TEST(utf8_id_comes_back_byte_for_byte)
 {
     char *json = req_json(IN_OK "," TG_OK, ",\"id\":\"caf\xc3\xa9-\xf0\x9f\x98\x80\"");
     body b = json_body(json);
-    v2_request r;
+    v2_decoded r;
     mml_error err = {0};
     ck_assert_int_eq(decode_all(&b, &r, &err), 0);
     ck_assert_str_eq(r.id, "caf\xc3\xa9-\xf0\x9f\x98\x80");
-    v2_request_free(&r);
+    v2_decoded_free(&r);
     free(b.data);
     free(json);
 }
@@ -987,7 +987,7 @@ START_TEST(binary_sizes_must_match_shapes_and_body)
     body b = binary_header(2, 4, "31");
     put(&b, tc_input, 31);
     put(&b, tc_target, 16);
-    v2_request r;
+    v2_decoded r;
     mml_error err = {0};
     ck_assert_int_eq(decode_all(&b, &r, &err), MML_EBADREQ);
     ck_assert_ptr_nonnull(strstr(err.message, "INPUT binary_data_size is 31 bytes but shape and FP32 need 32"));
@@ -1044,11 +1044,11 @@ END_TEST
 START_TEST(max_body_and_memory_budget_are_enforced)
 {
     body b = tritonclient_body("");
-    v2_request r;
+    v2_decoded r;
     mml_error err = {0};
     /* Exactly the limit passes, one byte less is 413 before the data. */
     ck_assert_int_eq(decode(&b, b.len, FEED_WHOLE, b.len, &r, &err), 0);
-    v2_request_free(&r);
+    v2_decoded_free(&r);
     feed_dec f;
     open_v2(&f, b.len - 1, b.header_len);
     ck_assert_int_eq(feed_step(&f, b.data, (size_t)b.header_len, &err), MML_ETOOBIG);
@@ -1101,7 +1101,7 @@ START_TEST(max_body_and_memory_budget_are_enforced)
     ck_assert_uint_eq(payload_mem_in_use(), 0);
     payload_mem_set_budget(0);
     ck_assert_int_eq(decode_all(&b, &r, &err), 0);
-    v2_request_free(&r);
+    v2_decoded_free(&r);
     free(b.data);
 
     /* JSON-only body over the limit. */
@@ -1109,7 +1109,7 @@ START_TEST(max_body_and_memory_budget_are_enforced)
     b = json_body(json);
     ck_assert_int_eq(decode(&b, b.len, FEED_WHOLE, b.len - 1, &r, &err), MML_ETOOBIG);
     ck_assert_int_eq(decode(&b, b.len, FEED_WHOLE, b.len, &r, &err), 0);
-    v2_request_free(&r);
+    v2_decoded_free(&r);
     free(b.data);
     free(json);
 }
@@ -1206,7 +1206,7 @@ START_TEST(json_data_past_cjson_bound_decodes_exactly)
     put(&b, "]}]}", 4);
     ck_assert_uint_gt(b.len, V2_MAX_JSON);
 
-    v2_request r;
+    v2_decoded r;
     mml_error err = {0};
     int rc = decode(&b, b.len, FEED_EVERY(65536), 64 << 20, &r, &err);
     ck_assert_msg(rc == 0, "rc %d: %s", rc, err.message);
@@ -1217,7 +1217,7 @@ START_TEST(json_data_past_cjson_bound_decodes_exactly)
                       (unsigned long long)i, mml_load(MML_F64, r.pl.input, i), want[i]);
     for (uint64_t i = 0; i < n; i++)
         ck_assert_int_eq(r.pl.target[i], (int64_t)(i * 7 % c));
-    v2_request_free(&r);
+    v2_decoded_free(&r);
 
     /* The limit is on the body, as for every other request. */
     ck_assert_int_eq(decode(&b, b.len, FEED_EVERY(65536), b.len - 1, &r, &err), MML_ETOOBIG);
@@ -1245,14 +1245,14 @@ START_TEST(bare_nonfinite_numbers_in_data_are_read)
     char *json = req_json("{\"name\":\"INPUT\",\"datatype\":\"FP64\",\"shape\":[2,4],"
                           "\"data\":[[NaN,Infinity,-Infinity,Inf],[-Inf,\"NaN\",\"-Infinity\",-0]]}," TG_OK, "");
     body b = json_body(json);
-    v2_request r;
+    v2_decoded r;
     mml_error err = {0};
     ck_assert_int_eq(decode_all(&b, &r, &err), 0);
     const double *v = r.pl.input;
     ck_assert(isnan(v[0]) && isnan(v[5]));
     ck_assert(v[1] == INFINITY && v[2] == -INFINITY && v[3] == INFINITY && v[4] == -INFINITY);
     ck_assert(v[6] == -INFINITY && v[7] == 0.0 && signbit(v[7]));
-    v2_request_free(&r);
+    v2_decoded_free(&r);
     free(b.data);
     free(json);
 }
@@ -1283,7 +1283,7 @@ START_TEST(data_syntax_long_numbers_and_deep_nesting_are_bad_request)
     body b = json_body("{\"inputs\":[{\"name\":\"INPUT\",\"datatype\":\"FP32\",\"shape\":[1,1],\"data\":");
     for (int i = 0; i < V2_TEXT_DEPTH_PROBE; i++)
         put(&b, "[", 1);
-    v2_request r;
+    v2_decoded r;
     mml_error err = {0};
     ck_assert_int_eq(decode_all(&b, &r, &err), MML_EBADREQ);
     ck_assert_ptr_nonnull(strstr(err.message, "nested deeper than"));
@@ -1308,7 +1308,7 @@ START_TEST(long_shape_is_rank_error_found_in_one_pass)
     for (int i = 1; i < 200000; i++)
         put(&b, ",1", 2);
     putf(&b, "],\"data\":[1]},%s]}", TG_OK);
-    v2_request r;
+    v2_decoded r;
     mml_error err = {0};
     ck_assert_int_eq(decode(&b, b.len, FEED_WHOLE, 64 << 20, &r, &err), MML_EVALUE);
     ck_assert_msg(strstr(err.message, "rank") != NULL, "%s", err.message);
@@ -1318,11 +1318,11 @@ END_TEST
 
 START_TEST(failure_is_sticky_and_destroy_null_is_a_no_op)
 {
-    feed_destroy_null(&feed_v2_ops);
-    v2_request_free(NULL);
+    feed_destroy_null(&v2_decoder_ops);
+    v2_decoded_free(NULL);
     feed_dec f;
     open_v2(&f, 1 << 20, -1);
-    v2_request r;
+    v2_decoded r;
     mml_error err = {0};
     ck_assert_int_eq(feed_step(&f, "[", 1, NULL), 0);
     ck_assert_int_eq(feed_finish_v2(&f, &r, NULL), MML_EBADREQ);

@@ -2,6 +2,7 @@
 #include "feed.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,135 +33,94 @@ int feed_pieces(const void *data, size_t len, feed_cuts cuts, feed_sink *sink, v
     return rc;
 }
 
-/* ---- v2 behind decoder_ops ------------------------------------------------ */
-
-/* The v2 decoder and what its finish() gives besides the payload. */
-typedef struct v2_adapter {
-    uint64_t max_body;
-    v2_decoder *dec;          /* NULL until v2_adapter_begin() */
-    char *id;                 /* the finished request's, until feed_finish_v2() */
-    int binary_output;
-} v2_adapter;
-
-static decoder *v2_adapter_create(uint64_t max_body)
-{
-    v2_adapter *a = calloc(1, sizeof *a);
-    if (a != NULL)
-        a->max_body = max_body;
-    return (decoder *)a;
-}
-
-/* The part of create() that needs the header length: -1 when out of memory. */
-static int v2_adapter_begin(decoder *d, int64_t header_len)
-{
-    v2_adapter *a = (v2_adapter *)d;
-    a->dec = v2_decoder_create(a->max_body, header_len);
-    return a->dec != NULL ? 0 : -1;
-}
-
-static int v2_adapter_feed(decoder *d, const char *data, size_t len, mml_error *err)
-{
-    return v2_decoder_feed(((v2_adapter *)d)->dec, data, len, err);
-}
-
-static int v2_adapter_finish(decoder *d, payload *out, mml_error *err)
-{
-    v2_adapter *a = (v2_adapter *)d;
-    v2_request r;
-    int rc = v2_decoder_finish(a->dec, &r, err);
-
-    *out = r.pl;
-    free(a->id);
-    a->id = r.id;
-    a->binary_output = r.binary_output;
-    return rc;
-}
-
-static void v2_adapter_destroy(decoder *d)
-{
-    v2_adapter *a = (v2_adapter *)d;
-
-    v2_decoder_destroy(a != NULL ? a->dec : NULL);
-    if (a != NULL) {
-        free(a->id);
-        free(a);
-    }
-}
-
-const decoder_ops feed_v2_ops = {
-    .name = "v2",
-    .create = v2_adapter_create,
-    .feed = v2_adapter_feed,
-    .finish = v2_adapter_finish,
-    .destroy = v2_adapter_destroy,
-};
-
 /* ---- one decoder, step by step -------------------------------------------- */
+
+/* The request headers a decoder may ask for: Inference-Header-Content-Length
+ * when cfg gives one. */
+static const char *cfg_header(void *ctx, const char *name)
+{
+    feed_dec *f = ctx;
+    if (strcmp(name, "Inference-Header-Content-Length") == 0 && f->cfg.header_len >= 0)
+        return f->hlen;
+    return NULL;
+}
 
 void feed_open(feed_dec *f, const feed_config *cfg)
 {
     memset(f, 0, sizeof *f);
     f->cfg = *cfg;
-    f->d = cfg->ops->create(cfg->max_body);
-    ck_assert_msg(f->d != NULL, "%s: create(%llu) failed", cfg->ops->name,
-                  (unsigned long long)cfg->max_body);
-    if (cfg->ops == &feed_v2_ops)
-        ck_assert_msg(v2_adapter_begin(f->d, cfg->header_len) == 0,
-                      "v2: create(%llu, %lld) failed", (unsigned long long)cfg->max_body,
-                      (long long)cfg->header_len);
+    snprintf(f->hlen, sizeof f->hlen, "%lld", (long long)cfg->header_len);
+    decoder_conf conf = {cfg->max_body, cfg->length ? cfg->length : -1, cfg_header, f};
+    mml_error err = {0};
+    f->d = decoder_create(cfg->ops, &conf, &err);
+    ck_assert_msg(f->d != NULL, "%s: create(%llu) failed: %s", cfg->ops->name,
+                  (unsigned long long)cfg->max_body, err.message);
 }
 
 int feed_step(feed_dec *f, const void *data, size_t len, mml_error *err)
 {
-    return f->cfg.ops->feed(f->d, data, len, err);
+    return decoder_feed(f->d, data, len, err);
 }
 
 int feed_finish(feed_dec *f, payload *out, mml_error *err)
 {
-    return f->cfg.ops->finish(f->d, out, err);
+    return decoder_finish(f->d, out, err);
 }
 
-int feed_finish_v2(feed_dec *f, v2_request *out, mml_error *err)
+int feed_finish_v2(feed_dec *f, v2_decoded *out, mml_error *err)
 {
-    ck_assert_msg(f->cfg.ops == &feed_v2_ops, "feed_finish_v2 of a %s decoder",
+    ck_assert_msg(f->cfg.ops == &v2_decoder_ops, "feed_finish_v2 of a %s decoder",
                   f->cfg.ops->name);
-    v2_adapter *a = (v2_adapter *)f->d;
     memset(out, 0, sizeof *out);
     int rc = feed_finish(f, &out->pl, err);
-    out->id = a->id;
-    a->id = NULL;
-    out->binary_output = a->binary_output;
+    if (rc == 0) {
+        const char *id = v2_decoder_id(f->d);
+        out->id = id != NULL ? strdup(id) : NULL;
+        out->binary_output = v2_decoder_binary_output(f->d);
+    }
     return rc;
 }
 
 decoder *feed_decoder(feed_dec *f)
 {
-    return f->cfg.ops == &feed_v2_ops ? NULL : f->d;
+    return f->d;
+}
+
+static int feed_sink_decoder(void *d, const char *data, size_t len, mml_error *err)
+{
+    return decoder_feed(d, data, len, err);
 }
 
 inflater *feed_inflater(feed_dec *f, content_coding coding, uint64_t max_out)
 {
-    inflater *z;
-
-    if (f->cfg.ops == &feed_v2_ops) {
-        z = inflater_create(coding, max_out, v2_decoder_sink, ((v2_adapter *)f->d)->dec);
-    } else {
-        f->sink = (inflate_decoder_sink){ f->cfg.ops, f->d };
-        z = inflater_create(coding, max_out, inflate_sink_decoder, &f->sink);
-    }
+    inflater *z = inflater_create(coding, max_out, feed_sink_decoder, f->d);
     ck_assert_msg(z != NULL, "inflater_create(%d) failed", (int)coding);
     return z;
 }
 
 void feed_close(feed_dec *f)
 {
-    f->cfg.ops->destroy(f->d);
+    decoder_destroy(f->d);
     f->d = NULL;
 }
 
 void feed_destroy_null(const decoder_ops *ops)
 {
     ops->destroy(NULL);
+}
+
+void v2_decoded_free(v2_decoded *r)
+{
+    if (r == NULL)
+        return;
+    payload_free(&r->pl);
+    free(r->id);
+    memset(r, 0, sizeof *r);
+}
+
+char *v2_decoded_encode(const v2_decoded *r, const void *out, size_t *len, size_t *hlen)
+{
+    return v2_encode_result(r->id, r->binary_output, &r->pl.req, out, len, hlen);
 }
 
 /* ---- one whole decode ------------------------------------------------------- */
@@ -171,7 +131,7 @@ static int step_sink(void *f, const char *data, size_t len, mml_error *err)
 }
 
 /* Feed the body cut per cuts and finish into *out (a payload or, for
- * v2, a v2_request): the first failure, finish() checked to repeat a
+ * v2, a v2_decoded): the first failure, finish() checked to repeat a
  * failed feed's. */
 static int decode_into(const feed_config *cfg, const void *data, size_t len, feed_cuts cuts,
                        void *out, int v2, mml_error *err)
@@ -198,7 +158,7 @@ int feed_decode(const feed_config *cfg, const void *data, size_t len, feed_cuts 
 }
 
 int feed_decode_v2(const feed_config *cfg, const void *data, size_t len, feed_cuts cuts,
-                   v2_request *out, mml_error *err)
+                   v2_decoded *out, mml_error *err)
 {
     memset(out, 0, sizeof *out);
     return decode_into(cfg, data, len, cuts, out, 1, err);

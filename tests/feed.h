@@ -1,9 +1,8 @@
 /* feed.h - feeds request bodies to the decoders in pieces, for every decoder suite.
  *
- * Every call the suites make of the decoder interface (decoder_ops in
- * proto/payload.h) goes through here, so that a change of that interface
- * is made in feed.c alone. The v2 decoder (proto/v2.h) is not a
- * decoder_ops yet: feed.c puts an adapter in front of it, feed_v2_ops.
+ * Every call the suites make of the decoder interface (proto/decoder.h)
+ * goes through here, so that a change of that interface is made in
+ * feed.c alone.
  *
  *     feed_config cfg = { .ops = &frame_decoder_ops, .max_body = 1 << 20 };
  *     rc = feed_decode(&cfg, body, len, FEED_EVERY(1), &pl, &err);
@@ -14,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "decoder.h"
 #include "inflate.h"
-#include "payload.h"
 #include "v2.h"
 
 /* Where a body is cut into feeds. Pieces end at each offset at[0..nat)
@@ -41,16 +40,26 @@ typedef int feed_sink(void *ctx, const char *data, size_t len, mml_error *err);
 int feed_pieces(const void *data, size_t len, feed_cuts cuts, feed_sink *sink, void *ctx,
                 mml_error *err);
 
-/* The v2 infer decoder behind the decoder interface. Open it with
- * feed_open(), which gives it the header length its create() cannot take;
- * feed_finish_v2() returns the request's id and output choice too. */
-extern const decoder_ops feed_v2_ops;
+/* A decoded v2 request as the suites look at it: the payload, and the id
+ * and output form its answer will have (v2_decoder_id and friends). */
+typedef struct v2_decoded {
+    payload pl;
+    char *id;                 /* malloc'd, NULL when the request had none */
+    int binary_output;
+} v2_decoded;
+
+/* Free what *r owns and zero it; NULL is a no-op. */
+void v2_decoded_free(v2_decoded *r);
+
+/* v2_encode_result() for *r with the loss in out. */
+char *v2_decoded_encode(const v2_decoded *r, const void *out, size_t *len, size_t *hlen);
 
 /* What a decoder is made for: its format and the request's facts. */
 typedef struct feed_config {
-    const decoder_ops *ops;   /* &json_decoder_ops, &frame_decoder_ops, &feed_v2_ops */
+    const decoder_ops *ops;   /* &json_decoder_ops, &frame_decoder_ops, &v2_decoder_ops */
     uint64_t max_body;
-    int64_t header_len;       /* feed_v2_ops: Inference-Header-Content-Length, -1 absent */
+    int64_t header_len;       /* v2: Inference-Header-Content-Length, -1 absent */
+    int64_t length;           /* the body length the transport announced; 0: none */
 } feed_config;
 
 /* One decoder in use, fed step by step: the caller's, its fields feed.c's
@@ -59,7 +68,7 @@ typedef struct feed_config {
 typedef struct feed_dec {
     feed_config cfg;
     decoder *d;
-    inflate_decoder_sink sink;    /* what feed_inflater() hands an inflater */
+    char hlen[24];                /* header_len as the header's text */
 } feed_dec;
 
 /* Make a decoder for cfg into *f; the test fails if it cannot be made.
@@ -75,17 +84,15 @@ int feed_step(feed_dec *f, const void *data, size_t len, mml_error *err);
 int feed_finish(feed_dec *f, payload *out, mml_error *err);
 
 /* feed_finish() for a v2 decoder, into a whole request: free it with
- * v2_request_free. */
-int feed_finish_v2(feed_dec *f, v2_request *out, mml_error *err);
+ * v2_decoded_free. */
+int feed_finish_v2(feed_dec *f, v2_decoded *out, mml_error *err);
 
 /* The decoder itself, for calls of its own format's API
- * (frame_decoder_set_length); NULL for v2. */
+ * (frame_decoder_expected_bytes). */
 decoder *feed_decoder(feed_dec *f);
 
 /* An inflater (coding gzip or deflate, at most max_out bytes out) that
- * feeds f through the format's own sink in proto/ (inflate_sink_decoder,
- * v2_decoder_sink), so that the suites test those too. Free it with
- * inflater_destroy() before closing f. */
+ * feeds f's decoder. Free it with inflater_destroy() before closing f. */
 inflater *feed_inflater(feed_dec *f, content_coding coding, uint64_t max_out);
 
 /* Destroy the decoder and what it still owns. */
@@ -101,9 +108,9 @@ void feed_destroy_null(const decoder_ops *ops);
 int feed_decode(const feed_config *cfg, const void *data, size_t len, feed_cuts cuts,
                 payload *out, mml_error *err);
 
-/* feed_decode() of a v2 body (cfg->ops is &feed_v2_ops) into a whole
+/* feed_decode() of a v2 body (cfg->ops is &v2_decoder_ops) into a whole
  * request, *out zeroed on failure. */
 int feed_decode_v2(const feed_config *cfg, const void *data, size_t len, feed_cuts cuts,
-                   v2_request *out, mml_error *err);
+                   v2_decoded *out, mml_error *err);
 
 #endif
