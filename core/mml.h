@@ -128,7 +128,7 @@ typedef struct mml_request {
 } mml_request;
 
 /* Partial sum of a run of rows, for mean and sum. Row values are added in
- * a fixed binary tree over the row index (see mml.c), so a partial only
+ * a fixed binary tree over the row index (see rows.c), so a partial only
  * needs the nodes that its rows complete: at most two per tree level. */
 #define MML_PARTIAL_MAX 130
 typedef struct mml_partial {

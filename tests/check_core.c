@@ -369,7 +369,7 @@ START_TEST(test_paths_large)
 {
     int dtype = MML_F16 + _i;
     uint64_t shapes[][2] = { { 3, 1000 }, { 2, 4099 }, { 1, 32001 }, { 1000, 7 }, { 5000, 3 },
-                             { 300, 100 }, { 3, 2 * MML_F16_SEGMENT + 37 } };
+                             { 300, 100 }, { 3, 2 * MML__F16_SEGMENT + 37 } };
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
         for (int rep = 0; rep < 4; rep++) {
             wide_values = (rep & 1) ? (int[]){ 14, 60, 200 }[_i] : 0;
@@ -385,9 +385,9 @@ END_TEST
  * the sums round. */
 START_TEST(test_paths_row_values)
 {
-    static const mml_rows_fn fn[MML_SIMD_COUNT] = { mml_rows_scalar, mml_rows_sse2,
-                                                    mml_rows_avx2, mml_rows_avx512,
-                                                    mml_rows_neon };
+    static const mml__rows_fn fn[MML_SIMD_COUNT] = { mml__rows_scalar, mml__rows_sse2,
+                                                    mml__rows_avx2, mml__rows_avx512,
+                                                    mml__rows_neon };
     static const int wide[] = { 14, 60, 200 };
     int dtype = MML_F16 + _i;
     size_t es = mml_dtype_size(dtype);
@@ -399,7 +399,7 @@ START_TEST(test_paths_row_values)
             int64_t *t = malloc((n + 1) * sizeof *t);
             double ref[40], got[40];
             mml_request r = random_request(n, c, dtype, buf, rnd() % 16, t, w);
-            mml_rows_scalar(&r, 0, n, ref);
+            mml__rows_scalar(&r, 0, n, ref);
             for (int p = MML_SIMD_SSE2; p < MML_SIMD_COUNT; p++) {
                 if (!mml_simd_supported((mml_simd)p))
                     continue;
@@ -455,14 +455,14 @@ START_TEST(test_paths_subtree)
         }
         memcpy(ref_hi, hi0, sizeof hi0);
         memcpy(ref_lo, lo0, sizeof lo0);
-        mml_subtree_scalar(NULL, ref_hi, ref_lo, n);
+        mml__subtree_scalar(NULL, ref_hi, ref_lo, n);
         for (int p = MML_SIMD_SCALAR; p < MML_SIMD_COUNT; p++) {
             if (mml_set_simd((mml_simd)p) < 0)
                 continue;
             const char *name = mml_simd_name((mml_simd)p);
             memcpy(hi, hi0, sizeof hi0);
             memcpy(lo, lo0, sizeof lo0);
-            mml_subtree_active()(NULL, hi, lo, n);
+            mml__subtree_active()(NULL, hi, lo, n);
             check_subtree_node(name, n, hi[0], lo[0], ref_hi[0], ref_lo[0]);
             if (rep & 1)
                 continue;                                   /* lo0 not all 0 */
@@ -471,7 +471,7 @@ START_TEST(test_paths_subtree)
             double *shi = malloc(half * sizeof *shi), *slo = malloc(half * sizeof *slo);
             for (size_t k = 0; k < half; k++)
                 shi[k] = slo[k] = NAN;
-            mml_subtree_active()(hi0, shi, slo, n);
+            mml__subtree_active()(hi0, shi, slo, n);
             check_subtree_node(name, n, shi[0], slo[0], ref_hi[0], ref_lo[0]);
             free(shi);
             free(slo);
@@ -501,7 +501,7 @@ START_TEST(test_paths_subtree_pairs)
         for (int p = MML_SIMD_SCALAR; p < MML_SIMD_COUNT; p++) {
             if (mml_set_simd((mml_simd)p) < 0)
                 continue;
-            const mml_tree_fn subtree = mml_subtree_active();
+            const mml__tree_fn subtree = mml__subtree_active();
             for (uint64_t a = 0; a < n / 2; a++)
                 for (uint64_t b = 0; b < n / 2; b++)
                     for (int s = 0; s < 2 && a != b; s++) {

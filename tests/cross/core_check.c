@@ -66,8 +66,8 @@ static uint64_t digest(int dtype, const void *p, size_t n)
     return h;
 }
 
-static const mml_rows_fn row_fns[MML_SIMD_COUNT] = {
-    mml_rows_scalar, mml_rows_sse2, mml_rows_avx2, mml_rows_avx512, mml_rows_neon
+static const mml__rows_fn row_fns[MML_SIMD_COUNT] = {
+    mml__rows_scalar, mml__rows_sse2, mml__rows_avx2, mml__rows_avx512, mml__rows_neon
 };
 
 int main(void)
@@ -107,7 +107,7 @@ int main(void)
 
         mml_set_simd(MML_SIMD_SCALAR);
         mml_compute(&r, ref);
-        mml_rows_scalar(&r, 0, n, ref_rows);
+        mml__rows_scalar(&r, 0, n, ref_rows);
         for (int path = MML_SIMD_SCALAR + 1; path < MML_SIMD_COUNT; path++) {
             if (!mml_simd_supported((mml_simd)path))
                 continue;
