@@ -158,8 +158,10 @@ static inline float mml__h2f(uint16_t h)
     return f;
 }
 
-/* Element size and element i as float64, inlined into the kernels (the
- * public mml_dtype_size() and mml_load() are the same, out of line). */
+/* Element size, element i as float64 and v stored rounded once into
+ * element i, inlined into the kernels and rows.c (the public
+ * mml_dtype_size(), mml_load() and mml_store() are the same, out of
+ * line). */
 static inline size_t mml__es(int dtype)
 {
     return dtype == MML_F16 ? 2 : dtype == MML_F32 ? 4 : 8;
@@ -181,6 +183,20 @@ static inline double mml__get(int dtype, const void *buf, uint64_t i)
     uint16_t h;
     memcpy(&h, p, 2);
     return mml__h2f(h);
+}
+
+static inline void mml__put(int dtype, void *buf, uint64_t i, double v)
+{
+    char *p = (char *)buf + i * mml__es(dtype);
+    if (dtype == MML_F16) {
+        uint16_t h = mml_double_to_half(v);
+        memcpy(p, &h, 2);
+    } else if (dtype == MML_F32) {
+        float f = (float)v;
+        memcpy(p, &f, 4);
+    } else {
+        memcpy(p, &v, 8);
+    }
 }
 
 /* A row's margin - x[y], with x[y] element y of the row at x: in float64,

@@ -235,19 +235,5 @@ double mml_load(int dtype, const void *buf, uint64_t i)
 
 void mml_store(int dtype, void *buf, uint64_t i, double v)
 {
-    switch (dtype) {
-    case MML_F16: {
-        uint16_t h = mml_double_to_half(v);
-        memcpy((char *)buf + 2 * i, &h, 2);
-        break;
-    }
-    case MML_F32: {
-        float f = (float)v;
-        memcpy((char *)buf + 4 * i, &f, 4);
-        break;
-    }
-    default:
-        memcpy((char *)buf + 8 * i, &v, 8);
-        break;
-    }
+    mml__put(dtype, buf, i, v);
 }

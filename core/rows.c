@@ -2,8 +2,8 @@
  * values added in a fixed tree, partials merged and finished.
  *
  * Above the kernels: it calls dispatch.c for the kernel and the subtree of
- * the path in use, and mml.c to store outputs; nothing in core/ calls back
- * into it (kernel.h). */
+ * the path in use, and mml.c to round float16 outputs; nothing in core/
+ * calls back into it (kernel.h). */
 #include <assert.h>
 #include <math.h>
 
@@ -56,7 +56,7 @@ void mml_partial_merge(mml_partial *acc, const mml_partial *next)
  * one quiet NaN, so that every path and split gives the same bytes. */
 static void store_out(const mml_request *req, void *out, uint64_t i, double v)
 {
-    mml_store(req->dtype, out, i, isnan(v) ? NAN : v);
+    mml__put(req->dtype, out, i, isnan(v) ? NAN : v);
 }
 
 /* Add rows [r, end) with values vals[0..) to *part as whole aligned
