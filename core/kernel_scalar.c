@@ -45,19 +45,22 @@ static double row_value_half(const mml_request *req, uint64_t r)
     return sum / (double)c;
 }
 
-/* One row: terms in float64, lane j % MML__LANES, see kernel.h. */
-static double row_value(const mml_request *req, uint64_t r)
+/* One row of dtype float32 or float64: terms in float64, lane
+ * j % MML__LANES, see kernel.h. Inlined once per dtype, so that the
+ * element loop does not ask at every element which dtype it reads. */
+static inline __attribute__((always_inline)) double row_value(const mml_request *req,
+                                                              uint64_t r, int dtype)
 {
     uint64_t c = req->c;
     uint64_t y = (uint64_t)req->target[r];
     const size_t base = r * c;
-    double w = req->weight ? mml__get(req->dtype, req->weight, y) : 1.0;
-    double mxy = (double)req->margin - mml__get(req->dtype, req->input, base + y);
+    double w = req->weight ? mml__get(dtype, req->weight, y) : 1.0;
+    double mxy = (double)req->margin - mml__get(dtype, req->input, base + y);
     double s[MML__LANES] = { 0 }, e[MML__LANES] = { 0 };
-    int compensated = req->dtype == MML_F64;
+    int compensated = dtype == MML_F64;
 
     for (uint64_t j = 0; j < c; j++) {
-        double z = mxy + mml__get(req->dtype, req->input, base + j);
+        double z = mxy + mml__get(dtype, req->input, base + j);
         double h = req->p == 2 ? z * z : z;
         if (req->weight)
             h = h * w;
@@ -77,8 +80,14 @@ static double row_value(const mml_request *req, uint64_t r)
 
 void mml__rows_scalar(const mml_request *req, uint64_t a, uint64_t b, double *vals)
 {
-    for (uint64_t r = a; r < b; r++)
-        vals[r - a] = req->dtype == MML_F16 ? row_value_half(req, r) : row_value(req, r);
+    for (uint64_t r = a; r < b; r++) {
+        if (req->dtype == MML_F16)
+            vals[r - a] = row_value_half(req, r);
+        else if (req->dtype == MML_F32)
+            vals[r - a] = row_value(req, r, MML_F32);
+        else
+            vals[r - a] = row_value(req, r, MML_F64);
+    }
 }
 
 /* kernel.h's subtree: the same additions rows.c's partial_push() would
