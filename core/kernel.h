@@ -7,8 +7,10 @@
  * blocks of mml.h) -> dispatch.c (the path in use) -> kernel_<isa>.c ->
  * kernel_scalar.c (its subtree, its fallback, the lane masks). rows.c and
  * dispatch.c also use mml.c (errors, conversions), which calls none of
- * them. The kernels read elements through the inline accessors below, not
- * through mml.c's out-of-line mml_load(). `make layers` checks it.
+ * them. The kernels and rows.c read and write elements through the inline
+ * accessors below (mml__get, mml__put), not through mml.c's out-of-line
+ * mml_load() and mml_store(). `make layers` checks that no file calls
+ * back.
  *
  * The order, fixed once for every path (SPEC 1, "Determinism"):
  *

@@ -1,7 +1,8 @@
 /* mml.h - multi_margin_loss: request validation, SIMD kernels, row blocks.
  *
  * The public interface of core/. Pure computation: no I/O, no allocation
- * in the kernels, no dependency on libmicrohttpd, libuv or cJSON.
+ * in the kernels, no dependency on libmicrohttpd, libuv or cJSON. What
+ * core/'s files share beyond this is internal: kernel.h, names mml__*.
  *
  * Typical use:
  *
