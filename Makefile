@@ -119,7 +119,7 @@ run: deps
 
 test: deps
 	$(MAKE) all
-	$(MAKE) unit fuzz-replay integration
+	$(MAKE) unit fuzz-replay integration layers
 
 unit: $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; CK_FORK=yes $$t; done
@@ -132,6 +132,12 @@ fuzz-replay: $(FUZZ_REPLAY)
 integration: $(LOSSD)
 	@set -e; for s in $(wildcard tests/integration_*.sh); do \
 	  echo "== $$s"; LOSSD=./$(LOSSD) bash $$s; done
+
+# Dependencies between the files of core/, proto/ and server/, read from
+# their objects: no loop, and only server -> proto -> core.
+.PHONY: layers
+layers: $(LIBS) $(call obj,server/main.c)
+	@bash tests/check_layers.sh $(BUILD)
 
 bench: $(BUILD)/lossd-bench $(BENCHES) $(LOSSD)
 	./$(BUILD)/lossd-bench

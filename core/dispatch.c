@@ -18,17 +18,17 @@ static const char *const simd_names[MML_SIMD_COUNT] = {
 /* Each path's row kernel and row-tree function; a path this build or
  * architecture lacks has no kernel. AVX-512 and AVX2 have their own
  * tree; the others use the scalar one. */
-typedef struct simd_path { mml_rows_fn rows; mml_tree_fn subtree; } simd_path;
+typedef struct simd_path { mml__rows_fn rows; mml__tree_fn subtree; } simd_path;
 
 static const simd_path simd_paths[MML_SIMD_COUNT] = {
-    [MML_SIMD_SCALAR] = { mml_rows_scalar, mml_subtree_scalar },
+    [MML_SIMD_SCALAR] = { mml__rows_scalar, mml__subtree_scalar },
 #ifdef MML_X86
-    [MML_SIMD_SSE2] = { mml_rows_sse2, mml_subtree_scalar },
-    [MML_SIMD_AVX2] = { mml_rows_avx2, mml_subtree_avx2 },
-    [MML_SIMD_AVX512] = { mml_rows_avx512, mml_subtree_avx512 },
+    [MML_SIMD_SSE2] = { mml__rows_sse2, mml__subtree_scalar },
+    [MML_SIMD_AVX2] = { mml__rows_avx2, mml__subtree_avx2 },
+    [MML_SIMD_AVX512] = { mml__rows_avx512, mml__subtree_avx512 },
 #endif
 #ifdef __aarch64__
-    [MML_SIMD_NEON] = { mml_rows_neon, mml_subtree_scalar },   /* every ARMv8-A CPU */
+    [MML_SIMD_NEON] = { mml__rows_neon, mml__subtree_scalar },   /* every ARMv8-A CPU */
 #endif
 };
 
@@ -43,42 +43,56 @@ static uint64_t xgetbv0(void)
     return ((uint64_t)edx << 32) | eax;
 }
 
-/* The CPU must have the instructions and the OS must save the registers
- * (XCR0): YMM state for AVX2, opmask + ZMM state for AVX-512. */
-static int x86_supports(mml_simd path)
+/* Why this CPU and OS cannot run path, or NULL when they can. The CPU
+ * must have the instructions and the OS must save the registers (XCR0):
+ * YMM state for AVX2, opmask + ZMM state for AVX-512. */
+static const char *x86_missing(mml_simd path)
 {
     unsigned a, b, c, d;
     if (path == MML_SIMD_SSE2)
-        return 1;                                   /* x86-64 baseline */
+        return NULL;                                /* x86-64 baseline */
     if (!__get_cpuid(1, &a, &b, &c, &d))
-        return 0;
+        return "this CPU has no CPUID leaf 1";
     int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
-    if (!osxsave || !avx || !f16c)
-        return 0;
+    if (!avx || !f16c)
+        return "this CPU lacks AVX or F16C";
+    if (!osxsave)
+        return "the OS has not enabled XSAVE";
     uint64_t xcr0 = xgetbv0();
     if (__get_cpuid_max(0, NULL) < 7)
-        return 0;
+        return "this CPU has no CPUID leaf 7";
     __cpuid_count(7, 0, a, b, c, d);
     int avx2 = (b >> 5) & 1, avx512f = (b >> 16) & 1;
+    if (path != MML_SIMD_AVX2 && path != MML_SIMD_AVX512)
+        return "not an x86 path";
+    if (!avx2)
+        return "this CPU lacks AVX2";
     if (path == MML_SIMD_AVX2)
-        return avx2 && (xcr0 & 0x6) == 0x6;
-    if (path == MML_SIMD_AVX512)
-        return avx512f && avx2 && (xcr0 & 0xe6) == 0xe6;
-    return 0;
+        return (xcr0 & 0x6) == 0x6 ? NULL : "the OS does not save the YMM registers (XCR0)";
+    if (!avx512f)
+        return "this CPU lacks AVX-512F";
+    return (xcr0 & 0xe6) == 0xe6 ? NULL : "the OS does not save the ZMM registers (XCR0)";
 }
 #endif
 
-int mml_simd_supported(mml_simd path)
+const char *mml__simd_missing(mml_simd path)
 {
     if (path == MML_SIMD_SCALAR)
-        return 1;
-    if ((unsigned)path >= MML_SIMD_COUNT || !simd_paths[path].rows)
-        return 0;
+        return NULL;
+    if ((unsigned)path >= MML_SIMD_COUNT)
+        return "no such path";
+    if (!simd_paths[path].rows)
+        return "this build is for another architecture";
 #ifdef MML_X86
-    return x86_supports(path);
+    return x86_missing(path);
 #else
-    return 1;                                   /* in the table: the architecture has it */
+    return NULL;                                /* in the table: the architecture has it */
 #endif
+}
+
+int mml_simd_supported(mml_simd path)
+{
+    return mml__simd_missing(path) == NULL;
 }
 
 const char *mml_simd_name(mml_simd path)
@@ -137,12 +151,12 @@ mml_simd mml_simd_active(void)
     return (mml_simd)p;
 }
 
-mml_rows_fn mml_rows_active(void)
+mml__rows_fn mml__rows_active(void)
 {
     return simd_paths[mml_simd_active()].rows;
 }
 
-mml_tree_fn mml_subtree_active(void)
+mml__tree_fn mml__subtree_active(void)
 {
     return simd_paths[mml_simd_active()].subtree;
 }

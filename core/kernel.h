@@ -1,5 +1,16 @@
-/* kernel.h - internal: the row kernel every SIMD path implements, and the
- * summation order they all share.
+/* kernel.h - core/'s internal header: the row kernel every SIMD path
+ * implements, the summation order they all share, and the dispatch between
+ * them. Nothing here is API (that is mml.h): its names are mml__* and
+ * MML__*, as libuv keeps uv__* in src/unix/internal.h.
+ *
+ * Who calls whom, so that no two files call each other: rows.c (the row
+ * blocks of mml.h) -> dispatch.c (the path in use) -> kernel_<isa>.c ->
+ * kernel_scalar.c (its subtree, its fallback, the lane masks). rows.c and
+ * dispatch.c also use mml.c (errors, conversions), which calls none of
+ * them. The kernels and rows.c read and write elements through the inline
+ * accessors below (mml__get, mml__put), not through mml.c's out-of-line
+ * mml_load() and mml_store(). `make layers` checks that no file calls
+ * back.
  *
  * The order, fixed once for every path (SPEC 1, "Determinism"):
  *
@@ -19,7 +30,7 @@
  *     terms; the row's float32 sum is widened (exactly) to float64 for
  *     the division. Thirty-two lanes because a float32 lane set fills one
  *     AVX-512 register: two sets make two chains of additions. A row of
- *     more than MML_F16_SEGMENT columns is summed one segment of that
+ *     more than MML__F16_SEGMENT columns is summed one segment of that
  *     many columns (the last one shorter) at a time, each as a row of its
  *     own (column j of the segment in lane j % 32), and the segments'
  *     float32 sums are added in float64, in order, from +0.0.
@@ -30,12 +41,12 @@
  *     (for an infinite one TwoSum gives a NaN error, but a non-finite
  *     lane discards its error term in the combine below, so the result
  *     is the same).
- *   - Lanes are combined by mml_lanes_combine() below: k with k+8, then
+ *   - Lanes are combined by mml__lanes_combine() below: k with k+8, then
  *     k with k+4, k+2, k+1. float64 lanes are (hi, lo) pairs added as
- *     mml_lane_add() does: hi + hi' with its exact TwoSum error, and
+ *     mml__lane_add() does: hi + hi' with its exact TwoSum error, and
  *     lo + lo' + that error, not renormalized; the row's sum is hi + lo of
  *     the last pair, rounded once (hi alone if it is not finite,
- *     mml_lane_round()). SIMD code does the same additions.
+ *     mml__lane_round()). SIMD code does the same additions.
  *   - Sixteen lanes because each lane's additions form a chain the CPU
  *     cannot overlap (4 cycles each): sixteen lanes are two independent
  *     AVX-512 chains, four AVX2 ones, enough to keep up with memory.
@@ -67,7 +78,7 @@
  * Renormalizing each pair, as a full double-double addition does, costs
  * three more operations a step and buys nothing here: without it a short
  * float64 row (C = 10) costs a quarter less (measured). Rows are then added
- * in the fixed tree of mml.c, with full double-double nodes.
+ * in the fixed tree of rows.c, with full double-double nodes.
  */
 #ifndef LOSSD_KERNEL_H
 #define LOSSD_KERNEL_H
@@ -81,50 +92,54 @@
 
 #include "mml.h"
 
-#define MML_LANES 16
-#define MML_F16_SEGMENT ((uint64_t)1 << 16)   /* float16 columns summed in float32 */
-_Static_assert(MML_F16_SEGMENT % (2 * MML_LANES) == 0, "segments start at lane 0");
+#define MML__LANES 16
+#define MML__F16_SEGMENT ((uint64_t)1 << 16)   /* float16 columns summed in float32 */
+_Static_assert(MML__F16_SEGMENT % (2 * MML__LANES) == 0, "segments start at lane 0");
 
 /* Row values (loss of row r, before reduction, as float64) for rows
- * [a, b) of req, written to vals[0 .. b - a). */
-typedef void (*mml_rows_fn)(const mml_request *req, uint64_t a, uint64_t b,
-                            double *vals);
+ * [a, b) of req, written to vals[0 .. b - a). The paths this build or
+ * architecture lacks are the scalar kernel under another name. */
+typedef void (*mml__rows_fn)(const mml_request *req, uint64_t a, uint64_t b, double *vals);
 
-void mml_rows_scalar(const mml_request *req, uint64_t a, uint64_t b, double *vals);
-void mml_rows_sse2(const mml_request *req, uint64_t a, uint64_t b, double *vals);
-void mml_rows_avx2(const mml_request *req, uint64_t a, uint64_t b, double *vals);
-void mml_rows_avx512(const mml_request *req, uint64_t a, uint64_t b, double *vals);
-void mml_rows_neon(const mml_request *req, uint64_t a, uint64_t b, double *vals);
+void mml__rows_scalar(const mml_request *req, uint64_t a, uint64_t b, double *vals);
+void mml__rows_sse2(const mml_request *req, uint64_t a, uint64_t b, double *vals);
+void mml__rows_avx2(const mml_request *req, uint64_t a, uint64_t b, double *vals);
+void mml__rows_avx512(const mml_request *req, uint64_t a, uint64_t b, double *vals);
+void mml__rows_neon(const mml_request *req, uint64_t a, uint64_t b, double *vals);
 
-/* The node over n nodes of mml.c's row tree (n a power of two), into
+/* The node over n nodes of rows.c's row tree (n a power of two), into
  * hi[0], lo[0]: level by level, node k of the next level is
- * mml_dd_add(node 2k, node 2k+1). The nodes are hi[0..n), lo[0..n), or,
+ * mml__dd_add(node 2k, node 2k+1). The nodes are hi[0..n), lo[0..n), or,
  * where leaf is not NULL, the row values leaf[0..n) with lo 0, read
  * without a copy (hi and lo then only need room for n / 2 and at least
- * one). The paths that have no vector version use the scalar one. */
-typedef void (*mml_tree_fn)(const double *leaf, double *hi, double *lo, uint64_t n);
+ * one). The scalar one is in kernel_scalar.c; the paths that have no
+ * vector version use it. */
+typedef void (*mml__tree_fn)(const double *leaf, double *hi, double *lo, uint64_t n);
 
-void mml_subtree_scalar(const double *leaf, double *hi, double *lo, uint64_t n);
-void mml_subtree_avx2(const double *leaf, double *hi, double *lo, uint64_t n);
-void mml_subtree_avx512(const double *leaf, double *hi, double *lo, uint64_t n);
+void mml__subtree_scalar(const double *leaf, double *hi, double *lo, uint64_t n);
+void mml__subtree_avx2(const double *leaf, double *hi, double *lo, uint64_t n);
+void mml__subtree_avx512(const double *leaf, double *hi, double *lo, uint64_t n);
 
-/* The tree function of the path in use (dispatch.c). */
-mml_tree_fn mml_subtree_active(void);
+/* The row kernel and the tree function of the path in use (dispatch.c),
+ * chosen on first use if mml_init() was not called. */
+mml__rows_fn mml__rows_active(void);
+mml__tree_fn mml__subtree_active(void);
+
+/* Why path cannot run here ("this CPU lacks AVX2", ...), or NULL when it
+ * can (dispatch.c): what mml_simd_supported() answers, with a reason, for
+ * tests that skip a path to say why. */
+const char *mml__simd_missing(mml_simd path);
 
 /* Two float64 lanes, four float32 ones, as GCC generic vectors: the SSE2
- * and NEON kernels share their code on them (kernel_v2.h). */
-typedef double mml_v2d __attribute__((vector_size(16)));
-typedef float mml_v4f __attribute__((vector_size(16)));
-
-/* The kernel chosen by dispatch.c (chosen on first use if mml_init() was
- * not called). */
-mml_rows_fn mml_rows_active(void);
+ * and NEON kernels share their code on them (kernel_vec128.inc). */
+typedef double mml__v2d __attribute__((vector_size(16)));
+typedef float mml__v4f __attribute__((vector_size(16)));
 
 /* IEEE binary16 to binary32, exact (mml_half_to_float, inlined). Files
  * built with F16C (the AVX2 and AVX-512 kernels) convert in hardware: the
  * same value, a signalling NaN quieted, which no result can tell apart
  * (a NaN x[y] or weight makes every term NaN either way). */
-static inline float mml_h2f(uint16_t h)
+static inline float mml__h2f(uint16_t h)
 {
 #ifdef __F16C__
     return _cvtsh_ss(h);
@@ -145,16 +160,18 @@ static inline float mml_h2f(uint16_t h)
     return f;
 }
 
-/* Element size and element i as float64, inlined into the kernels (the
- * public mml_dtype_size() and mml_load() are the same, out of line). */
-static inline size_t mml_es(int dtype)
+/* Element size, element i as float64 and v stored rounded once into
+ * element i, inlined into the kernels and rows.c (the public
+ * mml_dtype_size(), mml_load() and mml_store() are the same, out of
+ * line). */
+static inline size_t mml__es(int dtype)
 {
     return dtype == MML_F16 ? 2 : dtype == MML_F32 ? 4 : 8;
 }
 
-static inline double mml_get(int dtype, const void *buf, uint64_t i)
+static inline double mml__get(int dtype, const void *buf, uint64_t i)
 {
-    const char *p = (const char *)buf + i * mml_es(dtype);   /* any alignment */
+    const char *p = (const char *)buf + i * mml__es(dtype);   /* any alignment */
     if (dtype == MML_F64) {
         double d;
         memcpy(&d, p, 8);
@@ -167,24 +184,38 @@ static inline double mml_get(int dtype, const void *buf, uint64_t i)
     }
     uint16_t h;
     memcpy(&h, p, 2);
-    return mml_h2f(h);
+    return mml__h2f(h);
+}
+
+static inline void mml__put(int dtype, void *buf, uint64_t i, double v)
+{
+    char *p = (char *)buf + i * mml__es(dtype);
+    if (dtype == MML_F16) {
+        uint16_t h = mml_double_to_half(v);
+        memcpy(p, &h, 2);
+    } else if (dtype == MML_F32) {
+        float f = (float)v;
+        memcpy(p, &f, 4);
+    } else {
+        memcpy(p, &v, 8);
+    }
 }
 
 /* A row's margin - x[y], with x[y] element y of the row at x: in float64,
  * or for float16 in float32 as its terms are (then exact as a double). */
-static inline double mml_row_margin(int dtype, int32_t margin, const void *x, uint64_t y)
+static inline double mml__row_margin(int dtype, int32_t margin, const void *x, uint64_t y)
 {
     if (dtype == MML_F16)
-        return (float)margin - (float)mml_get(dtype, x, y);
-    return (double)margin - mml_get(dtype, x, y);
+        return (float)margin - (float)mml__get(dtype, x, y);
+    return (double)margin - mml__get(dtype, x, y);
 }
 
 /* One step of the lane combine: (hi, lo) += (bhi, blo) as a TwoSum of the
  * his and a plain sum of the los and its error, without renormalizing.
  * Where hi is not finite lo means nothing (it may be NaN): a sum that
  * is not finite never becomes finite again, so the last step's
- * mml_lane_round() gives hi alone then. */
-static inline void mml_lane_add(double *hi, double *lo, double bhi, double blo)
+ * mml__lane_round() gives hi alone then. */
+static inline void mml__lane_add(double *hi, double *lo, double bhi, double blo)
 {
     double t = *hi + bhi;
     double bp = t - *hi;
@@ -194,17 +225,17 @@ static inline void mml_lane_add(double *hi, double *lo, double bhi, double blo)
 }
 
 /* A combined pair rounded to one float64: hi + lo, or hi if not finite. */
-static inline double mml_lane_round(double hi, double lo)
+static inline double mml__lane_round(double hi, double lo)
 {
     return isfinite(hi) ? hi + lo : hi;
 }
 
-/* Double-double addition (the row tree's nodes): mml_lane_add, then the
+/* Double-double addition (the row tree's nodes): mml__lane_add, then the
  * pair renormalized (Fast2Sum, |hi| >= |lo|). A non-finite hi is carried
  * as is, with lo = 0. */
-static inline void mml_dd_add(double *hi, double *lo, double bhi, double blo)
+static inline void mml__dd_add(double *hi, double *lo, double bhi, double blo)
 {
-    mml_lane_add(hi, lo, bhi, blo);
+    mml__lane_add(hi, lo, bhi, blo);
     if (isfinite(*hi)) {
         double s = *hi + *lo;
         *lo = *lo - (s - *hi);
@@ -217,27 +248,27 @@ static inline void mml_dd_add(double *hi, double *lo, double bhi, double blo)
 /* The vector forms, lane by lane on a GCC vector type VT (__m512d,
  * __m256d, __m128d) whose comparisons give the integer vector MT: the
  * same operations in the same order, so the same bits. Both start with
- * MML_VEC_TWO_SUM: t = hi + bhi, l = lo + blo + t's TwoSum error. */
-#define MML_VEC_TWO_SUM(VT)                                                   \
+ * MML__VEC_TWO_SUM: t = hi + bhi, l = lo + blo + t's TwoSum error. */
+#define MML__VEC_TWO_SUM(VT)                                                   \
     VT t = *hi + bhi;                                                         \
     VT bp = t - *hi;                                                          \
     VT l = (*lo + blo) + ((*hi - (t - bp)) + (bhi - bp))
 
-#define MML_LANE_ADD_VEC(name, VT)                                            \
+#define MML__LANE_ADD_VEC(name, VT)                                            \
     static inline __attribute__((always_inline)) void name(                  \
         VT *hi, VT *lo, VT bhi, VT blo)                                       \
     {                                                                         \
-        MML_VEC_TWO_SUM(VT);                                                  \
+        MML__VEC_TWO_SUM(VT);                                                  \
         *hi = t;                                                              \
         *lo = l;                                                              \
     }
 
 /* fin: all-ones in the lanes where t is finite (t - t is 0 exactly then). */
-#define MML_DD_ADD_VEC(name, VT, MT)                                          \
+#define MML__DD_ADD_VEC(name, VT, MT)                                          \
     static inline __attribute__((always_inline)) void name(                  \
         VT *hi, VT *lo, VT bhi, VT blo)                                       \
     {                                                                         \
-        MML_VEC_TWO_SUM(VT);                                                  \
+        MML__VEC_TWO_SUM(VT);                                                  \
         MT fin = (MT)((t - t) == (t - t));                                    \
         VT s = t + l;                                                         \
         VT nlo = l - (s - t);                                                 \
@@ -245,43 +276,43 @@ static inline void mml_dd_add(double *hi, double *lo, double bhi, double blo)
         *lo = (VT)(fin & (MT)nlo);                                            \
     }
 
-/* The last step of mml_lanes_combine: lane 0 + lane 1 of a pair, rounded. */
-static inline double mml_lane_last(double hi0, double lo0, double hi1, double lo1)
+/* The last step of mml__lanes_combine: lane 0 + lane 1 of a pair, rounded. */
+static inline double mml__lane_last(double hi0, double lo0, double hi1, double lo1)
 {
-    mml_lane_add(&hi0, &lo0, hi1, lo1);
-    return mml_lane_round(hi0, lo0);
+    mml__lane_add(&hi0, &lo0, hi1, lo1);
+    return mml__lane_round(hi0, lo0);
 }
 
 /* Sum of the lanes (s[k] + c[k]) in the fixed order above. c may be NULL
  * for plain lanes. */
-static inline double mml_lanes_combine(const double s[MML_LANES],
-                                       const double c[MML_LANES])
+static inline double mml__lanes_combine(const double s[MML__LANES],
+                                        const double c[MML__LANES])
 {
-    double hi[MML_LANES], lo[MML_LANES];
-    for (int k = 0; k < MML_LANES; k++) {
+    double hi[MML__LANES], lo[MML__LANES];
+    for (int k = 0; k < MML__LANES; k++) {
         hi[k] = s[k];
         lo[k] = c ? c[k] : 0.0;
     }
     if (!c) {
-        for (int half = MML_LANES / 2; half >= 1; half /= 2)
+        for (int half = MML__LANES / 2; half >= 1; half /= 2)
             for (int k = 0; k < half; k++)
                 hi[k] = hi[k] + hi[k + half];
         return hi[0];
     }
-    for (int half = MML_LANES / 2; half >= 1; half /= 2)
+    for (int half = MML__LANES / 2; half >= 1; half /= 2)
         for (int k = 0; k < half; k++)
-            mml_lane_add(&hi[k], &lo[k], hi[k + half], lo[k + half]);
-    return mml_lane_round(hi[0], lo[0]);
+            mml__lane_add(&hi[k], &lo[k], hi[k + half], lo[k + half]);
+    return mml__lane_round(hi[0], lo[0]);
 }
 
 /* A float16 row's 32 float32 lanes s[0..32) combined: k + k+16, then
  * k + k+8, k+4, k+2, k+1, in float32. */
-static inline float mml_lanes_combine_f32(const float s[2 * MML_LANES])
+static inline float mml__lanes_combine_f32(const float s[2 * MML__LANES])
 {
-    float t[MML_LANES];
-    for (int k = 0; k < MML_LANES; k++)
-        t[k] = s[k] + s[k + MML_LANES];
-    for (int half = MML_LANES / 2; half >= 1; half /= 2)
+    float t[MML__LANES];
+    for (int k = 0; k < MML__LANES; k++)
+        t[k] = s[k] + s[k + MML__LANES];
+    for (int half = MML__LANES / 2; half >= 1; half /= 2)
         for (int k = 0; k < half; k++)
             t[k] = t[k] + t[k + half];
     return t[0];
@@ -290,9 +321,9 @@ static inline float mml_lanes_combine_f32(const float s[2 * MML_LANES])
 /* Lane masks shared by the SIMD paths: keep[k] drops lane k (the target
  * column), valid[r] keeps lanes below r (a row's tail); for float64 lanes,
  * and (32) for float32 ones. */
-extern const uint64_t mml_lane_keep[MML_LANES][MML_LANES];
-extern const uint64_t mml_lane_valid[MML_LANES + 1][MML_LANES];
-extern const uint32_t mml_lane_keep32[MML_LANES][MML_LANES];
-extern const uint32_t mml_lane_valid32[MML_LANES + 1][MML_LANES];
+extern const uint64_t mml__lane_keep[MML__LANES][MML__LANES];
+extern const uint64_t mml__lane_valid[MML__LANES + 1][MML__LANES];
+extern const uint32_t mml__lane_keep32[MML__LANES][MML__LANES];
+extern const uint32_t mml__lane_valid32[MML__LANES + 1][MML__LANES];
 
 #endif

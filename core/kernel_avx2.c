@@ -7,7 +7,7 @@
 /* Every small loop over the registers of one set of lanes is unrolled
  * (#pragma GCC unroll): left as loops, GCC kept the accumulators in memory. */
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
-#define NV (MML_LANES / 4)
+#define NV (MML__LANES / 4)
 
 /* float64 lanes 4k .. 4k+3 in v[k]; float16 rows' values 8k .. 8k+7 in
  * f[k], their 32 float32 lane sums in f[0..1] (the lanes this vector adds
@@ -19,9 +19,9 @@ typedef struct { __m256d d; __m256 f; } vbcast;
 
 typedef long long v4i __attribute__((vector_size(32)));
 typedef long long v2i __attribute__((vector_size(16)));
-MML_DD_ADD_VEC(dd_add4, __m256d, v4i)          /* the row tree */
-MML_LANE_ADD_VEC(lane_add4, __m256d)
-MML_LANE_ADD_VEC(lane_add2, __m128d)
+MML__DD_ADD_VEC(dd_add4, __m256d, v4i)          /* the row tree */
+MML__LANE_ADD_VEC(lane_add4, __m256d)
+MML__LANE_ADD_VEC(lane_add2, __m128d)
 
 ALWAYS_INLINE vbcast vset1(double d)
 {
@@ -29,7 +29,7 @@ ALWAYS_INLINE vbcast vset1(double d)
 }
 
 /* The float64 and the float32 form of a lane mask (one of them unused). */
-ALWAYS_INLINE mask16 mask_load(const uint64_t bits[MML_LANES], const uint32_t bits32[MML_LANES])
+ALWAYS_INLINE mask16 mask_load(const uint64_t bits[MML__LANES], const uint32_t bits32[MML__LANES])
 {
     mask16 m;
     #pragma GCC unroll 8
@@ -43,12 +43,12 @@ ALWAYS_INLINE mask16 mask_load(const uint64_t bits[MML_LANES], const uint32_t bi
 
 ALWAYS_INLINE mask16 mask_valid(int r)
 {
-    return mask_load(mml_lane_valid[r], mml_lane_valid32[r]);
+    return mask_load(mml__lane_valid[r], mml__lane_valid32[r]);
 }
 
 ALWAYS_INLINE void vm_set(vec16 *vm, vec16 *vmy, double d, int k, int dtype)
 {
-    const mask16 keep = mask_load(mml_lane_keep[k], mml_lane_keep32[k]);
+    const mask16 keep = mask_load(mml__lane_keep[k], mml__lane_keep32[k]);
     if (dtype == MML_F16) {
         #pragma GCC unroll 2
         for (int i = 0; i < 2; i++) {
@@ -134,7 +134,7 @@ ALWAYS_INLINE void add_terms(acc16 *a, const vec16 *v, const vec16 *vm, vbcast v
     }
 }
 
-/* A float16 row's float32 sum, as mml_lanes_combine_f32() adds its lanes. */
+/* A float16 row's float32 sum, as mml__lanes_combine_f32() adds its lanes. */
 ALWAYS_INLINE float sum_f16(const acc16 *a)
 {
     __m256 l8 = _mm256_add_ps(_mm256_add_ps(a->f[0], a->f[2]), _mm256_add_ps(a->f[1], a->f[3]));
@@ -160,7 +160,7 @@ ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
     lane_add4(&a->s[0], &a->e[0], a->s[1], a->e[1]);
     __m128d h2 = _mm256_castpd256_pd128(a->s[0]), l2 = _mm256_castpd256_pd128(a->e[0]);
     lane_add2(&h2, &l2, _mm256_extractf128_pd(a->s[0], 1), _mm256_extractf128_pd(a->e[0], 1));
-    return mml_lane_last(h2[0], l2[0], h2[1], l2[1]);
+    return mml__lane_last(h2[0], l2[0], h2[1], l2[1]);
 }
 
 /* ---- four rows at once ---- */
@@ -199,7 +199,7 @@ ALWAYS_INLINE void transpose4(__m256d r[4])
 }
 
 /* Lanes k + k+2, 0 + 1 of four rows, one row per vector lane, then the
- * row values: mml_lane_last()'s rounding, the division by c. */
+ * row values: mml__lane_last()'s rounding, the division by c. */
 ALWAYS_INLINE void finish_batch(batch_stage *st, int dtype, double c, double *vals)
 {
     __m256d *h = st->h, *l = st->l;
@@ -219,21 +219,21 @@ ALWAYS_INLINE void finish_batch(batch_stage *st, int dtype, double c, double *va
     lane_add4(&h[0], &l[0], h[2], l[2]);
     lane_add4(&h[1], &l[1], h[3], l[3]);
     lane_add4(&h[0], &l[0], h[1], l[1]);
-    /* mml_lane_round(): h alone where it is not finite */
+    /* mml__lane_round(): h alone where it is not finite */
     __m256d fin = _mm256_cmp_pd(_mm256_sub_pd(h[0], h[0]), _mm256_setzero_pd(), _CMP_EQ_OQ);
     __m256d v = _mm256_blendv_pd(h[0], _mm256_add_pd(h[0], l[0]), fin);
     _mm256_storeu_pd(vals, _mm256_div_pd(v, _mm256_set1_pd(c)));
 }
 
-#define KERNEL_ENTRY mml_rows_avx2
-#include "kernel_simd.h"
+#define KERNEL_ENTRY mml__rows_avx2
+#include "kernel_loop.inc"
 
 /* kernel.h's subtree, four nodes of a level at a time, as the AVX-512 one
  * does with eight: nodes 2k .. 2k+7 unpacked into even and odd, in the
- * order 0, 2, 1, 3 of the pairs; added as dd_add4 (mml_dd_add lane by
+ * order 0, 2, 1, 3 of the pairs; added as dd_add4 (mml__dd_add lane by
  * lane); only the two sums put back in order. Leaves are read where they
  * are, their lo +0.0 (no load); the last two levels are the scalar code's. */
-void mml_subtree_avx2(const double *leaf, double *hi, double *lo, uint64_t n)
+void mml__subtree_avx2(const double *leaf, double *hi, double *lo, uint64_t n)
 {
     const __m256d zero = _mm256_setzero_pd();
 
@@ -251,17 +251,17 @@ void mml_subtree_avx2(const double *leaf, double *hi, double *lo, uint64_t n)
             _mm256_storeu_pd(hi + k, _mm256_permute4x64_pd(h, _MM_SHUFFLE(3, 1, 2, 0)));
             _mm256_storeu_pd(lo + k, _mm256_permute4x64_pd(l, _MM_SHUFFLE(3, 1, 2, 0)));
         }
-    mml_subtree_scalar(leaf, hi, lo, n);
+    mml__subtree_scalar(leaf, hi, lo, n);
 }
 
 #else
-void mml_rows_avx2(const mml_request *req, uint64_t a, uint64_t b, double *vals)
+void mml__rows_avx2(const mml_request *req, uint64_t a, uint64_t b, double *vals)
 {
-    mml_rows_scalar(req, a, b, vals);
+    mml__rows_scalar(req, a, b, vals);
 }
 
-void mml_subtree_avx2(const double *leaf, double *hi, double *lo, uint64_t n)
+void mml__subtree_avx2(const double *leaf, double *hi, double *lo, uint64_t n)
 {
-    mml_subtree_scalar(leaf, hi, lo, n);
+    mml__subtree_scalar(leaf, hi, lo, n);
 }
 #endif

@@ -19,10 +19,10 @@ typedef struct { __m512d d; __m512 f; } vbcast;
 typedef long long v8i __attribute__((vector_size(64)));
 typedef long long v4i __attribute__((vector_size(32)));
 typedef long long v2i __attribute__((vector_size(16)));
-MML_DD_ADD_VEC(dd_add8, __m512d, v8i)          /* the row tree */
-MML_LANE_ADD_VEC(lane_add8, __m512d)          /* the lane combine */
-MML_LANE_ADD_VEC(lane_add4, __m256d)
-MML_LANE_ADD_VEC(lane_add2, __m128d)
+MML__DD_ADD_VEC(dd_add8, __m512d, v8i)          /* the row tree */
+MML__LANE_ADD_VEC(lane_add8, __m512d)          /* the lane combine */
+MML__LANE_ADD_VEC(lane_add4, __m256d)
+MML__LANE_ADD_VEC(lane_add2, __m128d)
 
 ALWAYS_INLINE vbcast vset1(double d)
 {
@@ -163,7 +163,7 @@ ALWAYS_INLINE __m256 hi256(__m512 f)
 }
 
 /* Lanes k + k+8, k + k+4, k + k+2, 0 + 1, in registers (a float16 row's
- * float32 lanes k + k+16 first, mml_lanes_combine_f32()). */
+ * float32 lanes k + k+16 first, mml__lanes_combine_f32()). */
 ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
 {
     if (dtype == MML_F16) {
@@ -185,7 +185,7 @@ ALWAYS_INLINE double acc_finish(acc16 *a, int dtype)
     lane_add4(&h4, &l4, _mm512_extractf64x4_pd(h8, 1), _mm512_extractf64x4_pd(l8, 1));
     __m128d h2 = _mm256_castpd256_pd128(h4), l2 = _mm256_castpd256_pd128(l4);
     lane_add2(&h2, &l2, _mm256_extractf128_pd(h4, 1), _mm256_extractf128_pd(l4, 1));
-    return mml_lane_last(h2[0], l2[0], h2[1], l2[1]);
+    return mml__lane_last(h2[0], l2[0], h2[1], l2[1]);
 }
 
 /* ---- eight rows at once ---- */
@@ -211,7 +211,7 @@ ALWAYS_INLINE void acc_stage(acc16 *a, int dtype, batch_stage *st, int i)
     st->l[i] = l8;
 }
 
-/* One combine step on eight lanes: plain for float16/32, mml_lane_add()
+/* One combine step on eight lanes: plain for float16/32, mml__lane_add()
  * for float64. */
 ALWAYS_INLINE void step8(__m512d *h, __m512d *l, __m512d bh, __m512d bl, int dtype)
 {
@@ -222,7 +222,7 @@ ALWAYS_INLINE void step8(__m512d *h, __m512d *l, __m512d bh, __m512d bl, int dty
 }
 
 /* Lanes k + k+4, k + k+2, 0 + 1 of eight rows, then the row values:
- * mml_lane_last()'s rounding, the division by c. Each step moves only
+ * mml__lane_last()'s rounding, the division by c. Each step moves only
  * the 128-bit blocks it adds next to each other (14 shuffles for eight
  * rows where a full transpose took 24), and pairs the rows so that the
  * last step leaves row i in lane i:
@@ -288,21 +288,21 @@ ALWAYS_INLINE void finish_batch(batch_stage *st, int dtype, double c, double *va
     }
     __m512d h = _mm512_unpacklo_pd(bh[0], bh[1]), l = _mm512_unpacklo_pd(bl[0], bl[1]);
     step8(&h, &l, _mm512_unpackhi_pd(bh[0], bh[1]), _mm512_unpackhi_pd(bl[0], bl[1]), dtype);
-    if (dtype == MML_F64) {                       /* mml_lane_round(): h alone where not finite */
+    if (dtype == MML_F64) {                       /* mml__lane_round(): h alone where not finite */
         __mmask8 fin = _mm512_cmp_pd_mask(_mm512_sub_pd(h, h), zero, _CMP_EQ_OQ);
         h = _mm512_mask_add_pd(h, fin, h, l);
     }
     _mm512_storeu_pd(vals, _mm512_div_pd(h, _mm512_set1_pd(c)));
 }
 
-#define KERNEL_ENTRY mml_rows_avx512
-#include "kernel_simd.h"
+#define KERNEL_ENTRY mml__rows_avx512
+#include "kernel_loop.inc"
 
 /* kernel.h's subtree, eight nodes of a level at a time: the even and the
- * odd nodes gathered into two vectors, added as dd_add8 (mml_dd_add lane
+ * odd nodes gathered into two vectors, added as dd_add8 (mml__dd_add lane
  * by lane). Leaves are read where they are, their lo +0.0 (no load); the
  * last three levels are the scalar code's. */
-void mml_subtree_avx512(const double *leaf, double *hi, double *lo, uint64_t n)
+void mml__subtree_avx512(const double *leaf, double *hi, double *lo, uint64_t n)
 {
     const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
     const __m512i odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
@@ -322,17 +322,17 @@ void mml_subtree_avx512(const double *leaf, double *hi, double *lo, uint64_t n)
             _mm512_storeu_pd(hi + k, h);
             _mm512_storeu_pd(lo + k, l);
         }
-    mml_subtree_scalar(leaf, hi, lo, n);
+    mml__subtree_scalar(leaf, hi, lo, n);
 }
 
 #else
-void mml_rows_avx512(const mml_request *req, uint64_t a, uint64_t b, double *vals)
+void mml__rows_avx512(const mml_request *req, uint64_t a, uint64_t b, double *vals)
 {
-    mml_rows_scalar(req, a, b, vals);
+    mml__rows_scalar(req, a, b, vals);
 }
 
-void mml_subtree_avx512(const double *leaf, double *hi, double *lo, uint64_t n)
+void mml__subtree_avx512(const double *leaf, double *hi, double *lo, uint64_t n)
 {
-    mml_subtree_scalar(leaf, hi, lo, n);
+    mml__subtree_scalar(leaf, hi, lo, n);
 }
 #endif

@@ -1,7 +1,8 @@
 /* mml.h - multi_margin_loss: request validation, SIMD kernels, row blocks.
  *
  * The public interface of core/. Pure computation: no I/O, no allocation
- * in the kernels, no dependency on libmicrohttpd, libuv or cJSON.
+ * in the kernels, no dependency on libmicrohttpd, libuv or cJSON. What
+ * core/'s files share beyond this is internal: kernel.h, names mml__*.
  *
  * Typical use:
  *
@@ -128,7 +129,7 @@ typedef struct mml_request {
 } mml_request;
 
 /* Partial sum of a run of rows, for mean and sum. Row values are added in
- * a fixed binary tree over the row index (see mml.c), so a partial only
+ * a fixed binary tree over the row index (see rows.c), so a partial only
  * needs the nodes that its rows complete: at most two per tree level. */
 #define MML_PARTIAL_MAX 130
 typedef struct mml_partial {

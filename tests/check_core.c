@@ -1,4 +1,7 @@
-/* check_core.c - Check suite for core/: golden cases, SIMD paths, blocks, validation. */
+/* check_core.c - Check suite for core/: golden cases, SIMD paths, blocks, validation.
+ *
+ * Every path this CPU runs is compared with the scalar one; a path it lacks
+ * prints "SKIP <test> on <path>: <why>" instead of passing silently. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -51,6 +54,35 @@ static void req_free(mml_request *r)
     free((void *)r->weight);
 }
 
+/* 1 when this CPU runs path; otherwise it prints that test (iteration
+ * iter, as Check numbers them) skips the path and why, and returns 0
+ * (libuv's RETURN_SKIP): a path that did not run must not look as if it
+ * passed. test is the test's __func__, which Check names after the test
+ * with "_fn" appended. */
+static int path_runs(const char *test, int iter, mml_simd path)
+{
+    const char *why = mml__simd_missing(path);
+    if (!why)
+        return 1;
+    int len = (int)strlen(test);
+    if (len > 3 && strcmp(test + len - 3, "_fn") == 0)
+        len -= 3;
+    printf("SKIP %.*s:%d on %s: %s\n", len, test, iter, mml_simd_name(path), why);
+    fflush(stdout);
+    return 0;
+}
+
+/* The paths this CPU runs, as a set of 1 << path; each one it lacks is
+ * reported as skipped (path_runs). */
+static unsigned paths_here(const char *test, int iter)
+{
+    unsigned set = 0;
+    for (int p = MML_SIMD_SCALAR; p < MML_SIMD_COUNT; p++)
+        if (path_runs(test, iter, (mml_simd)p))
+            set |= 1u << p;
+    return set;
+}
+
 static double torch_tolerance(int dtype)
 {
     /* PyTorch's own error: float32 up to 2e-5 relative, float16 computes
@@ -58,10 +90,10 @@ static double torch_tolerance(int dtype)
     return dtype == MML_F16 ? 4e-3 : dtype == MML_F32 ? 5e-5 : 1e-12;
 }
 
-START_TEST(test_golden_exact)
+START_TEST(golden_cases_are_within_max_ulps_on_each_path)
 {
-    if (!mml_simd_supported((mml_simd)_i))
-        return;                         /* this CPU lacks the path */
+    if (!path_runs(__func__, _i, (mml_simd)_i))
+        return;
     ck_assert_int_eq(mml_set_simd((mml_simd)_i), 0);
     int checked = 0;
     for (size_t k = 0; k < ncases; k++) {
@@ -96,7 +128,7 @@ END_TEST
 
 /* ---- hand-worked examples --------------------------------------------- */
 
-START_TEST(test_seed_example)
+START_TEST(ones_3x3_mean_is_two_thirds)
 {
     /* ones(3,3), target [1,2,1], weight ones: every z = 1 - 1 + 1 = 1 for
      * the two non-target columns, so each row is 2/3 and the mean 2/3. */
@@ -111,7 +143,7 @@ START_TEST(test_seed_example)
 }
 END_TEST
 
-START_TEST(test_hand_p2_weight_none)
+START_TEST(p2_weighted_rows_match_hand_worked_values)
 {
     /* row 0: x = [0.1, 0.2, 0.4, 0.8], y = 3: z = 1 - 0.8 + {0.1,0.2,0.4}
      * = {0.3, 0.4, 0.6}; p = 2: 0.09 + 0.16 + 0.36 = 0.61, * w[3] = 2,
@@ -129,7 +161,7 @@ START_TEST(test_hand_p2_weight_none)
 }
 END_TEST
 
-START_TEST(test_half_in_float32)
+START_TEST(float16_terms_are_computed_in_float32)
 {
     /* SPEC 1: float16 is computed in float32. x = [-2^-24, -2], y = 0,
      * margin 2, w[0] = 1024: exactly, z = (2 + 2^-24) - 2 = 2^-24 > 0 and
@@ -151,8 +183,9 @@ END_TEST
  * t, margin 0. Exactly, the row is t * (C - 1) / C, which rounds to t.
  * Summed in float32 lanes of 2^16 terms each it drifted 2 ulps; in
  * segments (kernel.h) every path gives t. */
-START_TEST(test_half_long_row)
+START_TEST(float16_long_row_is_summed_in_segments_on_each_path)
 {
+    const unsigned paths = paths_here(__func__, _i);
     const uint64_t c = ((uint64_t)1 << 21) + 3;
     const uint16_t t = mml_double_to_half(1.62109375);
     uint16_t *in = malloc(c * sizeof *in), out;
@@ -163,7 +196,7 @@ START_TEST(test_half_long_row)
         in[j] = t;
     mml_request r = { MML_F16, 1, 0, MML_NONE, 1, c, in, &y, NULL };
     for (int p = MML_SIMD_SCALAR; p < MML_SIMD_COUNT; p++) {
-        if (!mml_simd_supported((mml_simd)p))
+        if (!(paths & (1u << p)))
             continue;
         ck_assert_int_eq(mml_set_simd((mml_simd)p), 0);
         mml_compute(&r, &out);
@@ -174,38 +207,51 @@ START_TEST(test_half_long_row)
 }
 END_TEST
 
-START_TEST(test_edge_cases)
+START_TEST(empty_batch_sums_to_0_and_means_nan)
 {
     double out[3];
     int64_t t[3] = { 0, 0, 0 };
-    /* N = 0: none -> nothing, sum -> 0, mean -> NaN. */
     mml_request r = { MML_F64, 1, 1, MML_SUM, 0, 4, NULL, t, NULL };
     mml_compute(&r, out);
     ck_assert_double_eq(out[0], 0.0);
     r.reduction = MML_MEAN;
     mml_compute(&r, out);
     ck_assert(isnan(out[0]));
+}
+END_TEST
 
-    /* NaN term contributes nothing; +inf gives inf; margin <= 0 legal. */
-    double in[3 * 3] = { 0, NAN, 0.5, 0, INFINITY, 0.25, 5, 1, 2 };
-    r = (mml_request){ MML_F64, 1, 0, MML_NONE, 3, 3, in, t, NULL };
+/* Rows x = [0, NaN, 0.5], [0, inf, 0.25], [5, 1, 2], target 0; margin 0
+ * (a margin <= 0 is legal). */
+static const double edge_in[3 * 3] = { 0, NAN, 0.5, 0, INFINITY, 0.25, 5, 1, 2 };
+static const int64_t edge_target[3] = { 0, 0, 0 };
+
+START_TEST(nan_term_adds_nothing_and_inf_term_gives_inf)
+{
+    double out[3];
+    mml_request r = { MML_F64, 1, 0, MML_NONE, 3, 3, edge_in, edge_target, NULL };
     mml_compute(&r, out);
     ck_assert_double_eq(out[0], 0.5 / 3);          /* z = 0 + NaN skipped, 0 + 0.5 */
     ck_assert(isinf(out[1]) && out[1] > 0);
     ck_assert_double_eq(out[2], 0.0);              /* z = -4, -3: nothing counts */
+}
+END_TEST
 
-    /* A zero weight times an infinite term is NaN. */
-    double w[3] = { 0, 1, 1 };
-    r.weight = w;
+START_TEST(zero_weight_times_inf_term_is_nan)
+{
+    double out[3], w[3] = { 0, 1, 1 };
+    mml_request r = { MML_F64, 1, 0, MML_NONE, 3, 3, edge_in, edge_target, w };
     mml_compute(&r, out);
     ck_assert(isnan(out[1]));
     ck_assert_double_eq(out[0], 0.0);              /* finite terms * 0 */
+}
+END_TEST
 
-    /* The target column is skipped exactly: a huge value there adds
-     * nothing, even one that would overflow when added and subtracted. */
-    double big[2] = { 1e308, -1e308 };
+/* Even a value there that would overflow when added and subtracted. */
+START_TEST(target_column_adds_nothing_even_if_huge)
+{
+    double out[1], big[2] = { 1e308, -1e308 };
     int64_t t1[1] = { 0 };
-    r = (mml_request){ MML_F64, 1, -1, MML_NONE, 1, 2, big, t1, NULL };
+    mml_request r = { MML_F64, 1, -1, MML_NONE, 1, 2, big, t1, NULL };
     mml_compute(&r, out);
     ck_assert_double_eq(out[0], 0.0);
 }
@@ -213,7 +259,7 @@ END_TEST
 
 /* ---- half precision ----------------------------------------------------- */
 
-START_TEST(test_half_conversions)
+START_TEST(float16_conversions_round_trip_and_round_to_even)
 {
     /* Every half value survives half -> float -> half. */
     for (uint32_t h = 0; h < 0x10000; h++) {
@@ -307,7 +353,9 @@ static void run_split(const mml_request *r, void *out, uint64_t *cuts, int ncuts
         mml_finish(r, &all, out);
 }
 
-static void check_paths_on(uint64_t n, uint64_t c, int dtype)
+/* Every path in paths against scalar, and random splits into blocks
+ * against one block, on a random request of n x c. */
+static void check_paths_on(unsigned paths, uint64_t n, uint64_t c, int dtype)
 {
     size_t es = mml_dtype_size(dtype);
     char *buf = malloc(n * c * es + 16), *w = malloc(c * es);
@@ -319,7 +367,7 @@ static void check_paths_on(uint64_t n, uint64_t c, int dtype)
     ck_assert_int_eq(mml_set_simd(MML_SIMD_SCALAR), 0);
     mml_compute(&r, ref);
     for (int p = MML_SIMD_SSE2; p < MML_SIMD_COUNT; p++) {
-        if (!mml_simd_supported((mml_simd)p))
+        if (!(paths & (1u << p)))
             continue;
         ck_assert_int_eq(mml_set_simd((mml_simd)p), 0);
         memset(got, 0xa5, n * es + 8);
@@ -351,29 +399,31 @@ static void check_paths_on(uint64_t n, uint64_t c, int dtype)
     free(got);
 }
 
-START_TEST(test_paths_small)
+START_TEST(each_path_gives_scalar_bits_for_small_shapes)
 {
+    const unsigned paths = paths_here(__func__, _i);
     int dtype = MML_F16 + _i;
     static const int wide[] = { 14, 60, 200 };   /* float16, float32, float64 */
     for (int pass = 0; pass < 2; pass++) {
         wide_values = pass ? wide[_i] : 0;
         for (uint64_t c = 1; c <= 70; c++)
             for (uint64_t n = 0; n <= 17; n++)
-                check_paths_on(n, c, dtype);
+                check_paths_on(paths, n, c, dtype);
     }
     wide_values = 0;
 }
 END_TEST
 
-START_TEST(test_paths_large)
+START_TEST(each_path_gives_scalar_bits_for_large_shapes)
 {
+    const unsigned paths = paths_here(__func__, _i);
     int dtype = MML_F16 + _i;
     uint64_t shapes[][2] = { { 3, 1000 }, { 2, 4099 }, { 1, 32001 }, { 1000, 7 }, { 5000, 3 },
-                             { 300, 100 }, { 3, 2 * MML_F16_SEGMENT + 37 } };
+                             { 300, 100 }, { 3, 2 * MML__F16_SEGMENT + 37 } };
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
         for (int rep = 0; rep < 4; rep++) {
             wide_values = (rep & 1) ? (int[]){ 14, 60, 200 }[_i] : 0;
-            check_paths_on(shapes[k][0], shapes[k][1], dtype);
+            check_paths_on(paths, shapes[k][0], shapes[k][1], dtype);
         }
     wide_values = 0;
 }
@@ -383,11 +433,12 @@ END_TEST
  * the dtype, which hides most differences in the last bits) are the same
  * on every path: same additions, same order. Wide-range values so that
  * the sums round. */
-START_TEST(test_paths_row_values)
+START_TEST(each_path_gives_scalar_row_values)
 {
-    static const mml_rows_fn fn[MML_SIMD_COUNT] = { mml_rows_scalar, mml_rows_sse2,
-                                                    mml_rows_avx2, mml_rows_avx512,
-                                                    mml_rows_neon };
+    const unsigned paths = paths_here(__func__, _i);
+    static const mml__rows_fn fn[MML_SIMD_COUNT] = { mml__rows_scalar, mml__rows_sse2,
+                                                    mml__rows_avx2, mml__rows_avx512,
+                                                    mml__rows_neon };
     static const int wide[] = { 14, 60, 200 };
     int dtype = MML_F16 + _i;
     size_t es = mml_dtype_size(dtype);
@@ -399,9 +450,9 @@ START_TEST(test_paths_row_values)
             int64_t *t = malloc((n + 1) * sizeof *t);
             double ref[40], got[40];
             mml_request r = random_request(n, c, dtype, buf, rnd() % 16, t, w);
-            mml_rows_scalar(&r, 0, n, ref);
+            mml__rows_scalar(&r, 0, n, ref);
             for (int p = MML_SIMD_SSE2; p < MML_SIMD_COUNT; p++) {
-                if (!mml_simd_supported((mml_simd)p))
+                if (!(paths & (1u << p)))
                     continue;
                 uint64_t a = n ? rnd() % n : 0;
                 fn[p](&r, a, n, got);
@@ -440,9 +491,10 @@ static void check_subtree_node(const char *what, uint64_t n, double hi, double l
  * as inner nodes have; row values are also read as leaves (lo implied),
  * the way mml_rows() passes them, on the scalar path too, and must give
  * the same node as the copy with lo = 0. */
-START_TEST(test_paths_subtree)
+START_TEST(each_path_subtree_gives_scalar_node)
 {
     enum { MAXN = 256 };
+    const unsigned paths = paths_here(__func__, _i);
     wide_values = 60;
     for (int rep = 0; rep < 200; rep++) {
         uint64_t n = UINT64_C(1) << (rnd() % 9);
@@ -455,14 +507,15 @@ START_TEST(test_paths_subtree)
         }
         memcpy(ref_hi, hi0, sizeof hi0);
         memcpy(ref_lo, lo0, sizeof lo0);
-        mml_subtree_scalar(NULL, ref_hi, ref_lo, n);
+        mml__subtree_scalar(NULL, ref_hi, ref_lo, n);
         for (int p = MML_SIMD_SCALAR; p < MML_SIMD_COUNT; p++) {
-            if (mml_set_simd((mml_simd)p) < 0)
+            if (!(paths & (1u << p)))
                 continue;
+            ck_assert_int_eq(mml_set_simd((mml_simd)p), 0);
             const char *name = mml_simd_name((mml_simd)p);
             memcpy(hi, hi0, sizeof hi0);
             memcpy(lo, lo0, sizeof lo0);
-            mml_subtree_active()(NULL, hi, lo, n);
+            mml__subtree_active()(NULL, hi, lo, n);
             check_subtree_node(name, n, hi[0], lo[0], ref_hi[0], ref_lo[0]);
             if (rep & 1)
                 continue;                                   /* lo0 not all 0 */
@@ -471,7 +524,7 @@ START_TEST(test_paths_subtree)
             double *shi = malloc(half * sizeof *shi), *slo = malloc(half * sizeof *slo);
             for (size_t k = 0; k < half; k++)
                 shi[k] = slo[k] = NAN;
-            mml_subtree_active()(hi0, shi, slo, n);
+            mml__subtree_active()(hi0, shi, slo, n);
             check_subtree_node(name, n, shi[0], slo[0], ref_hi[0], ref_lo[0]);
             free(shi);
             free(slo);
@@ -491,17 +544,19 @@ END_TEST
  * Any one leaf of P swapped with one of Q pairs, in one of the two
  * arrangements, 2^200 with -2^200 and 1 with 2^-200, which keeps the
  * 2^-200: (1, 2^-200). */
-START_TEST(test_paths_subtree_pairs)
+START_TEST(each_path_subtree_pairs_neighbouring_nodes)
 {
+    const unsigned paths = paths_here(__func__, _i);
     static const double pq[2][4] = { { 0x1p200, 1, 0x1p-200, -0x1p200 },
                                      { 0x1p200, 1, -0x1p200, 0x1p-200 } };
     for (uint64_t n = 4; n <= 256; n *= 2) {
         double *leaf = calloc(n, sizeof *leaf);
         double *hi = malloc(n / 2 * sizeof *hi), *lo = malloc(n / 2 * sizeof *lo);
         for (int p = MML_SIMD_SCALAR; p < MML_SIMD_COUNT; p++) {
-            if (mml_set_simd((mml_simd)p) < 0)
+            if (!(paths & (1u << p)))
                 continue;
-            const mml_tree_fn subtree = mml_subtree_active();
+            ck_assert_int_eq(mml_set_simd((mml_simd)p), 0);
+            const mml__tree_fn subtree = mml__subtree_active();
             for (uint64_t a = 0; a < n / 2; a++)
                 for (uint64_t b = 0; b < n / 2; b++)
                     for (int s = 0; s < 2 && a != b; s++) {
@@ -524,15 +579,16 @@ START_TEST(test_paths_subtree_pairs)
 }
 END_TEST
 
-START_TEST(test_partial_many_rows)
+/* Deep trees: splits of 70000 rows merge to the one-block result. */
+START_TEST(splits_of_70000_rows_merge_to_one_block_bits)
 {
-    /* Deep trees: splits of 70000 rows merge to the one-block result. */
+    const unsigned paths = paths_here(__func__, _i);
     for (int rep = 0; rep < 4; rep++)
-        check_paths_on(70000 + rnd() % 100, 2, MML_F64);
+        check_paths_on(paths, 70000 + rnd() % 100, 2, MML_F64);
 }
 END_TEST
 
-START_TEST(test_simd_override)
+START_TEST(lossd_simd_forces_a_path_and_rejects_unknown)
 {
     setenv("LOSSD_SIMD", "bogus", 1);
     mml_error err;
@@ -573,7 +629,7 @@ static void expect_error(const mml_desc *d, int code, const char *field, const c
     ck_assert_msg(strstr(err.message, needle), "message '%s' lacks '%s'", err.message, needle);
 }
 
-START_TEST(test_validate_ok)
+START_TEST(valid_descs_pass_validation)
 {
     mml_desc d = valid_desc();
     mml_error err;
@@ -588,7 +644,7 @@ START_TEST(test_validate_ok)
 }
 END_TEST
 
-START_TEST(test_validate_table)
+START_TEST(each_invalid_field_gets_its_error_and_message)
 {
     mml_desc d = valid_desc();
     d.p = 3;
@@ -640,7 +696,7 @@ START_TEST(test_validate_table)
 }
 END_TEST
 
-START_TEST(test_validate_type_before_value)
+START_TEST(type_errors_come_before_value_errors)
 {
     mml_desc d = valid_desc();
     d.p = 7;
@@ -649,7 +705,7 @@ START_TEST(test_validate_type_before_value)
 }
 END_TEST
 
-START_TEST(test_validate_targets)
+START_TEST(out_of_range_target_names_first_bad_index)
 {
     int64_t t[4] = { 0, 3, 4, -1 };
     mml_error err;
@@ -663,7 +719,7 @@ START_TEST(test_validate_targets)
 }
 END_TEST
 
-START_TEST(test_request_bytes)
+START_TEST(request_bytes_that_overflow_are_too_big)
 {
     uint64_t b;
     ck_assert_int_eq(mml_request_bytes(MML_F32, 3, 4, 1, &b), 0);
@@ -672,6 +728,11 @@ START_TEST(test_request_bytes)
     ck_assert_int_eq(mml_request_bytes(MML_F16, 1ull << 62, 1, 0, &b), MML_ETOOBIG);
     ck_assert_int_eq(mml_request_bytes(MML_F16, 1, UINT64_MAX / 2, 1, &b), MML_ETOOBIG);
     ck_assert_int_eq(mml_request_bytes(0, 1, 1, 0, &b), MML_ETOOBIG);
+}
+END_TEST
+
+START_TEST(error_codes_have_names_and_statuses)
+{
     ck_assert_str_eq(mml_err_name(MML_ETYPE), "TypeError");
     ck_assert_int_eq(mml_err_status(MML_ETOOBIG), 413);
     ck_assert_int_eq(mml_err_status(MML_EBUSY), 503);
@@ -683,36 +744,40 @@ static Suite *core_suite(void)
     Suite *s = suite_create("core");
     TCase *tc = tcase_create("golden");
     tcase_add_unchecked_fixture(tc, golden_setup, golden_teardown);
-    tcase_add_loop_test(tc, test_golden_exact, 0, MML_SIMD_COUNT);
+    tcase_add_loop_test(tc, golden_cases_are_within_max_ulps_on_each_path, 0, MML_SIMD_COUNT);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("hand");
-    tcase_add_test(tc, test_seed_example);
-    tcase_add_test(tc, test_half_in_float32);
-    tcase_add_test(tc, test_half_long_row);
-    tcase_add_test(tc, test_hand_p2_weight_none);
-    tcase_add_test(tc, test_edge_cases);
-    tcase_add_test(tc, test_half_conversions);
+    tcase_add_test(tc, ones_3x3_mean_is_two_thirds);
+    tcase_add_test(tc, float16_terms_are_computed_in_float32);
+    tcase_add_test(tc, float16_long_row_is_summed_in_segments_on_each_path);
+    tcase_add_test(tc, p2_weighted_rows_match_hand_worked_values);
+    tcase_add_test(tc, empty_batch_sums_to_0_and_means_nan);
+    tcase_add_test(tc, nan_term_adds_nothing_and_inf_term_gives_inf);
+    tcase_add_test(tc, zero_weight_times_inf_term_is_nan);
+    tcase_add_test(tc, target_column_adds_nothing_even_if_huge);
+    tcase_add_test(tc, float16_conversions_round_trip_and_round_to_even);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("simd");
-    tcase_add_loop_test(tc, test_paths_small, 0, 3);
-    tcase_add_loop_test(tc, test_paths_large, 0, 3);
-    tcase_add_loop_test(tc, test_paths_row_values, 0, 3);
-    tcase_add_test(tc, test_paths_subtree);
-    tcase_add_test(tc, test_paths_subtree_pairs);
-    tcase_add_test(tc, test_partial_many_rows);
-    tcase_add_test(tc, test_simd_override);
+    tcase_add_loop_test(tc, each_path_gives_scalar_bits_for_small_shapes, 0, 3);
+    tcase_add_loop_test(tc, each_path_gives_scalar_bits_for_large_shapes, 0, 3);
+    tcase_add_loop_test(tc, each_path_gives_scalar_row_values, 0, 3);
+    tcase_add_test(tc, each_path_subtree_gives_scalar_node);
+    tcase_add_test(tc, each_path_subtree_pairs_neighbouring_nodes);
+    tcase_add_test(tc, splits_of_70000_rows_merge_to_one_block_bits);
+    tcase_add_test(tc, lossd_simd_forces_a_path_and_rejects_unknown);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("validate");
-    tcase_add_test(tc, test_validate_ok);
-    tcase_add_test(tc, test_validate_table);
-    tcase_add_test(tc, test_validate_type_before_value);
-    tcase_add_test(tc, test_validate_targets);
-    tcase_add_test(tc, test_request_bytes);
+    tcase_add_test(tc, valid_descs_pass_validation);
+    tcase_add_test(tc, each_invalid_field_gets_its_error_and_message);
+    tcase_add_test(tc, type_errors_come_before_value_errors);
+    tcase_add_test(tc, out_of_range_target_names_first_bad_index);
+    tcase_add_test(tc, request_bytes_that_overflow_are_too_big);
+    tcase_add_test(tc, error_codes_have_names_and_statuses);
     suite_add_tcase(s, tc);
     return s;
 }
