@@ -12,6 +12,7 @@ from /proc/<pid> at a fixed period; every figure is in bytes or a count.
 Client: Conn speaks HTTP/1.1 over one socket, keep-alive, with a timeout on
 every call, so that no exchange can hang the suite.
 """
+import ctypes
 import os
 import re
 import resource
@@ -38,8 +39,46 @@ def raise_nofile(want):
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def _restore_nofile():
-    resource.setrlimit(resource.RLIMIT_NOFILE, NOFILE_AT_START)
+PR_SET_PDEATHSIG = 1
+_LIVE = set()               # processes started here and not yet reaped
+_LOGS = set()               # server logs not yet removed
+
+
+def child_setup(restore_nofile=False):
+    """preexec_fn of every child: killed with the harness (SIGKILL included),
+    and lossd gets the open-file limit the harness started with."""
+    def setup():
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if restore_nofile:
+            resource.setrlimit(resource.RLIMIT_NOFILE, NOFILE_AT_START)
+    return setup
+
+
+def spawn(args, restore_nofile=False, **kw):
+    """subprocess.Popen that cleanup() will reap."""
+    p = subprocess.Popen(args, preexec_fn=child_setup(restore_nofile), **kw)
+    _LIVE.add(p)
+    return p
+
+
+def cleanup(remove_logs=True):
+    """Kills and reaps every child still running (after a harness error), and
+    removes the server logs left (unless told to keep them)."""
+    for p in list(_LIVE):
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+        _LIVE.discard(p)
+    for name in list(_LOGS) if remove_logs else []:
+        _remove(name)
+
+
+def _remove(name):
+    try:
+        os.unlink(name)
+    except FileNotFoundError:
+        pass
+    _LOGS.discard(name)
 
 
 def proc_status(pid):
@@ -74,11 +113,11 @@ class Lossd:
         self.proc = None
         self.port = None
         self.log = tempfile.NamedTemporaryFile(prefix="lossd-soak-", suffix=".log", delete=False)
+        _LOGS.add(self.log.name)
 
     def start(self):
-        self.proc = subprocess.Popen([self.path, "--listen", HOST + ":0"] + self.flags,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.log, preexec_fn=_restore_nofile)
+        self.proc = spawn([self.path, "--listen", HOST + ":0"] + self.flags, restore_nofile=True,
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             m = re.search(rb"listening on 127\.0\.0\.1:(\d+)", self._log_bytes())
@@ -112,9 +151,11 @@ class Lossd:
     def wait(self, timeout):
         """Exit status, or None if it is still running after timeout seconds."""
         try:
-            return self.proc.wait(timeout)
+            rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             return None
+        _LIVE.discard(self.proc)
+        return rc
 
     def stop(self):
         """SIGTERM, up to 25 s to drain, then SIGKILL; returns the exit status."""
@@ -125,6 +166,7 @@ class Lossd:
         if rc is None:
             self.proc.kill()
             rc = self.proc.wait()
+            _LIVE.discard(self.proc)
         self.log.close()
         return rc
 
@@ -142,10 +184,8 @@ class Lossd:
         return self._log_bytes().decode("utf-8", "replace").splitlines()
 
     def remove_log(self):
-        try:
-            os.unlink(self.log.name)
-        except FileNotFoundError:
-            pass
+        self.log.close()
+        _remove(self.log.name)
 
 
 class Sampler(threading.Thread):

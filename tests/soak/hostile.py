@@ -13,8 +13,9 @@ the well-behaved client that measures latency.  Kinds:
             every INTERVAL seconds
 
 Connections the server closes are reopened (slowloris does), at most COUNT
-reopenings per kind.  Once every first connect has succeeded or failed
-(within 20 s) it prints one JSON line {"ready": ...}; it stops at SECONDS,
+reopenings per kind.  Once every first connect has succeeded or failed, or
+after 3 s (a connect still pending then waits on the server's full accept
+queue), it prints one JSON line {"ready": ...}; it stops at SECONDS,
 or when stdin is closed, closes everything and prints {"done": ...} with its
 figures, CPU seconds included.  All sockets go to 127.0.0.1.
 """
@@ -28,6 +29,7 @@ import time
 
 HOST = "127.0.0.1"
 TICK = 0.05
+READY_WAIT = 3.0        # a connect still pending by then waits on a full accept queue
 BODY = b'{"input":[' + b"1," * 600000 + b"1]}"
 
 HEADS = {
@@ -161,7 +163,7 @@ class Attack:
                 self.open(k)
                 if len(self.conns) % 256 == 0:
                     self.poll(0, [False])
-        ready_by = min(deadline, time.monotonic() + 20)
+        ready_by = min(deadline, time.monotonic() + READY_WAIT)
         while self.pending() and time.monotonic() < ready_by:
             self.poll(TICK, [False])
         self.report("ready", time.monotonic() - t0)
@@ -184,6 +186,7 @@ class Attack:
         out = {what: True, "seconds": round(seconds, 2), "cpu": round(ru.ru_utime + ru.ru_stime, 2),
                "open": open_now if open_now is not None else
                sum(1 for c in self.conns if c.connected),
+               "pending": self.pending(),
                "kinds": {k.name: k.stats for k in self.kinds}}
         print(json.dumps(out), flush=True)
 

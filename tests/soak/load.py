@@ -70,6 +70,13 @@ class Tally:
         return (self.wrong + self.bad5xx + self.client4xx + self.errors +
                 (0 if allow_503 else self.retry503))
 
+    def bad_text(self, allow_503=False):
+        """The outcomes a well-behaved client must not see, as "2 wrong, 1 reset"."""
+        parts = [(self.wrong, "wrong answers"), (self.bad5xx, "5xx (not 503+Retry-After)"),
+                 (self.client4xx, "4xx"), (self.errors, "transport errors"),
+                 (0 if allow_503 else self.retry503, "unexpected 503+Retry-After")]
+        return ", ".join("%d %s" % (n, what) for n, what in parts if n)
+
     def percentile(self, q):
         if not self.latencies:
             return float("nan")

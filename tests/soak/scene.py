@@ -11,7 +11,7 @@ import sys
 import os
 import time
 
-from harness import MiB, Conn, HTTPError, Lossd, Sampler
+from harness import MiB, Conn, HTTPError, Lossd, Sampler, spawn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -75,7 +75,7 @@ class Scene:
             self.fig("(503s expected: %s)" % why_503)
         bad = tally.failures(allow_503)
         if bad:
-            self.fail("%s: %d bad outcomes" % (what, bad))
+            self.fail("%s: %s" % (what or "requests", tally.bad_text(allow_503)))
             for e in tally.examples:
                 self.detail("%s: %s" % (what, e))
 
@@ -126,9 +126,9 @@ class Scene:
 
     def hostile(self, seconds, *kinds):
         """Starts hostile.py against this server; returns (process, its ready report)."""
-        p = subprocess.Popen([sys.executable, os.path.join(HERE, "hostile.py"), str(self.port),
-                              str(seconds)] + list(kinds),
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        p = spawn([sys.executable, os.path.join(HERE, "hostile.py"), str(self.port),
+                   str(seconds)] + list(kinds),
+                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = p.stdout.readline()      # hostile.py reports within 20 s, or dies
         try:
             return p, json.loads(line)
@@ -142,6 +142,7 @@ class Scene:
             p.stdin.close()
         except OSError:
             pass
+        p.stdin = None              # communicate() must not flush it
         try:
             out, _ = p.communicate(timeout=15)
         except subprocess.TimeoutExpired:

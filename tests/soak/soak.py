@@ -9,13 +9,14 @@ The scenarios and their bounds are in tests/soak/README.md.
 """
 import argparse
 import os
+import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bodies import BodySet          # noqa: E402
-from harness import raise_nofile    # noqa: E402
+from harness import cleanup, raise_nofile    # noqa: E402
 import scenarios                    # noqa: E402
 
 
@@ -50,6 +51,7 @@ def main():
         print("soak: unknown scenario(s): %s" % ",".join(sorted(unknown)))
         return 2
     raise_nofile(8192)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # runs the cleanup below
     ctx = Ctx(args.lossd, args.seconds, args.keep_logs)
     t0 = time.monotonic()
     print("soak: %s, scale %.0f s; building request bodies" % (args.lossd, args.seconds), flush=True)
@@ -62,6 +64,8 @@ def main():
             ok, line, details = fn(ctx)
         except Exception as e:          # a harness bug must not hide the other scenarios
             ok, line, details = False, "%-16s FAIL  harness error: %r" % (name, e), []
+        finally:
+            cleanup(remove_logs=not args.keep_logs)
         print(line, flush=True)
         for d in details:
             print("    " + d, flush=True)
@@ -71,4 +75,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        rc = main()
+    finally:
+        cleanup(remove_logs=False)   # each scenario has dealt with its logs
+    sys.exit(rc)
