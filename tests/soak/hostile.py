@@ -67,12 +67,22 @@ class Attack:
         self.conns = set()
         self.groups = max(1, int(round(max(k.interval for k in kinds) / TICK)))
         self.by_group = [set() for _ in range(self.groups)]
+        self.local_failed = {}      # failures on this side: {reason: count}
         self.next_group = 0
 
     def open(self, kind):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        except OSError as e:        # EMFILE: this machine's hard RLIMIT_NOFILE is too low
+            self.local_failed[e.strerror] = self.local_failed.get(e.strerror, 0) + 1
+            return
         s.setblocking(False)
         err = s.connect_ex((HOST, self.port))
+        if err in (errno.EADDRNOTAVAIL, errno.EMFILE, errno.ENFILE):
+            s.close()
+            name = errno.errorcode[err]
+            self.local_failed[name] = self.local_failed.get(name, 0) + 1
+            return
         if err not in (0, errno.EINPROGRESS):
             s.close()
             kind.stats["connect_failed"] += 1
@@ -186,7 +196,7 @@ class Attack:
         out = {what: True, "seconds": round(seconds, 2), "cpu": round(ru.ru_utime + ru.ru_stime, 2),
                "open": open_now if open_now is not None else
                sum(1 for c in self.conns if c.connected),
-               "pending": self.pending(),
+               "pending": self.pending(), "local_failed": self.local_failed,
                "kinds": {k.name: k.stats for k in self.kinds}}
         print(json.dumps(out), flush=True)
 

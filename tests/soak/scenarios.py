@@ -120,6 +120,8 @@ def idle_connections(ctx):
     sc.fig("%d idle conns (%d keep-alive): %d open, %d connects pending (accept queue full), "
            "%d refused; server fds %d" % (n_idle + n_ka, n_ka, ready["open"], ready["pending"],
                                          failed, st.get("fds", -1)))
+    local = ready.get("local_failed")
+    sc.check(not local, "the harness could not open its own sockets: %s" % local)
     hold = load_seconds(ctx, 0.05, 0.0)
     rounds = max(3, int(hold / 5))
     worst, bad, n = 0.0, [], 0
@@ -146,14 +148,18 @@ class Staller:
     def __init__(self, port, data):
         self.port, self.data, self.sent, self.sock = port, data, 0, None
 
-    def run(self):
+    def run(self, seconds=6.0):
+        deadline = time.monotonic() + seconds
         try:
-            self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=1)
             view = memoryview(self.data)
-            while self.sent < len(view):
-                self.sent += self.sock.send(view[self.sent:self.sent + (1 << 20)])
+            while self.sent < len(view) and time.monotonic() < deadline:
+                try:
+                    self.sent += self.sock.send(view[self.sent:self.sent + (1 << 20)])
+                except socket.timeout:
+                    pass        # the server is not reading now: try until the deadline
         except OSError:
-            pass                # the server stopped reading or closed: it stalls here
+            pass                # the server closed: it stalls here
 
     def close(self):
         if self.sock is not None:
@@ -272,16 +278,23 @@ def _send_whole(port, body):
     return s
 
 
-def _vanish_mid_response(port, body, n, hold):
+def _vanish_mid_response(port, body, n, hold, seconds=30.0):
     """n connections send body whole and read nothing for hold seconds, then
-    close; then n more close as soon as they have sent it.  Returns how many
-    sent it whole."""
-    held = [s for s in (_send_whole(port, body) for _ in range(n)) if s is not None]
+    close; then n more close as soon as they have sent it (all within about
+    seconds).  Returns how many sent it whole."""
+    deadline = time.monotonic() + seconds
+    held = []
+    for _ in range(n):
+        if time.monotonic() < deadline:
+            held.append(_send_whole(port, body))
+    held = [s for s in held if s is not None]
     time.sleep(hold)
     for s in held:
         s.close()
     quick = 0
     for _ in range(n):
+        if time.monotonic() >= deadline:
+            break
         s = _send_whole(port, body)
         if s is not None:
             quick += 1
