@@ -13,7 +13,7 @@ import threading
 import time
 
 import bodies as B
-from harness import MiB, Conn, HTTPError, build_request
+from harness import MiB, Conn, HTTPError
 from load import ClosedLoop, Probe, Tally, send
 from scene import Scene, mib
 
@@ -38,6 +38,8 @@ def mixed_load(ctx):
     tally = run.join()
     sc.fig("64 conns %.0f s, %.0f MB/s in" % (secs, run.sent_bytes / secs / 1e6))
     sc.tally_figures(tally, "", allow_503=True, why_503=OVERLOAD)
+    sc.fig("latency p50 %.2f s p99 %.2f s max %.2f s" % (
+        tally.percentile(0.5), tally.percentile(0.99), tally.percentile(1.0)))
     sc.check(tally.ok > 0, "no request succeeded")
     sc.bound_peak(BUDGET + SLACK)
     sc.fig("RSS max sampled %s" % mib(sc.sampler.peak("rss")))
@@ -113,7 +115,8 @@ def idle_connections(ctx):
     sc = Scene(ctx, "idle-5000")
     sc.warm_up()
     n_ka, n_idle = 1000, 4000
-    p, ready = sc.hostile(120, "idle:%d" % n_idle, "idle-ka:%d" % n_ka)
+    hold = load_seconds(ctx, 0.05, 0.0)
+    p, ready = sc.hostile(hold + 60, "idle:%d" % n_idle, "idle-ka:%d" % n_ka)
     time.sleep(1.0)
     st = sc.server.status() or {}
     failed = sum(k["connect_failed"] for k in ready["kinds"].values())
@@ -122,10 +125,9 @@ def idle_connections(ctx):
                                          failed, st.get("fds", -1)))
     local = ready.get("local_failed")
     sc.check(not local, "the harness could not open its own sockets: %s" % local)
-    hold = load_seconds(ctx, 0.05, 0.0)
     rounds = max(3, int(hold / 5))
     worst, bad, n = 0.0, [], 0
-    for i in range(rounds):
+    for _ in range(rounds):
         got = _probe_round(sc.port, ctx.bodies.small[1], 1.5)
         for what, (out, secs) in got.items():
             n += 1
@@ -244,8 +246,12 @@ def stalled_senders(ctx):
     return sc.end()
 
 
+counts_lock = threading.Lock()
+
+
 def _vanish_mid_body(port, bodies, deadline, rng, counts):
-    """Sends part of a body, then closes (RST or FIN), until deadline."""
+    """Sends part of a body, then closes (RST or FIN), until deadline; counts
+    [cut, failed to connect or send]."""
     for _ in range(100000):
         if time.monotonic() >= deadline:
             return
@@ -258,9 +264,11 @@ def _vanish_mid_body(port, bodies, deadline, rng, counts):
             s.sendall(b.head)
             s.sendall(memoryview(b.body)[:cut])
             s.close()
-            counts[0] += 1
+            ok = 0
         except OSError:
-            counts[1] += 1
+            ok = 1
+        with counts_lock:
+            counts[ok] += 1
 
 
 def _send_whole(port, body):
@@ -324,7 +332,7 @@ def vanishing_clients(ctx):
     none = B.none_frame(1000000)
     unread = _vanish_mid_response(sc.port, none, n_resp, 3.0)
     tally = probe.stop()
-    sc.fig("%d cut mid-body in %.0f s, %d left ~10 MB answers unread" % (counts[0], secs, unread))
+    sc.fig("%d cut mid-body in %.0f s, %d left ~8 MB answers unread" % (counts[0], secs, unread))
     sc.tally_figures(tally, "honest", allow_503=True, why_503=OVERLOAD)
     sc.bound_peak(BUDGET + SLACK)
     sc.recover()

@@ -70,12 +70,13 @@ class Scene:
     def tally_figures(self, tally, what, allow_503=False, why_503=""):
         """The tally's brief among the figures; a failure for anything a
         well-behaved client must not see."""
+        what = what or "requests"
         self.fig("%s %s" % (what, tally.brief()))
         if allow_503 and tally.retry503:
             self.fig("(503s expected: %s)" % why_503)
         bad = tally.failures(allow_503)
         if bad:
-            self.fail("%s: %s" % (what or "requests", tally.bad_text(allow_503)))
+            self.fail("%s: %s" % (what, tally.bad_text(allow_503)))
             for e in tally.examples:
                 self.detail("%s: %s" % (what, e))
 

@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 
+sys.dont_write_bytecode = True     # no __pycache__ left in the tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bodies import BodySet          # noqa: E402
