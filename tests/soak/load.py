@@ -84,7 +84,7 @@ class Tally:
         return xs[min(len(xs) - 1, int(q * len(xs)))]
 
     def brief(self):
-        return ("%d req: %d ok, %d 503+Retry-After, %d other 5xx, %d 4xx, %d transport errors, "
+        return ("%d: %d ok, %d 503+Retry-After, %d other 5xx, %d 4xx, %d transport errors, "
                 "%d wrong" % (self.total, self.ok, self.retry503, self.bad5xx, self.client4xx,
                               self.errors, self.wrong))
 

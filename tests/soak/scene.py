@@ -107,7 +107,7 @@ class Scene:
             self.fig("idle RSS %s after %.0f s" % (mib(rss or 0), took))
             self.fail("RSS not under %s within %.0f s of idling" % (mib(limit), within))
 
-    def no_growth(self, within=10.0):
+    def no_growth(self, within=5.0):
         """fds and threads back to the warm-up baseline within seconds."""
         t0 = time.monotonic()
         while True:
