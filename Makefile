@@ -8,6 +8,7 @@
 #   make deps                 install missing Debian 12 packages (root)
 #   make fuzz                 libFuzzer harnesses with clang, in build-fuzz/
 #   make cross-check          the engine on arm64 (NEON) under qemu, against this machine
+#   make soak                 soak and hostility suite, ~10 min (SOAK_SECONDS=60: about 80 s)
 
 CC       ?= cc
 OPT      ?= -O2 -g
@@ -61,7 +62,7 @@ $(BUILD)/core/kernel_avx2.o:   XFLAGS := -mavx2 -mf16c
 $(BUILD)/core/kernel_avx512.o: XFLAGS := -mavx512f -mavx2 -mf16c
 endif
 
-.PHONY: all deps run test unit fuzz-replay integration bench fuzz cross-check clean help
+.PHONY: all deps run test unit fuzz-replay integration bench fuzz cross-check soak clean help
 all: $(LOSSD) $(TESTS) $(FUZZ_REPLAY) $(BENCHES) $(BUILD)/lossd-bench
 
 $(BUILD)/%.o: %.c
@@ -172,6 +173,10 @@ cross-check: $(CORE_LIB)
 	$(QEMU) $(CROSS_DIR)/core_check >$(CROSS_DIR)/core_check.out
 	cmp $(BUILD)/core_check.out $(CROSS_DIR)/core_check.out
 	@echo "cross-check: $$(wc -l <$(CROSS_DIR)/core_check.out) requests, the same bits on $(ARCH) and arm64"
+
+# The soak suite (tests/soak/README.md): Debian's python3 with numpy.
+soak: $(LOSSD)
+	/usr/bin/python3 tests/soak/soak.py --lossd ./$(LOSSD) --seconds $(or $(SOAK_SECONDS),600)
 
 clean:
 	rm -rf build build-*
