@@ -45,13 +45,6 @@ static uint64_t load_le64(const uint8_t *b)
     return (uint64_t)load_le32(b) | (uint64_t)load_le32(b + 4) << 32;
 }
 
-static void store_le64(uint8_t *b, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-}
-
-
 /* Checks of the frame layout (docs/wire.md, "Binary frame") that only the frame has (magic, version, flags,
  * reserved) plus the codes, in byte order so the first bad byte is named. */
 static int check_codes(const uint8_t *hdr, mml_error *err)
@@ -323,29 +316,6 @@ static int frame_answer(const decoder *base, const mml_request *req, const void 
 {
     const frame_decoder *d = (const frame_decoder *)base;
     return native_answer(d->want_frame, req, out, a);
-}
-
-size_t frame_encode_result(const mml_request *req, const void *out, void **body)
-{
-    uint64_t count = mml_out_count(req);
-    size_t es = mml_dtype_size(req->dtype);
-    size_t bytes = (size_t)count * es;
-    uint8_t *b = malloc(FRAME_RESULT_HEADER_SIZE + bytes);
-    *body = NULL;
-    if (b == NULL)
-        return 0;
-    memcpy(b, FRAME_RESULT_MAGIC, 4);
-    b[4] = FRAME_VERSION;
-    b[5] = (uint8_t)req->dtype;
-    b[6] = req->reduction == MML_NONE ? 1 : 0;
-    b[7] = 0;
-    store_le64(b + 8, count);
-    if (bytes > 0)
-        memcpy(b + FRAME_RESULT_HEADER_SIZE, out, bytes);
-    if (FRAME_HOST_BE)
-        payload_swap_elems(b + FRAME_RESULT_HEADER_SIZE, count, es);
-    *body = b;
-    return FRAME_RESULT_HEADER_SIZE + bytes;
 }
 
 const decoder_ops frame_decoder_ops = {

@@ -63,10 +63,4 @@ int frame_parse_header(const uint8_t hdr[FRAME_HEADER_SIZE], uint64_t max_body,
  * frame_decoder_ops.create(). */
 uint64_t frame_decoder_expected_bytes(const decoder *d);
 
-/* Encode the result of req (mml_out_count(req) values of req->dtype in
- * out) as an MMR1 frame: rank 1 for reduction none, rank 0 otherwise.
- * Returns the frame length with *body a malloc'd buffer the caller frees,
- * or 0 (and *body NULL) when out of memory. */
-size_t frame_encode_result(const mml_request *req, const void *out, void **body);
-
 #endif

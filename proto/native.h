@@ -14,4 +14,10 @@ int native_wants_frame(const decoder_conf *conf);
  * the JSON object of json_encode_result(). 0 or MML_ENOMEM. */
 int native_answer(int frame, const mml_request *req, const void *out, decoder_answer *a);
 
+/* Encode the result of req (mml_out_count(req) values of req->dtype in
+ * out) as an MMR1 frame: rank 1 for reduction none, rank 0 otherwise.
+ * Returns the frame length with *body a malloc'd buffer the caller frees,
+ * or 0 (and *body NULL) when out of memory. */
+size_t frame_encode_result(const mml_request *req, const void *out, void **body);
+
 #endif

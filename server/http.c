@@ -30,7 +30,6 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,38 +48,12 @@
 
 /* Pending connections the kernel queues for accept() (SOMAXCONN caps it). */
 #define LISTEN_BACKLOG 1024
-/* Process-wide, shared by every server (front-end loop): the requests in
- * flight, and whether a drain has begun (http_server_drain on any server
- * makes them all answer as draining at once). */
-static atomic_uint inflight;
-static atomic_int draining;
-
-/* Requests begun since the memory was last given back (idle_sweep). */
-static atomic_uint begun;
-
-int http_draining(void)
-{
-    return atomic_load_explicit(&draining, memory_order_relaxed);
-}
-
 /* libmicrohttpd's unescape callback: httpcheck_unescape(). */
 static size_t unescape_url(void *cls, struct MHD_Connection *conn, char *url)
 {
     (void)cls;
     (void)conn;
     return httpcheck_unescape(url);
-}
-
-conn_deadline *http_conn_deadline(struct MHD_Connection *conn)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return ci ? ci->socket_context : NULL;
-}
-
-const char *http_header(const http_req *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
 /* The headers httpcheck_framing_error() and httpcheck_host_error() look
@@ -112,8 +85,7 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
     if (r == NULL)
         return MHD_NO;
     *req_cls = r;
-    atomic_fetch_add(&inflight, 1);
-    atomic_fetch_add(&begun, 1);
+    http_request_begins();
     r->srv = s;
     r->conn = conn;
     r->start_ns = uv_hrtime();
@@ -198,7 +170,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                         r->status, seconds);
     score_free(r);
     free(r);
-    atomic_fetch_sub(&inflight, 1);
+    http_request_ends();
 }
 
 /* Connections opened and closed: their deadlines (deadline.h). */
@@ -236,32 +208,12 @@ static void on_timer(uv_timer_t *t)
     run_mhd(t->data);
 }
 
-void http_server_kick(http_server *s)
-{
-    uv_timer_start(&s->timer, on_timer, 0, 0);
-}
-
-/* Once a second: when a whole second went by with no request begun and
- * none in flight, give the memory kept for reuse back to the system
- * (payload_mem_idle), once per idle spell: the cached blocks and glibc's
- * free heap would otherwise hold the peak of the last burst for good. */
-static void idle_sweep(void)
-{
-    static atomic_uint seen = 1;
-    unsigned now = atomic_load(&begun);
-    if (atomic_exchange(&seen, now) == now && atomic_load(&inflight) == 0 && now != 0) {
-        atomic_store(&begun, 0);
-        atomic_store(&seen, 0);
-        payload_mem_idle();
-    }
-}
-
 static void on_sweep(uv_timer_t *t)
 {
     http_server *s = t->data;
     if (deadline_sweep(&s->deadlines, uv_hrtime()) > 0)
         run_mhd(s);                          /* let MHD see the shut-down sockets */
-    idle_sweep();
+    http_idle_sweep();
 }
 
 static void on_poll(uv_poll_t *p, int status, int events)
@@ -357,6 +309,7 @@ http_server *http_server_create(uv_loop_t *loop, const config *cfg, job_pool *jo
         goto fail_info;
     }
     uv_timer_init(loop, &s->timer);
+    s->on_timer = on_timer;
     uv_timer_init(loop, &s->sweep);
     s->poll.data = s;
     s->timer.data = s;
@@ -380,14 +333,9 @@ unsigned http_server_port(const http_server *s)
     return s->port;
 }
 
-unsigned http_inflight(void)
-{
-    return atomic_load(&inflight);
-}
-
 void http_server_drain(http_server *s)
 {
-    atomic_store(&draining, 1);
+    http_drain_all();
     if (s->quiesced)
         return;
     s->quiesced = 1;

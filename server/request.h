@@ -1,6 +1,7 @@
-/* request.h - internal to the HTTP front end (http.c, respond.c, get.c,
- * score.c): the server and per-request state, and the functions the
- * phases of a request call across those files.
+/* request.h - internal to the HTTP front end (http.c, conn.c, respond.c,
+ * get.c, score.c): the server and per-request state, and the functions
+ * the phases of a request call across those files. Calls go one way:
+ * http.c -> score.c, get.c -> respond.c -> conn.c.
  *
  * A request goes through three handler phases: the first call
  * routes it and allocates its state (http.c, rejecting 404/405/413/415/
@@ -41,6 +42,7 @@ struct http_server {
     struct MHD_Daemon *daemon;
     uv_poll_t poll;
     uv_timer_t timer;
+    uv_timer_cb on_timer;           /* runs libmicrohttpd (http_server_kick) */
     uv_timer_t sweep;               /* once a second: deadline_sweep() */
     deadline_list deadlines;        /* one per connection, see deadline.h */
     int handles_open;
@@ -90,10 +92,23 @@ typedef struct http_req {
 extern const char JSON_TYPE[];
 extern const char BINARY_TYPE[];
 
-/* ---- http.c ---- */
+/* ---- conn.c ---- */
 
 /* 1 once a drain has begun on any server of the process. */
 int http_draining(void);
+
+/* Begin the drain of every server of the process (http_server_drain). */
+void http_drain_all(void);
+
+/* A request begins (its first handler call) or ends (its completion). */
+void http_request_begins(void);
+void http_request_ends(void);
+
+/* Once a second: after a whole second with no request begun and none in
+ * flight, give the memory kept for reuse back (payload_mem_idle), once
+ * per idle spell: the cached blocks and glibc's free heap would otherwise
+ * hold the peak of the last burst for good. */
+void http_idle_sweep(void);
 
 /* Run libmicrohttpd on the next loop turn (after a resume). */
 void http_server_kick(http_server *s);

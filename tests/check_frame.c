@@ -7,6 +7,7 @@
 
 #include "feed.h"
 #include "frame.h"
+#include "native.h"
 #include "golden.h"
 #include "suite.h"
 
