@@ -98,6 +98,11 @@ void payload_fill_drop(payload_acct *a, payload_fill *f);
 void payload_mem_count(uint64_t bytes);
 void payload_mem_uncount(uint64_t bytes);
 
+/* Set up the process's allocator for the budget (a fixed mmap threshold,
+ * so that big freed blocks go back to the system): once, at start-up,
+ * before any thread allocates. */
+void payload_mem_setup(void);
+
 /* Give back what is kept for reuse: the cached blocks, and glibc's free
  * heap (malloc_trim). For a server with nothing to do. Any thread. */
 void payload_mem_idle(void);

@@ -375,6 +375,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "lossd: %s\n", merr.message);
         return 2;
     }
+    payload_mem_setup();
     payload_mem_set_budget(a.cfg.max_memory);
     return run(&a);
 }

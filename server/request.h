@@ -83,6 +83,7 @@ typedef struct http_req {
     uint64_t declared;
     uint64_t elements;
     decoder_answer ans;             /* the answer, from the decoder's format */
+    payload_acct answer_acct;       /* its memory, reserved before computing */
     int job_status;
     const char *cors_origin;   /* Access-Control-Allow-Origin: "*", the request's Origin
                                   (libmicrohttpd keeps it to the request's end), or NULL */

@@ -61,6 +61,23 @@ static void job_finished(void *ctx, int status)
 
 static const job_ops answer_ops = {encode_answer, job_finished};
 
+/* The most memory the answer of req can take until it is sent: the job's
+ * output and the encoded body (at most 32 bytes a value as JSON). A
+ * reduction none over many rows can answer with many times the size of
+ * its tensors, and a client that does not read keeps it. */
+static uint64_t answer_bound(const mml_request *req)
+{
+    return mml_out_count(req) * (mml_dtype_size(req->dtype) + 32) + 4096;
+}
+
+/* Take the answer's reservation off the budget (respond() counts the
+ * body itself from now on). */
+static void release_answer(http_req *r)
+{
+    if (r->answer_acct.held > 0)
+        payload_mem_uncharge(&r->answer_acct, r->answer_acct.held);
+}
+
 enum MHD_Result score_answer(http_req *r)
 {
     if (r->job_status != 0) {
@@ -72,6 +89,7 @@ enum MHD_Result score_answer(http_req *r)
     char *body = r->ans.body;
     r->ans.body = NULL;
     payload_mem_uncount(malloc_usable_size(body));            /* respond() counts it */
+    release_answer(r);
     metrics_add_scored(r->srv->metrics, r->elements);
     return respond(r, 200, body, r->ans.len, r->ans.type, NULL);
 }
@@ -96,12 +114,18 @@ enum MHD_Result score_finish(http_req *r)
     }
     const mml_request *req = &pl.req;
     r->elements = req->n * req->c;
+    int rc = payload_mem_charge(&r->answer_acct, answer_bound(req), "body", &r->err);
+    if (rc < 0) {
+        payload_free(&pl);
+        drop_decoder(r);
+        return respond_mml_error(r, rc, &r->err);
+    }
     if (!job_wants_pool(req)) {
         r->job_status = job_run_inline(&pl, &answer_ops, r);
         payload_free(&pl);
         return score_answer(r);
     }
-    int rc = job_submit(s->jobs, &pl, &answer_ops, r);
+    rc = job_submit(s->jobs, &pl, &answer_ops, r);
     if (rc < 0)
         payload_free(&pl);
     if (rc == -EBUSY)
@@ -224,6 +248,7 @@ enum MHD_Result score_begin(http_req *r, const route *rt, const char *cl)
 void score_free(http_req *r)
 {
     drop_decoder(r);
+    release_answer(r);
     if (r->ans.body != NULL) {
         payload_mem_uncount(malloc_usable_size(r->ans.body));
         free(r->ans.body);
