@@ -62,7 +62,8 @@ static const opt_def OPTIONS[] = {
     {"--max-connections-per-ip", "LOSSD_MAX_CONNECTIONS_PER_IP", "N", OPT_UINT,
      FIELD(max_connections_per_ip), 0, 10000000,
      "connections from one client address; near it that address's oldest idle ones are "
-     "closed first (default: half of --max-connections; 0: no limit)"},
+     "closed first, past it new ones are refused (default 0: no limit, as clients behind "
+     "a proxy or NAT share one address)"},
     {"--min-body-rate", "LOSSD_MIN_BODY_RATE", "BYTES", OPT_U64, FIELD(min_body_rate), 0,
      UINT64_C(1) << 40,
      "request body bytes per second a client must keep up, over any 5 seconds, or its "
@@ -468,16 +469,12 @@ static int set_connection_limits(config *cfg, const unsigned char *given, char *
     unsigned files = fd_limit(), reserve = config_fd_reserve(cfg->http_threads);
     unsigned room = files > reserve + 16 ? files - reserve : 16;
     const opt_def *max = find_flag("--max-connections", strlen("--max-connections"));
-    const opt_def *per_ip = find_flag("--max-connections-per-ip",
-                                      strlen("--max-connections-per-ip"));
     if (!given[max - OPTIONS])
         cfg->max_connections = room;
     else if (cfg->max_connections > room)
         return fail(err, errlen, "--max-connections %u: the open-file limit (ulimit -n) is %u, "
                     "room for %u connections besides the %u files lossd needs",
                     cfg->max_connections, files, room, reserve);
-    if (!given[per_ip - OPTIONS])
-        cfg->max_connections_per_ip = cfg->max_connections > 1 ? cfg->max_connections / 2 : 1;
     return 0;
 }
 

@@ -49,7 +49,10 @@ unsigned deadline_high_water(unsigned limit)
 {
     if (limit == 0)
         return 0;
-    unsigned margin = 16 + limit / 64;
+    /* libmicrohttpd accepts up to 11 connections per run, and sees the
+     * ones shed in a run only in the next: two runs' worth, and more for
+     * big limits. */
+    unsigned margin = 24 + limit / 64;
     if (margin > limit / 2)
         margin = limit / 2;
     return limit - margin;
@@ -67,11 +70,12 @@ static void idle_unlink(conn_deadline *c)
     c->idle = 0;
 }
 
-static void idle_append(conn_deadline *c)
+static void idle_append(conn_deadline *c, uint64_t now_ns)
 {
     conn_deadline *s = &c->list->idle;
     if (c->idle || c->shed)
         return;
+    c->idle_ns = now_ns;
     c->idle_prev = s->idle_prev;
     c->idle_next = s;
     s->idle_prev->idle_next = c;
@@ -79,12 +83,12 @@ static void idle_append(conn_deadline *c)
     c->idle = 1;
 }
 
-void deadline_idle(conn_deadline *c, int idle)
+void deadline_idle(conn_deadline *c, int idle, uint64_t now_ns)
 {
     if (c == NULL)
         return;
     if (idle)
-        idle_append(c);
+        idle_append(c, now_ns);
     else
         idle_unlink(c);
 }
@@ -184,7 +188,7 @@ conn_deadline *deadline_open(deadline_list *l, int fd, uint64_t now_ns)
     l->head.next->prev = c;
     l->head.next = c;
     l->open++;
-    idle_append(c);
+    idle_append(c, now_ns);
     return c;
 }
 
@@ -243,27 +247,49 @@ static void shut(conn_deadline *c)
     shutdown(c->fd, SHUT_RDWR);
 }
 
-/* The oldest idle connection other than fresh, from fresh's address when
- * same_addr; NULL when there is none. */
-static conn_deadline *oldest_idle(deadline_list *l, const conn_deadline *fresh, int same_addr)
+/* 1 when bytes wait unread on fd: a request has arrived and
+ * libmicrohttpd has not read it yet. */
+static int has_input(int fd)
 {
-    for (conn_deadline *c = l->idle.idle_next; c != &l->idle; c = c->idle_next)
-        if (c != fresh && (!same_addr || (c->has_addr && memcmp(c->addr, fresh->addr, 16) == 0)))
+    int unread;
+    return ioctl(fd, FIONREAD, &unread) == 0 && unread > 0;
+}
+
+/* The oldest idle connection other than fresh, idle since before
+ * now_ns - DEADLINE_SHED_GRACE_NS, from fresh's address when same_addr;
+ * NULL when there is none. One whose request is waiting to be read is
+ * passed over (an attacker gains nothing: libmicrohttpd reads the bytes
+ * at its next run, and then it is idle again). */
+static conn_deadline *oldest_idle(deadline_list *l, const conn_deadline *fresh, int same_addr,
+                                  uint64_t now_ns)
+{
+    for (conn_deadline *c = l->idle.idle_next; c != &l->idle; c = c->idle_next) {
+        if (c->idle_ns + DEADLINE_SHED_GRACE_NS > now_ns)
+            return NULL;                /* the rest are younger still */
+        if (c != fresh && (!same_addr || (c->has_addr && memcmp(c->addr, fresh->addr, 16) == 0)) &&
+            !has_input(c->fd))
             return c;
+    }
     return NULL;
 }
 
-unsigned deadline_shed(deadline_list *l, const conn_deadline *fresh)
+int deadline_crowded(const deadline_list *l)
 {
-    unsigned n = 0, high = deadline_high_water(l->max_open);
-    unsigned high_addr = deadline_high_water(l->max_per_addr);
+    unsigned high = deadline_high_water(l->max_open);
+    return high > 0 && l->open > high;
+}
+
+unsigned deadline_shed(deadline_list *l, const conn_deadline *fresh, uint64_t now_ns)
+{
+    unsigned n = 0, high_addr = deadline_high_water(l->max_per_addr);
     conn_deadline *c;
-    while (high > 0 && l->open > high && (c = oldest_idle(l, fresh, 0)) != NULL) {
+    while (deadline_crowded(l) && (c = oldest_idle(l, fresh, 0, now_ns)) != NULL) {
         shut(c);
         n++;
     }
     while (fresh != NULL && fresh->has_addr && high_addr > 0 &&
-           addr_count(l, fresh->addr) > high_addr && (c = oldest_idle(l, fresh, 1)) != NULL) {
+           addr_count(l, fresh->addr) > high_addr &&
+           (c = oldest_idle(l, fresh, 1, now_ns)) != NULL) {
         shut(c);
         n++;
     }

@@ -40,6 +40,7 @@ typedef struct conn_deadline {
     deadline_list *list;
     struct conn_deadline *idle_prev, *idle_next;   /* in list->idle while idle */
     int idle;                      /* no request begun */
+    uint64_t idle_ns;              /* since when */
     int shed;                      /* shut down from here: its close is pending */
     int has_addr;                  /* counted under addr (deadline_set_addr) */
     unsigned char addr[16];        /* client address, IPv4 as ::ffff:a.b.c.d */
@@ -67,6 +68,11 @@ struct deadline_list {
     deadline_addr *addrs;          /* open addressing, addr_cap slots */
     size_t addr_cap;
 };
+
+/* An idle connection younger than this is never shed: a client's request
+ * may come some time after its connection is accepted, and a flood of new
+ * connections from elsewhere must not shed it in between. */
+#define DEADLINE_SHED_GRACE_NS (UINT64_C(50) * 1000000u)
 
 /* How long a body may fall behind the minimum rate before it is cut. */
 #define DEADLINE_RATE_WINDOW_NS (UINT64_C(5) * 1000000000u)
@@ -102,9 +108,9 @@ void deadline_busy(deadline_list *l, conn_deadline *c, int busy, uint64_t now_ns
 /* Mark c as reading a request body or not. NULL is a no-op. */
 void deadline_receiving(conn_deadline *c, int receiving);
 
-/* A request began on c (idle = 0) or ended (idle = 1: c waits for the
- * next one and may be shed). NULL is a no-op. */
-void deadline_idle(conn_deadline *c, int idle);
+/* A request began on c (idle = 0) or ended at now_ns (idle = 1: c waits
+ * for the next one and may be shed). NULL is a no-op. */
+void deadline_idle(conn_deadline *c, int idle, uint64_t now_ns);
 
 /* A body is expected on c from now_ns (on = 1), or no longer (on = 0).
  * NULL is a no-op. */
@@ -113,11 +119,17 @@ void deadline_body(conn_deadline *c, int on, uint64_t now_ns);
 /* len more body bytes arrived on c. NULL is a no-op. */
 void deadline_body_bytes(conn_deadline *c, uint64_t len);
 
-/* Make room after fresh (a connection just opened) was counted: shut
- * down the oldest idle connections, never fresh itself, while more than
- * the high-water mark of the list's limits are open, overall or from
- * fresh's address. Returns how many were shut down. */
-unsigned deadline_shed(deadline_list *l, const conn_deadline *fresh);
+/* Make room: shut down the oldest idle connections, idle for at least
+ * DEADLINE_SHED_GRACE_NS and with no request waiting unread, while more
+ * than the high-water mark of max_open are open; and when fresh (a
+ * connection just opened, never shed itself; may be NULL) was counted,
+ * while more than that of max_per_addr are open from its address.
+ * Returns how many were shut down. */
+unsigned deadline_shed(deadline_list *l, const conn_deadline *fresh, uint64_t now_ns);
+
+/* 1 when more connections are open than the high-water mark of
+ * max_open: deadline_shed should run again soon. */
+int deadline_crowded(const deadline_list *l);
 
 /* Shut down every connection past its deadline and not busy, every one
  * receiving a body whose client has closed its side with nothing left

@@ -173,7 +173,7 @@ static void show_path(char *dst, size_t size, const char *url)
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     http_server *s = cls;
-    deadline_idle(http_conn_deadline(conn), 0);
+    deadline_idle(http_conn_deadline(conn), 0, 0);
     http_req *r = calloc(1, sizeof *r);
     if (r == NULL)
         return NULL;
@@ -373,7 +373,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     deadline_busy(&s->deadlines, dl, 0, uv_hrtime());   /* next request */
     deadline_receiving(dl, 0);
     deadline_body(dl, 0, 0);
-    deadline_idle(dl, 1);
+    deadline_idle(dl, 1, uv_hrtime());
     if (r == NULL)
         return;
     *req_cls = NULL;
@@ -500,6 +500,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         if (c != NULL && c->linger && !c->shed)
             linger_start(s, c->fd);
         deadline_close(c);
+        s->closed++;
         *socket_context = NULL;
         return;
     }
@@ -511,19 +512,52 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         return;
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     deadline_set_addr(c, ci ? ci->client_addr : NULL);
-    deadline_shed(&s->deadlines, c);
+    deadline_shed(&s->deadlines, c, uv_hrtime());
+}
+
+/* Once a second: how often libmicrohttpd's last message came again. */
+static void mhd_repeats_flush(http_server *s)
+{
+    char line[128];
+    if (s->mhd_repeats > 0) {
+        snprintf(line, sizeof line, "libmicrohttpd: the message before came %u more times",
+                 s->mhd_repeats);
+        accesslog_event(s->cfg->log_format, line);
+    }
+    s->mhd_repeats = 0;
+    s->mhd_last_fmt = NULL;
 }
 
 /* ---- the loop glue ---- */
 
 static void on_timer(uv_timer_t *t);
 
+/* While more connections are open than the high-water mark, idle ones
+ * are shed as they pass the grace time: libmicrohttpd, at its limit,
+ * accepts nothing, so no new connection would trigger it. */
+#define CROWDED_CHECK_MS 20
+
+/* One MHD_run, then the next is scheduled: at once when connections
+ * were closed in this one (libmicrohttpd at its limit listens again only
+ * at the start of a run, and nothing else would wake it) or shed now,
+ * else at MHD's timeout, or sooner while crowded. */
 static void run_mhd(http_server *s)
 {
     MHD_UNSIGNED_LONG_LONG ms;
+    s->closed = 0;
     MHD_run(s->daemon);
     accesslog_flush();
-    if (MHD_get_timeout(s->daemon, &ms) == MHD_YES)
+    int crowded = deadline_crowded(&s->deadlines);
+    if ((crowded && deadline_shed(&s->deadlines, NULL, uv_hrtime()) > 0) || s->closed > 0) {
+        uv_timer_start(&s->timer, on_timer, 0, 0);
+        return;
+    }
+    int have = MHD_get_timeout(s->daemon, &ms) == MHD_YES;
+    if (crowded && (!have || ms > CROWDED_CHECK_MS)) {
+        ms = CROWDED_CHECK_MS;
+        have = 1;
+    }
+    if (have)
         uv_timer_start(&s->timer, on_timer, (uint64_t)ms, 0);
     else
         uv_timer_stop(&s->timer);
@@ -562,6 +596,7 @@ static void on_sweep(uv_timer_t *t)
         run_mhd(s);                          /* let MHD see the shut-down sockets */
     linger_expire(s, now, 0);
     mhd_errors_flush(s);
+    mhd_repeats_flush(s);
     idle_sweep();
 }
 
@@ -573,7 +608,9 @@ static void on_poll(uv_poll_t *p, int status, int events)
 }
 
 /* libmicrohttpd's messages, as events: accesslog_event escapes what
- * they quote from requests (control bytes, invalid UTF-8). */
+ * they quote from requests (control bytes, invalid UTF-8). A message
+ * that comes again within the second (an attack makes thousands of
+ * "Server reached connection limit") is only counted. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     http_server *s = cls;
@@ -583,6 +620,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
         mhd_error_seen(s, (int)va_arg(status_ap, unsigned int));
         va_end(status_ap);
     }
+    if (fmt == s->mhd_last_fmt) {
+        s->mhd_repeats++;
+        return;
+    }
+    mhd_repeats_flush(s);
+    s->mhd_last_fmt = fmt;
     char msg[400];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t len = strlen(msg);

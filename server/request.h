@@ -53,6 +53,9 @@ struct http_server {
         int status;
         unsigned fresh, old;        /* logged this second, and the one before */
     } mhd_errors[8];
+    const char *mhd_last_fmt;       /* libmicrohttpd's last message, and how often */
+    unsigned mhd_repeats;           /* it came again since (http.c, mhd_log) */
+    unsigned closed;                /* connections closed during this MHD_run */
 };
 
 typedef enum req_phase {

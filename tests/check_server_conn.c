@@ -59,9 +59,9 @@ START_TEST(high_water_leaves_a_margin)
     ck_assert_uint_eq(deadline_high_water(0), 0);
     ck_assert_uint_eq(deadline_high_water(1), 1);
     ck_assert_uint_eq(deadline_high_water(10), 5);
-    ck_assert_uint_eq(deadline_high_water(36), 20);
-    ck_assert_uint_eq(deadline_high_water(100), 83);
-    ck_assert_uint_eq(deadline_high_water(6400), 6400 - 116);
+    ck_assert_uint_eq(deadline_high_water(40), 20);
+    ck_assert_uint_eq(deadline_high_water(100), 75);
+    ck_assert_uint_eq(deadline_high_water(6400), 6400 - 124);
 }
 END_TEST
 
@@ -74,27 +74,38 @@ START_TEST(oldest_idle_connections_give_way)
     deadline_list l;
     pairs(mine, peer, CONNS);
     deadline_list_init(&l, 30 * SEC);
-    ck_assert_int_eq(deadline_list_limits(&l, 36, 0, 0), 0);  /* high water 20 */
+    ck_assert_int_eq(deadline_list_limits(&l, 40, 0, 0), 0);  /* high water 20 */
     for (int i = 0; i < 20; i++) {
-        c[i] = deadline_open(&l, mine[i], (uint64_t)i);
-        ck_assert_uint_eq(deadline_shed(&l, c[i]), 0);
+        c[i] = deadline_open(&l, mine[i], (uint64_t)i * SEC);
+        ck_assert_uint_eq(deadline_shed(&l, c[i], (uint64_t)i * SEC), 0);
     }
-    deadline_idle(c[0], 0);                     /* a request began on the oldest */
-    c[20] = deadline_open(&l, mine[20], 20);
-    ck_assert_uint_eq(deadline_shed(&l, c[20]), 1);
+    deadline_idle(c[0], 0, 0);                  /* a request began on the oldest */
+    c[20] = deadline_open(&l, mine[20], 20 * SEC);
+    ck_assert(deadline_crowded(&l));
+    ck_assert_uint_eq(deadline_shed(&l, c[20], 20 * SEC), 1);
     ck_assert(!peer_closed(peer[0]));
     ck_assert(peer_closed(peer[1]));            /* the oldest idle one */
     ck_assert_uint_eq(l.open, 20);
-    deadline_idle(c[0], 1);                     /* its request ended: idle, youngest */
-    c[21] = deadline_open(&l, mine[21], 21);
-    ck_assert_uint_eq(deadline_shed(&l, c[21]), 1);
+    deadline_idle(c[0], 1, 21 * SEC);           /* its request ended: idle, youngest */
+    c[21] = deadline_open(&l, mine[21], 21 * SEC);
+    ck_assert_uint_eq(deadline_shed(&l, c[21], 21 * SEC), 1);
     ck_assert(peer_closed(peer[2]));
     ck_assert(!peer_closed(peer[0]));
+    /* Within the grace time nothing is shed, then the oldest is. */
+    ck_assert_int_eq(send(peer[3], "G", 1, 0), 1);      /* a request waits unread */
+    c[22] = deadline_open(&l, mine[22], 22 * SEC);
+    c[23] = deadline_open(&l, mine[23], 22 * SEC);
+    ck_assert_uint_eq(deadline_shed(&l, c[23], 22 * SEC), 2);   /* 4, 5: 3 has input */
+    ck_assert(!peer_closed(peer[3]));
+    ck_assert(peer_closed(peer[5]));
+    deadline_close(c[4]), deadline_close(c[5]);
+    for (int i = 6; i < 22; i++)
+        deadline_idle(c[i], 1, 0);              /* idle already: unchanged */
     deadline_close(c[1]);                       /* shed: not counted twice */
     deadline_close(c[2]);
     ck_assert_uint_eq(l.open, 20);
-    for (int i = 0; i < 22; i++)
-        if (i != 1 && i != 2)
+    for (int i = 0; i < 24; i++)
+        if (i != 1 && i != 2 && i != 4 && i != 5)
             deadline_close(c[i]);
     ck_assert_uint_eq(l.open, 0);
     ck_assert_ptr_eq(l.idle.idle_next, &l.idle);
@@ -114,20 +125,20 @@ START_TEST(one_address_sheds_its_own)
     struct sockaddr_in honest = ipv4("10.0.0.1"), busy = ipv4("10.0.0.2");
     pairs(mine, peer, CONNS);
     deadline_list_init(&l, 30 * SEC);
-    ck_assert_int_eq(deadline_list_limits(&l, 1000, 36, 0), 0);   /* 20 per address */
+    ck_assert_int_eq(deadline_list_limits(&l, 1000, 40, 0), 0);   /* 20 per address */
     c[0] = deadline_open(&l, mine[0], 0);
     deadline_set_addr(c[0], (struct sockaddr *)&honest);
     for (int i = 1; i <= 21; i++) {
-        c[i] = deadline_open(&l, mine[i], (uint64_t)i);
+        c[i] = deadline_open(&l, mine[i], (uint64_t)i * SEC);
         deadline_set_addr(c[i], (struct sockaddr *)&busy);
-        ck_assert_uint_eq(deadline_shed(&l, c[i]), (i == 21 ? 1u : 0u));
+        ck_assert_uint_eq(deadline_shed(&l, c[i], (uint64_t)i * SEC), (i == 21 ? 1u : 0u));
     }
     ck_assert(!peer_closed(peer[0]));           /* older, but another address */
     ck_assert(peer_closed(peer[1]));
     ck_assert(!peer_closed(peer[21]));
-    c[22] = deadline_open(&l, mine[22], 22);    /* and the honest one comes back */
+    c[22] = deadline_open(&l, mine[22], 22 * SEC);   /* and the honest one comes back */
     deadline_set_addr(c[22], (struct sockaddr *)&honest);
-    ck_assert_uint_eq(deadline_shed(&l, c[22]), 0);
+    ck_assert_uint_eq(deadline_shed(&l, c[22], 22 * SEC), 0);
     for (int i = 0; i <= 22; i++)
         deadline_close(c[i]);
     ck_assert_uint_eq(l.open, 0);
@@ -238,15 +249,13 @@ START_TEST(connection_limits_come_from_the_fd_limit)
     ck_assert_int_eq(parse(&cfg, err, sizeof err, "--http-threads", "2", NULL), 0);
     unsigned room = 1000 - config_fd_reserve(2);
     ck_assert_uint_eq(cfg.max_connections, room);
-    ck_assert_uint_eq(cfg.max_connections_per_ip, room / 2);
+    ck_assert_uint_eq(cfg.max_connections_per_ip, 0);
     ck_assert_uint_eq(cfg.min_body_rate, 8192);
     ck_assert_int_eq(parse(&cfg, err, sizeof err, "--max-connections", "100",
                            "--max-connections-per-ip=0", "--min-body-rate", "0", NULL), 0);
     ck_assert_uint_eq(cfg.max_connections, 100);
     ck_assert_uint_eq(cfg.max_connections_per_ip, 0);
     ck_assert_uint_eq(cfg.min_body_rate, 0);
-    ck_assert_int_eq(parse(&cfg, err, sizeof err, "--max-connections", "100", NULL), 0);
-    ck_assert_uint_eq(cfg.max_connections_per_ip, 50);
     setenv("LOSSD_MAX_CONNECTIONS", "200", 1);
     setenv("LOSSD_MAX_CONNECTIONS_PER_IP", "7", 1);
     setenv("LOSSD_MIN_BODY_RATE", "100", 1);
