@@ -72,7 +72,7 @@ struct deadline_list {
 /* An idle connection younger than this is never shed: a client's request
  * may come some time after its connection is accepted, and a flood of new
  * connections from elsewhere must not shed it in between. */
-#define DEADLINE_SHED_GRACE_NS (UINT64_C(50) * 1000000u)
+#define DEADLINE_SHED_GRACE_NS (UINT64_C(20) * 1000000u)
 
 /* How long a body may fall behind the minimum rate before it is cut. */
 #define DEADLINE_RATE_WINDOW_NS (UINT64_C(5) * 1000000000u)

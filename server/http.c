@@ -59,8 +59,11 @@
  * requests); 32 KiB is MHD's default and the same in bench/bare_mhd.c. */
 #define CONN_MEMORY_LIMIT ((size_t)32 * 1024)
 
-/* Pending connections the kernel queues for accept() (SOMAXCONN caps it). */
-#define LISTEN_BACKLOG 1024
+/* Pending connections the kernel queues for accept() (SOMAXCONN caps it,
+ * 4096 on Linux 5.4 and later). When it is full the kernel drops SYNs and
+ * a client waits a second for its retry, so it is deep enough for bursts
+ * of connections from an attacker while idle ones are being shed. */
+#define LISTEN_BACKLOG 4096
 /* Process-wide, shared by every server (front-end loop): the requests in
  * flight, and whether a drain has begun (http_server_drain on any server
  * makes them all answer as draining at once). */
@@ -506,6 +509,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     }
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    s->opened++;
     c = ci ? deadline_open(&s->deadlines, ci->connect_fd, uv_hrtime()) : NULL;
     *socket_context = c;
     if (c == NULL)
@@ -537,6 +541,9 @@ static void on_timer(uv_timer_t *t);
  * accepts nothing, so no new connection would trigger it. */
 #define CROWDED_CHECK_MS 20
 
+/* MHD_run calls in a row while each accepts all it may. */
+#define ACCEPT_RUNS 16
+
 /* One MHD_run, then the next is scheduled: at once when connections
  * were closed in this one (libmicrohttpd at its limit listens again only
  * at the start of a run, and nothing else would wake it) or shed now,
@@ -545,7 +552,15 @@ static void run_mhd(http_server *s)
 {
     MHD_UNSIGNED_LONG_LONG ms;
     s->closed = 0;
-    MHD_run(s->daemon);
+    /* libmicrohttpd accepts at most 11 connections per run: while a run
+     * takes that many, run again at once rather than after a loop turn,
+     * so that a flood of connections does not fill the listen backlog. */
+    for (int i = 0; i < ACCEPT_RUNS; i++) {
+        s->opened = 0;
+        MHD_run(s->daemon);
+        if (s->opened < 11)
+            break;
+    }
     accesslog_flush();
     int crowded = deadline_crowded(&s->deadlines);
     if ((crowded && deadline_shed(&s->deadlines, NULL, uv_hrtime()) > 0) || s->closed > 0) {

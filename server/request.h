@@ -56,6 +56,7 @@ struct http_server {
     const char *mhd_last_fmt;       /* libmicrohttpd's last message, and how often */
     unsigned mhd_repeats;           /* it came again since (http.c, mhd_log) */
     unsigned closed;                /* connections closed during this MHD_run */
+    unsigned opened;                /* and opened */
 };
 
 typedef enum req_phase {

@@ -259,11 +259,13 @@ assert b" 414 " in raw(b"GET /" + b"a" * 40000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
 assert b" 431 " in raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 40000 + b"\r\n\r\n")[:20]
 assert b" 505 " in raw(b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n")[:20]
 # A big answer to a client that never reads it and resets: undelivered.
-n = 1000000
-body = (b'{"input":[' + b",".join([b"[1,2]"] * n) + b'],"target":[' +
+n = 1000000                             # some 10 MB of answer, never read
+body = (b'{"input":[' + b",".join([b"[0.1234567,0.7654321]"] * n) + b'],"target":[' +
         b",".join([b"0"] * n) + b'],"reduction":"none"}')
-s = socket.create_connection(("127.0.0.1", port), timeout=30)
+s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.settimeout(30)
+s.connect(("127.0.0.1", port))
 s.sendall(b"POST http://a%0d%0a%1b[31m%ff/v1/multi_margin_loss HTTP/1.1\r\nHost: x\r\n"
           b"Content-Type: application/json\r\nX-Request-Id: vanish-1\r\n"
           b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
