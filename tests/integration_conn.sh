@@ -311,3 +311,9 @@ check_slow_body
 check_lingering_close
 check_strictness
 check_logs
+# Sanitizer builds (make SANITIZER=...) report into the server logs.
+if grep -l -E 'runtime error:|ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer' \
+    "$TMP"/*.log >"$TMP/san.out" 2>/dev/null; then
+    fail "sanitizer reports in $(tr '\n' ' ' <"$TMP/san.out")"
+fi
+ok "no sanitizer reports in the server logs"
