@@ -480,8 +480,8 @@ static void linger_start(http_server *s, int fd)
     uv_poll_start(&l->poll, UV_READABLE | UV_DISCONNECT, on_linger);
 }
 
-/* Close the lingering sockets past their time (all with now_ns 0 ... or
- * every one when all is set). */
+/* Close the lingering sockets past their time at now_ns, or
+ * every one when all is set. */
 static void linger_expire(http_server *s, uint64_t now_ns, int all)
 {
     lingering *next;
