@@ -20,18 +20,54 @@ static _Thread_local size_t pending_len;
 static _Thread_local time_t cached_sec = -1;
 static _Thread_local char cached_prefix[32];
 
-/* Copy s into out (size bytes) with JSON string escaping, or for plain
- * logs with blanks and controls escaped so a line splits on spaces. */
-static void escape(const char *s, int json, char *out, size_t size)
+/* How escape() writes: a JSON string's contents, a plain-log field
+ * (split on spaces, so spaces are escaped too), or plain free text. */
+typedef enum escape_mode { ESC_JSON, ESC_FIELD, ESC_TEXT } escape_mode;
+
+/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlong forms,
+ * no surrogates, nothing past U+10FFFF), 0 when there is none. */
+static size_t utf8_len(const unsigned char *s)
 {
+    size_t n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+    if (n == 0 || s[0] > 0xf4)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+/* Copy s into out (size bytes) escaped for mode: control bytes and bytes
+ * that are not valid UTF-8 become \u00XX (JSON; also '"' and '\\') or
+ * \xXX (in JSON as the text "\\xXX"), so a
+ * line holds no terminal escapes or forged line breaks, and JSON lines
+ * are valid UTF-8. Cut to fit, never in the middle of an escape. */
+static void escape(const char *s, escape_mode mode, char *out, size_t size)
+{
+    const unsigned char *p = (const unsigned char *)s;
     size_t o = 0;
-    for (; *s != '\0' && o + 7 < size; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch < 0x20 || ch == 0x7f || (json && (ch == '"' || ch == '\\')) ||
-            (!json && ch == ' '))
-            o += (size_t)snprintf(out + o, size - o, json ? "\\u%04x" : "\\x%02x", ch);
+    while (*p != '\0' && o + 8 < size) {
+        unsigned char ch = *p;
+        size_t seq = ch >= 0x80 ? utf8_len(p) : 1;
+        if (ch >= 0x80 && seq > 0) {
+            if (o + seq + 8 >= size)
+                break;
+            memcpy(out + o, p, seq);
+            o += seq;
+            p += seq;
+            continue;
+        }
+        if (mode == ESC_JSON && (ch < 0x20 || ch == 0x7f || ch == '"' || ch == '\\'))
+            o += (size_t)snprintf(out + o, size - o, "\\u%04x", ch);
+        else if (ch < 0x20 || ch == 0x7f || ch >= 0x80 || (mode == ESC_FIELD && ch == ' '))
+            o += (size_t)snprintf(out + o, size - o, mode == ESC_JSON ? "\\\\x%02x" : "\\x%02x",
+                                  ch);
         else
             out[o++] = (char)ch;
+        p++;
     }
     out[o] = '\0';
 }
@@ -94,9 +130,10 @@ size_t accesslog_format(config_log_format fmt, const access_entry *e, char *buf,
     int json = fmt == LOG_JSON;
     cursor c = {buf, buf + size - 2};
     timestamp(ts, sizeof ts);
-    escape(e->method ? e->method : "-", json, method, sizeof method);
-    escape(e->path ? e->path : "-", json, path, sizeof path);
-    escape(e->request_id ? e->request_id : "-", json, id, sizeof id);
+    escape_mode mode = json ? ESC_JSON : ESC_FIELD;
+    escape(e->method ? e->method : "-", mode, method, sizeof method);
+    escape(e->path ? e->path : "-", mode, path, sizeof path);
+    escape(e->request_id ? e->request_id : "-", mode, id, sizeof id);
     uint64_t status = e->status > 0 ? (uint64_t)e->status : 0;
     if (json) {
         put(&c, "{\"ts\":\"");
@@ -178,9 +215,9 @@ void accesslog_event(config_log_format fmt, const char *message)
     char ts[40], msg[512], line[LINE_MAX_BYTES];
     int json = fmt == LOG_JSON;
     timestamp(ts, sizeof ts);
-    escape(message, json, msg, sizeof msg);
+    escape(message, json ? ESC_JSON : ESC_TEXT, msg, sizeof msg);
     int n = json ? snprintf(line, sizeof line, "{\"ts\":\"%s\",\"event\":\"%s\"}\n", ts, msg)
-                 : snprintf(line, sizeof line, "%s lossd: %s\n", ts, message);
+                 : snprintf(line, sizeof line, "%s lossd: %s\n", ts, msg);
     accesslog_flush();
     if (n > 0)
         write_all(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);

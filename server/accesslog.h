@@ -31,8 +31,10 @@ void accesslog_write(config_log_format fmt, const access_entry *e);
 /* Write the calling thread's buffered lines to fd 2. */
 void accesslog_flush(void);
 
-/* A start-up or shutdown message in the same format ("event" line),
- * written at once after the calling thread's buffered lines. */
+/* A start-up or shutdown message, or one of libmicrohttpd's, in the same
+ * format ("event" line), written at once after the calling thread's
+ * buffered lines. Control bytes and invalid UTF-8 in message are escaped
+ * (\xXX; JSON lines stay valid UTF-8). */
 void accesslog_event(config_log_format fmt, const char *message);
 
 #endif

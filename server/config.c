@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 typedef enum opt_kind {
@@ -53,6 +54,20 @@ static const opt_def OPTIONS[] = {
      "jobs queued or running before requests get 503 (default 1024)"},
     {"--timeout", "LOSSD_TIMEOUT", "SECONDS", OPT_UINT, FIELD(timeout), 1, 86400,
      "idle or slow connection timeout (default 30)"},
+    {"--max-connections", "LOSSD_MAX_CONNECTIONS", "N", OPT_UINT, FIELD(max_connections), 1,
+     10000000,
+     "open connections at most; near it the oldest idle keep-alive connections are closed "
+     "to make room (default: the open-file limit, raised to its hard limit, less what lossd "
+     "needs besides)"},
+    {"--max-connections-per-ip", "LOSSD_MAX_CONNECTIONS_PER_IP", "N", OPT_UINT,
+     FIELD(max_connections_per_ip), 0, 10000000,
+     "connections from one client address; near it that address's oldest idle ones are "
+     "closed first, past it new ones are refused (default 0: no limit, as clients behind "
+     "a proxy or NAT share one address)"},
+    {"--min-body-rate", "LOSSD_MIN_BODY_RATE", "BYTES", OPT_U64, FIELD(min_body_rate), 0,
+     UINT64_C(1) << 40,
+     "request body bytes per second a client must keep up, over any 5 seconds, or its "
+     "connection is closed (default 8192; 0: no minimum)"},
     {"--drain-timeout", "LOSSD_DRAIN_TIMEOUT", "SECONDS", OPT_UINT, FIELD(drain_timeout), 0, 86400,
      "time allowed for in-flight requests at SIGTERM/SIGINT (default 20)"},
     {"--log-format", "LOSSD_LOG_FORMAT", "plain|json", OPT_LOGFMT, 0, 0, 0,
@@ -356,6 +371,7 @@ static void set_defaults(config *cfg)
     cfg->queue_depth = 1024;
     cfg->timeout = 30;
     cfg->drain_timeout = 20;
+    cfg->min_body_rate = 8192;
     cfg->log_format = LOG_PLAIN;
     (void)config_parse_listen(cfg, "0.0.0.0:8080", unused, sizeof unused);
 }
@@ -417,6 +433,51 @@ static int parse_args(config *cfg, int argc, char **argv, unsigned char *given, 
     return 0;
 }
 
+unsigned config_fd_reserve(unsigned http_threads)
+{
+    return 64 + http_threads * (8 + CONFIG_LINGER_PER_FRONT);
+}
+
+unsigned config_raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = was;
+    }
+    return rl.rlim_cur > 100000000 ? 100000000 : (unsigned)rl.rlim_cur;
+}
+
+/* The open-file limit in force (soft), capped to an unsigned. */
+static unsigned fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    return rl.rlim_cur > 100000000 ? 100000000 : (unsigned)rl.rlim_cur;
+}
+
+/* --max-connections and --max-connections-per-ip: defaults from the
+ * open-file limit, and no more connections than it leaves room for. */
+static int set_connection_limits(config *cfg, const unsigned char *given, char *err,
+                                 size_t errlen)
+{
+    unsigned files = fd_limit(), reserve = config_fd_reserve(cfg->http_threads);
+    unsigned room = files > reserve + 16 ? files - reserve : 16;
+    const opt_def *max = find_flag("--max-connections", strlen("--max-connections"));
+    if (!given[max - OPTIONS])
+        cfg->max_connections = room;
+    else if (cfg->max_connections > room)
+        return fail(err, errlen, "--max-connections %u: the open-file limit (ulimit -n) is %u, "
+                    "room for %u connections besides the %u files lossd needs",
+                    cfg->max_connections, files, room, reserve);
+    return 0;
+}
+
 int config_parse(config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
     unsigned char given[N_OPTIONS] = { 0 };
@@ -432,7 +493,7 @@ int config_parse(config *cfg, int argc, char **argv, char *err, size_t errlen)
     const opt_def *mem = find_flag("--max-memory", strlen("--max-memory"));
     if (!given[mem - OPTIONS] && cfg->max_memory != 0 && cfg->max_memory / 2 < cfg->max_body)
         cfg->max_memory = cfg->max_body * 2;
-    return 0;
+    return set_connection_limits(cfg, given, err, errlen);
 }
 
 void config_usage(FILE *out, const char *prog)

@@ -41,11 +41,27 @@ typedef struct config {
     unsigned queue_depth;             /* queued + running jobs */
     unsigned timeout;                 /* idle connection timeout, seconds */
     unsigned drain_timeout;           /* seconds allowed for a graceful stop */
+    unsigned max_connections;         /* open connections, all front ends together */
+    unsigned max_connections_per_ip;  /* from one client address, 0: no limit */
+    uint64_t min_body_rate;           /* body bytes per second, 0: no minimum */
     config_log_format log_format;
     unsigned n_cors;                  /* origins in cors_origin; 0: no CORS */
     int cors_any;                     /* --cors-origins '*' (cors_origin[0] is "*") */
     char cors_origin[CONFIG_CORS_MAX][CONFIG_ORIGIN_MAX + 1];
 } config;
+
+/* Sockets a front end keeps draining after a refusal (http.c, the
+ * lingering close), each one file descriptor. */
+#define CONFIG_LINGER_PER_FRONT 32
+
+/* File descriptors lossd needs besides its connections with http_threads
+ * front ends: standard streams, the listening socket, each loop's and
+ * daemon's epoll and wake-up fds, lingering sockets, and some slack. */
+unsigned config_fd_reserve(unsigned http_threads);
+
+/* Raise the soft limit of open files to the hard one; returns the soft
+ * limit in force afterwards. */
+unsigned config_raise_fd_limit(void);
 
 /* Fill *cfg from the defaults, then the LOSSD_* environment, then argv
  * (flags win over the environment). Returns 0, or -1 with a one-line

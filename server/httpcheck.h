@@ -49,12 +49,55 @@ typedef struct header_count {
 void httpcheck_count(header_count *h, const char *value);
 
 /* Why the body's framing is ambiguous, or NULL (RFC 9112 6.1 and 6.3),
- * given the request's Transfer-Encoding te (NULL when absent) and its
- * Content-Lengths: libmicrohttpd 0.9.75 reads only chunked bodies, takes
- * the first of several Content-Lengths, and waits for the close after
- * any other Transfer-Encoding; a proxy in front may frame the same bytes
- * otherwise. */
-const char *httpcheck_framing_error(const char *te, const header_count *lengths);
+ * given the request's Transfer-Encodings and Content-Lengths:
+ * libmicrohttpd 0.9.75 reads only chunked bodies, takes the first of
+ * several Content-Lengths or Transfer-Encodings, and waits for the close
+ * after any other Transfer-Encoding; a proxy in front may frame the same
+ * bytes otherwise. */
+const char *httpcheck_framing_error(const header_count *codings, const header_count *lengths);
+
+/* 1 when name (len bytes) is a field name: a non-empty RFC 9110 token. */
+int httpcheck_field_name_ok(const char *name, size_t len);
+
+/* Why a header field (name and value as parsed) breaks RFC 9110 5.1/5.5,
+ * or NULL: whitespace before the colon (libmicrohttpd 0.9.75 keeps it
+ * in the name), a name that is not a token, a bare CR or another control
+ * byte but HTAB in the value. */
+const char *httpcheck_field_error(const char *name, size_t name_len, const char *value,
+                                  size_t value_len);
+
+/* The header section as libmicrohttpd 0.9.75 leaves it in its read
+ * buffer, walked field by field to find what its parser hides: it
+ * overwrites each line end (CR LF or a bare LF) and each field's colon
+ * with NUL in place, and hands out names and values as C strings inside
+ * that buffer, so a NUL in a value silently cuts it, a line starting
+ * with NUL ends the section early, and an obs-fold line is glued to the
+ * previous field. Every byte of the section must be accounted for by a
+ * field, the NULs of its colon and line ends and the blanks before its
+ * value. */
+typedef struct httpcheck_section {
+    const char *block, *end;   /* the section: request line to empty line */
+    const char *at;            /* where the last line accounted for ends */
+    int layout;                /* 0: not 0.9.75's layout, only fields are checked */
+} httpcheck_section;
+
+/* Start walking the section block (len bytes: from the first byte of the
+ * request line, MHD's method pointer, to the end of the empty line,
+ * MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE), whose request line ends at
+ * line_end (the end of its version). With line_end outside the block,
+ * only httpcheck_field_error runs. */
+void httpcheck_section_start(httpcheck_section *s, const char *block, size_t len,
+                             const char *line_end);
+
+/* The next field in the order received: why the section is malformed up
+ * to the end of this field, or NULL. */
+const char *httpcheck_section_field(httpcheck_section *s, const char *name, size_t name_len,
+                                    const char *value, size_t value_len);
+
+/* After the last field: why the rest of the section is malformed, or
+ * NULL. A NUL as the last byte of a value, just before a bare LF, reads
+ * like a CR LF and goes unnoticed; the field is the same either way. */
+const char *httpcheck_section_end(const httpcheck_section *s);
 
 /* Why the request's Host headers are wrong, or NULL (RFC 9112 3.2): an
  * HTTP/1.1 request must have exactly one; HTTP/1.0 (version

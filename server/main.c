@@ -333,10 +333,12 @@ static int run(app *a)
     }
     bound_address(a, addr, sizeof addr);
     log_event(a, "lossd %s listening on %s (threads %u, http-threads %u, simd %s, max-body "
-                 "%llu, max-memory %llu, queue-depth %u, timeout %us)",
+                 "%llu, max-memory %llu, queue-depth %u, timeout %us, max-connections %u, "
+                 "per ip %u)",
               LOSSD_VERSION, addr, a->cfg.threads, a->cfg.http_threads, simd,
               (unsigned long long)a->cfg.max_body, (unsigned long long)a->cfg.max_memory,
-              a->cfg.queue_depth, a->cfg.timeout);
+              a->cfg.queue_depth, a->cfg.timeout, a->cfg.max_connections,
+              a->cfg.max_connections_per_ip);
     uv_run(&a->loop, UV_RUN_DEFAULT);
     status = 0;
 
@@ -359,6 +361,8 @@ int main(int argc, char **argv)
     char err[256];
     mml_error merr;
 
+    /* Before the defaults of --max-connections are derived from it. */
+    config_raise_fd_limit();
     if (config_parse(&a.cfg, argc, argv, err, sizeof err) < 0) {
         fprintf(stderr, "lossd: %s\n", err);
         return 2;

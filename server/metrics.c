@@ -10,8 +10,10 @@ static const double BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05
                                  0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 #define N_BUCKETS (sizeof BUCKETS / sizeof BUCKETS[0])
 
-/* Statuses lossd answers; anything else is counted under "other". */
-static const int STATUSES[] = {200, 204, 400, 404, 405, 413, 415, 500, 503};
+/* Statuses lossd answers, those libmicrohttpd answers by itself (414,
+ * 431, 505), and 0 for a response never delivered (the client went away,
+ * a timeout); anything else is counted under "other". */
+static const int STATUSES[] = {0, 200, 204, 400, 404, 405, 413, 414, 415, 431, 500, 503, 505};
 #define N_STATUSES (sizeof STATUSES / sizeof STATUSES[0])
 
 typedef struct route_stats {

@@ -26,8 +26,9 @@ metrics *metrics_create(const char *const *route_names, size_t n_routes,
 /* metrics_destroy(NULL) is a no-op. */
 void metrics_destroy(metrics *m);
 
-/* Count one answered request. route is an index given to create (an
- * out-of-range index counts as "unknown"). Thread-safe. */
+/* Count one request with the status answered, 0 when its response was
+ * never delivered. route is an index given to create (an out-of-range
+ * index counts as "unknown"). Thread-safe. */
 void metrics_request(metrics *m, size_t route, int status, double seconds);
 void metrics_add_received(metrics *m, uint64_t bytes);
 void metrics_add_scored(metrics *m, uint64_t elements);

@@ -48,6 +48,17 @@ struct http_server {
     int handles_open;
     unsigned port;
     int quiesced;                   /* no longer accepting (http_server_drain) */
+    struct lingering *lingering;    /* sockets drained after a refusal (http.c) */
+    unsigned n_lingering;
+    int stopping;                   /* http_server_destroy has begun */
+    struct {                        /* errors libmicrohttpd answered itself (http.c) */
+        int status;
+        unsigned fresh, old;        /* logged this second, and the one before */
+    } mhd_errors[8];
+    const char *mhd_last_fmt;       /* libmicrohttpd's last message, and how often */
+    unsigned mhd_repeats;           /* it came again since (http.c, mhd_log) */
+    unsigned closed;                /* connections closed during this MHD_run */
+    unsigned opened;                /* and opened */
 };
 
 typedef enum req_phase {
@@ -88,6 +99,9 @@ typedef struct http_req {
     const char *cors_origin;   /* Access-Control-Allow-Origin: "*", the request's Origin
                                   (libmicrohttpd keeps it to the request's end), or NULL */
     int preflight;                  /* an OPTIONS preflight: the CORS request headers */
+    int begun;                      /* the first handler call ran (else only the URI
+                                       was seen: libmicrohttpd may answer by itself) */
+    int expects_body;               /* Transfer-Encoding, or a Content-Length but 0 */
 } http_req;
 
 extern const char JSON_TYPE[];

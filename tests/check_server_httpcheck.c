@@ -217,7 +217,10 @@ START_TEST(framing_refuses_ambiguous_bodies)
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         header_count h = counted(rows[i].lengths, rows[i].n);
-        const char *got = httpcheck_framing_error(rows[i].te, &h);
+        header_count te = {0, 0, NULL};
+        if (rows[i].te != NULL)
+            httpcheck_count(&te, rows[i].te);
+        const char *got = httpcheck_framing_error(&te, &h);
         ck_assert_msg(got == NULL ? rows[i].want == NULL
                                   : rows[i].want != NULL && strcmp(got, rows[i].want) == 0,
                       "row %zu: \"%s\", want \"%s\"", i, got ? got : "(null)",
@@ -254,6 +257,168 @@ START_TEST(host_exactly_once_on_http_1_1)
 }
 END_TEST
 
+START_TEST(second_transfer_encoding_is_refused)
+{
+    header_count te = {0, 0, NULL}, none = {0, 0, NULL};
+    httpcheck_count(&te, "chunked");
+    httpcheck_count(&te, "chunked");
+    const char *got = httpcheck_framing_error(&te, &none);
+    ck_assert_msg(got != NULL && strcmp(got, "the request has more than one Transfer-Encoding "
+                                             "header") == 0, "\"%s\"", got ? got : "(null)");
+}
+END_TEST
+
+START_TEST(field_names_are_tokens_and_values_have_no_controls)
+{
+    static const struct {
+        const char *name, *value;
+        size_t value_len;         /* 0: strlen */
+        const char *want;         /* a prefix of the message, NULL: fine */
+    } rows[] = {
+        {"Host", "x", 0, NULL},
+        {"X-Odd!#$%&'*+-.^_`|~9", "a b\tc", 0, NULL},
+        {"X-Utf8", "caf\xc3\xa9 \xff", 0, NULL},          /* obs-text is allowed */
+        {"X-Empty", "", 0, NULL},
+        {"Host ", "x", 0, "whitespace between a header field name"},
+        {"Host\t", "x", 0, "whitespace between a header field name"},
+        {" Host", "x", 0, "a header field name must be a token"},
+        {"", "x", 0, "a header field name must be a token"},
+        {"X(y)", "x", 0, "a header field name must be a token"},
+        {"X-\xc3\xa9", "x", 0, "a header field name must be a token"},
+        {"X-A", "a\rb", 0, "a header field value contains a bare CR"},
+        {"X-A", "a\x1b[31m", 0, "a header field value contains a control"},
+        {"X-A", "a\x7f", 0, "a header field value contains a control"},
+        {"X-A", "a\0b", 3, "a header field value contains a control"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        size_t vlen = rows[i].value_len ? rows[i].value_len : strlen(rows[i].value);
+        const char *got = httpcheck_field_error(rows[i].name, strlen(rows[i].name),
+                                                rows[i].value, vlen);
+        ck_assert_msg(got == NULL ? rows[i].want == NULL
+                                  : rows[i].want != NULL &&
+                                        strncmp(got, rows[i].want, strlen(rows[i].want)) == 0,
+                      "row %zu: \"%s\", want \"%s\"", i, got ? got : "(null)",
+                      rows[i].want ? rows[i].want : "(null)");
+    }
+}
+END_TEST
+
+/* A raw header section as libmicrohttpd 0.9.75 parses it in place: each
+ * line end (CR LF or LF) becomes NULs; a line starting with NUL ends the
+ * section; in a field line the colon becomes a NUL, the blanks after it
+ * are skipped, and the name and value are C strings (a NUL in the value
+ * cuts it); a line starting with a blank is glued to the field before,
+ * which then moves out of the block (into moved). Returns the section's
+ * length; fields and *n get the fields, *line_end the request line's end. */
+typedef struct field {
+    const char *name, *value;
+    size_t name_len, value_len;
+} field;
+
+static size_t mhd_parse(char *b, size_t len, char *moved, field *f, size_t *n,
+                        const char **line_end)
+{
+    size_t pos = 0, count = 0;
+    *line_end = NULL;
+    while (pos < len) {
+        char *line = b + pos;
+        char *lf = memchr(line, '\n', len - pos);
+        ck_assert_ptr_nonnull(lf);
+        size_t end = (size_t)(lf - b);
+        if (end > pos && b[end - 1] == '\r')
+            b[end - 1] = '\0';
+        *lf = '\0';
+        pos = end + 1;
+        if (*line_end == NULL) {                      /* the request line */
+            *line_end = line + strlen(line);
+            continue;
+        }
+        if (line[0] == '\0')
+            break;                                    /* the empty line, or a NUL */
+        if ((line[0] == ' ' || line[0] == '\t') && count > 0) {
+            field *last = &f[count - 1];              /* glued on, elsewhere */
+            memcpy(moved, last->name, last->name_len);
+            last->name = moved;
+            continue;
+        }
+        char *colon = strchr(line, ':');
+        ck_assert_ptr_nonnull(colon);
+        *colon = '\0';
+        char *value = colon + 1;
+        while (*value == ' ' || *value == '\t')
+            value++;
+        f[count++] = (field){line, value, (size_t)(colon - line), strlen(value)};
+    }
+    *n = count;
+    return pos;
+}
+
+static const char *walk(const char *raw, size_t raw_len)
+{
+    char block[512], moved[64];
+    field f[16];
+    size_t n = 0;
+    const char *line_end;
+    ck_assert_uint_lt(raw_len, sizeof block);
+    memcpy(block, raw, raw_len);
+    size_t len = mhd_parse(block, raw_len, moved, f, &n, &line_end);
+    httpcheck_section s;
+    httpcheck_section_start(&s, block, len, line_end);
+    for (size_t i = 0; i < n; i++) {
+        const char *bad = httpcheck_section_field(&s, f[i].name, f[i].name_len, f[i].value,
+                                                  f[i].value_len);
+        if (bad != NULL)
+            return bad;
+    }
+    return httpcheck_section_end(&s);
+}
+
+#define RAW(s) s, sizeof(s) - 1
+
+START_TEST(section_accounts_for_every_byte)
+{
+    static const struct {
+        const char *raw;
+        size_t len;
+        const char *want;          /* a prefix of the message, NULL: fine */
+    } rows[] = {
+        {RAW("GET / HTTP/1.1\r\nHost: x\r\nX-A: b\r\n\r\n"), NULL},
+        {RAW("GET / HTTP/1.1\nHost: x\nX-A: b\n\n"), NULL},
+        {RAW("GET / HTTP/1.1\r\nHost: x\nX-A:\r\nX-B: \t v \r\n\n"), NULL},
+        {RAW("GET / HTTP/1.0\r\n\r\n"), NULL},
+        {RAW("GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\nX-B: c\r\n\r\n"), "a header line contains a NUL"},
+        {RAW("GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n"), "a header line contains a NUL"},
+        {RAW("GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0\0\r\n\r\n"), "a header line contains a NUL"},
+        {RAW("GET / HTTP/1.1\r\nHost: x\r\n\0junk\r\n\r\n"), "a header line contains a NUL"},
+        {RAW("GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n  b\r\nX-B: c\r\n\r\n"), "obsolete line folding"},
+        {RAW("GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\tb\r\n\r\n"), "obsolete line folding"},
+        {RAW("GET / HTTP/1.1\r\nHost : x\r\n\r\n"), "whitespace between"},
+        {RAW("GET / HTTP/1.1\r\nHost: x\rY\r\n\r\n"), "a header field value contains a bare CR"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const char *got = walk(rows[i].raw, rows[i].len);
+        ck_assert_msg(got == NULL ? rows[i].want == NULL
+                                  : rows[i].want != NULL &&
+                                        strncmp(got, rows[i].want, strlen(rows[i].want)) == 0,
+                      "row %zu: \"%s\", want \"%s\"", i, got ? got : "(null)",
+                      rows[i].want ? rows[i].want : "(null)");
+    }
+}
+END_TEST
+
+START_TEST(section_outside_the_layout_checks_fields_only)
+{
+    httpcheck_section s;
+    char other[] = "HTTP/1.1";
+    httpcheck_section_start(&s, "GET", 3, other + 8);   /* line end not in the block */
+    ck_assert_ptr_null(httpcheck_section_field(&s, "Host", 4, "x", 1));
+    ck_assert_ptr_nonnull(httpcheck_section_field(&s, "Host ", 5, "x", 1));
+    ck_assert_ptr_null(httpcheck_section_end(&s));
+    httpcheck_section_start(&s, NULL, 0, other);
+    ck_assert_ptr_null(httpcheck_section_end(&s));
+}
+END_TEST
+
 int main(void)
 {
     const suite_case cases[] = {
@@ -267,6 +432,10 @@ int main(void)
         {"count", count_notes_differing_values, 0, 0},
         {"framing", framing_refuses_ambiguous_bodies, 0, 0},
         {"host", host_exactly_once_on_http_1_1, 0, 0},
+        {"second_te", second_transfer_encoding_is_refused, 0, 0},
+        {"fields", field_names_are_tokens_and_values_have_no_controls, 0, 0},
+        {"section", section_accounts_for_every_byte, 0, 0},
+        {"section_layout", section_outside_the_layout_checks_fields_only, 0, 0},
     };
     Suite *s = suite_create("server_httpcheck");
     suite_add_cases(s, cases, sizeof cases / sizeof cases[0]);
