@@ -7,6 +7,8 @@
 #   make SANITIZER=address,undefined test   instrumented, in build-address-undefined/
 #   make deps                 install missing Debian 12 packages (root)
 #   make fuzz                 libFuzzer harnesses with clang, in build-fuzz/
+#   make fuzz-long            each harness FUZZ_SECONDS (180), new inputs merged into the corpus
+#   make alloc-fail           the n-th allocation fails, n = 1, 2, ...: decoders and lossd, ASan
 #   make cross-check          the engine on arm64 (NEON) under qemu, against this machine
 #   make soak                 soak and hostility suite, ~10 min (SOAK_SECONDS=60: about 80 s)
 
@@ -62,7 +64,7 @@ $(BUILD)/core/kernel_avx2.o:   XFLAGS := -mavx2 -mf16c
 $(BUILD)/core/kernel_avx512.o: XFLAGS := -mavx512f -mavx2 -mf16c
 endif
 
-.PHONY: all deps run test unit fuzz-replay integration bench fuzz cross-check soak clean help
+.PHONY: all deps run test unit fuzz-replay integration bench fuzz fuzz-long alloc-fail alloc-fail-decoders alloc-fail-server cross-check soak clean help
 all: $(LOSSD) $(TESTS) $(FUZZ_REPLAY) $(BENCHES) $(BUILD)/lossd-bench
 
 $(BUILD)/%.o: %.c
@@ -120,7 +122,7 @@ run: deps
 
 test: deps
 	$(MAKE) all
-	$(MAKE) unit fuzz-replay integration layers
+	$(MAKE) unit fuzz-replay integration layers alloc-fail-decoders
 
 unit: $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; CK_FORK=yes $$t; done
@@ -155,6 +157,41 @@ fuzz:
 	  out=build-fuzz/$$(basename $$f .c); echo "  FUZZ $$out"; \
 	  clang $(CPPFLAGS) $(PKG_CFLAGS) -g -O1 $(FPFLAGS) -fsanitize=fuzzer,address,undefined \
 	    $$f build-fuzz/libproto.a build-fuzz/libcore.a $(PKG_LIBS) -lm -o $$out; done
+
+# Every harness in turn for FUZZ_SECONDS under ASan+UBSan; what adds
+# coverage is merged into tests/fuzz/corpus/<name> (tests/fuzz/fuzz_long.sh),
+# which `make fuzz-replay` then replays. Commit the grown corpus.
+FUZZ_SECONDS ?= 180
+fuzz-long: fuzz
+	bash tests/fuzz/fuzz_long.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_SRC)
+
+# Allocation failure (tests/allocfail/README.md): the programs are linked
+# with the C library's allocators wrapped (allocfail.h) and zlib static, so
+# that its allocations fail too. alloc-fail-decoders runs in `make test`
+# (seconds); `make alloc-fail` runs it and the request path under ASan.
+ALLOCFAIL_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc \
+                  -Wl,--wrap=posix_memalign,--wrap=strdup,--wrap=free
+ALLOCFAIL_LIBS  = $(filter-out -lz,$(PKG_LIBS)) -l:libz.a -lm
+ALLOCFAIL_DEC  := $(BUILD)/tests/allocfail/decoders
+ALLOCFAIL_LOSSD := $(BUILD)/lossd-allocfail
+ALLOCFAIL_SAN  := address,undefined
+
+$(ALLOCFAIL_DEC): $(call obj,tests/allocfail/decoders.c tests/allocfail/allocfail.c) \
+                  $(PROTO_LIB) $(CORE_LIB)
+	$(CC) $(LDFLAGS) $(ALLOCFAIL_WRAP) -o $@ $^ $(ALLOCFAIL_LIBS)
+
+$(ALLOCFAIL_LOSSD): $(call obj,server/main.c tests/allocfail/allocfail.c \
+                    tests/allocfail/lossd_arm.c) $(LIBS)
+	$(CC) $(LDFLAGS) $(ALLOCFAIL_WRAP) -o $@ $^ $(ALLOCFAIL_LIBS)
+
+alloc-fail-decoders: $(ALLOCFAIL_DEC)
+	./$(ALLOCFAIL_DEC)
+
+alloc-fail-server: $(ALLOCFAIL_LOSSD)
+	/usr/bin/python3 tests/allocfail/request_path.py --lossd ./$(ALLOCFAIL_LOSSD)
+
+alloc-fail:
+	$(MAKE) SANITIZER=$(ALLOCFAIL_SAN) alloc-fail-decoders alloc-fail-server
 
 # The engine as a static arm64 program under qemu-user (Debian packages
 # gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, qemu-user): on both sides
