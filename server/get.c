@@ -22,31 +22,42 @@ static enum MHD_Result respond_json(http_req *r, unsigned status, cJSON *obj)
     return respond(r, status, text, strlen(text), JSON_TYPE, NULL);
 }
 
+/* GET /v1/info, or NULL when out of memory (no half-built answer). */
 static cJSON *info_object(const http_server *s)
 {
     const config *cfg = s->cfg;
     cJSON *o = cJSON_CreateObject();
     cJSON *limits = cJSON_CreateObject();
-    if (o == NULL || limits == NULL) {
+    cJSON *cors = cJSON_CreateArray();                  /* [] without CORS */
+    int ok = o != NULL && limits != NULL && cors != NULL;
+    ok = ok && cJSON_AddStringToObject(o, "name", "lossd") &&
+         cJSON_AddStringToObject(o, "version", LOSSD_VERSION) &&
+         cJSON_AddStringToObject(o, "simd", mml_simd_name(mml_simd_active())) &&
+         cJSON_AddNumberToObject(o, "threads", cfg->threads) &&
+         cJSON_AddNumberToObject(o, "http_threads", cfg->http_threads) &&
+         cJSON_AddNumberToObject(limits, "max_body", (double)cfg->max_body) &&
+         cJSON_AddNumberToObject(limits, "max_memory", (double)cfg->max_memory) &&
+         cJSON_AddNumberToObject(limits, "queue_depth", cfg->queue_depth) &&
+         cJSON_AddNumberToObject(limits, "timeout", cfg->timeout) &&
+         cJSON_AddNumberToObject(limits, "drain_timeout", cfg->drain_timeout) &&
+         cJSON_AddNumberToObject(limits, "split_elements", JOB_SPLIT_ELEMS);
+    for (unsigned i = 0; ok && i < cfg->n_cors; i++) {
+        cJSON *origin = cJSON_CreateString(cfg->cors_origin[i]);
+        ok = origin != NULL && cJSON_AddItemToArray(cors, origin);
+        if (!ok)
+            cJSON_Delete(origin);
+    }
+    /* Once added, limits and cors belong to o. */
+    if (ok && (ok = cJSON_AddItemToObject(o, "limits", limits)) != 0)
+        limits = NULL;
+    if (ok && (ok = cJSON_AddItemToObject(o, "cors_origins", cors)) != 0)
+        cors = NULL;
+    cJSON_Delete(limits);
+    cJSON_Delete(cors);
+    if (!ok) {
         cJSON_Delete(o);
-        cJSON_Delete(limits);
         return NULL;
     }
-    cJSON_AddStringToObject(o, "name", "lossd");
-    cJSON_AddStringToObject(o, "version", LOSSD_VERSION);
-    cJSON_AddStringToObject(o, "simd", mml_simd_name(mml_simd_active()));
-    cJSON_AddNumberToObject(o, "threads", cfg->threads);
-    cJSON_AddNumberToObject(o, "http_threads", cfg->http_threads);
-    cJSON_AddNumberToObject(limits, "max_body", (double)cfg->max_body);
-    cJSON_AddNumberToObject(limits, "max_memory", (double)cfg->max_memory);
-    cJSON_AddNumberToObject(limits, "queue_depth", cfg->queue_depth);
-    cJSON_AddNumberToObject(limits, "timeout", cfg->timeout);
-    cJSON_AddNumberToObject(limits, "drain_timeout", cfg->drain_timeout);
-    cJSON_AddNumberToObject(limits, "split_elements", JOB_SPLIT_ELEMS);
-    cJSON_AddItemToObject(o, "limits", limits);
-    cJSON *cors = cJSON_AddArrayToObject(o, "cors_origins");     /* [] without CORS */
-    for (unsigned i = 0; cors != NULL && i < cfg->n_cors; i++)
-        cJSON_AddItemToArray(cors, cJSON_CreateString(cfg->cors_origin[i]));
     return o;
 }
 

@@ -132,7 +132,14 @@ enum MHD_Result respond_error_text(http_req *r, unsigned status, const char *typ
     } else {
         body = json_encode_error(type, message, field, &len);
     }
-    return respond(r, status, body, body ? len : 0, JSON_TYPE, allow);
+    if (body == NULL) {      /* out of memory: no body for the error it was */
+        static const char oom[] =
+            "{\"error\":{\"type\":\"Overloaded\",\"message\":\"out of memory; retry later\"}}";
+        static const char oom_v2[] = "{\"error\":\"Overloaded: out of memory; retry later\"}";
+        const char *text = r->v2 ? oom_v2 : oom;
+        return respond_mem(r, 503, text, strlen(text), MHD_RESPMEM_PERSISTENT, JSON_TYPE, NULL);
+    }
+    return respond(r, status, body, len, JSON_TYPE, allow);
 }
 
 enum MHD_Result respond_error(http_req *r, unsigned status, const char *type,
