@@ -12,13 +12,13 @@
  * mml_load() and mml_store(). `make layers` checks that no file calls
  * back.
  *
- * The order, fixed once for every path (SPEC 1, "Determinism"):
+ * The order, fixed once for every path (docs/wire.md, "Precision and determinism"):
  *
  *   - float32 and float64 rows: the terms are computed in float64
  *     (float32 widens exactly), as
  *         z = ((double)margin - x[y]) + x[j],  h = z or z*z,  h *= w[y],
  *     with no fused multiply-add (-ffp-contract=off everywhere).
- *   - float16 rows: the same terms in float32, as SPEC 1 says (and PyTorch
+ *   - float16 rows: the same terms in float32, as docs/wire.md says (and PyTorch
  *     does): z = ((float)margin - x[y]) + x[j] and so on, float16 widening
  *     exactly to float32.
  *   - Term j goes to lane j % 16 (float16: j % 32). A term that is skipped
@@ -52,8 +52,8 @@
  *     AVX-512 chains, four AVX2 ones, enough to keep up with memory.
  *   - The row value is that sum divided by C, in float64.
  *
- * Why this is accurate: a float16 result needs 11 bits, and SPEC 1 asks
- * for float32 arithmetic, as PyTorch's. A term errs by at most about
+ * Why this is accurate: a float16 result needs 11 bits, and float16 rows
+ * are computed in float32 arithmetic, as PyTorch's are. A term errs by at most about
  * 2^-23 relative (two or three float32 roundings) unless x[j] cancels most
  * of margin - x[y]; a row's terms share one sign (that of w[y]), so a lane
  * of m terms errs by at most about m * 2^-24 relative, and the combine

@@ -86,7 +86,7 @@ int mml_reduction_from_name(const char *name)
     return -1;
 }
 
-/* ---- validation (SPEC 2) --------------------------------------------- */
+/* ---- validation (docs/wire.md, "Validation") --------------------------------------------- */
 
 void mml_desc_init(mml_desc *d)
 {

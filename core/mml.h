@@ -17,14 +17,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Dtype codes are the binary frame's codes (SPEC 4). */
+/* Dtype codes are the binary frame's codes (docs/wire.md). */
 typedef enum mml_dtype {
     MML_F16 = 1,
     MML_F32 = 2,
     MML_F64 = 3
 } mml_dtype;
 
-/* Reduction codes are the binary frame's codes (SPEC 4). */
+/* Reduction codes are the binary frame's codes (docs/wire.md). */
 typedef enum mml_reduction {
     MML_NONE = 0,
     MML_MEAN = 1,
@@ -97,11 +97,11 @@ typedef struct mml_desc {
     int reduction;            /* -1 = not a known name */
 } mml_desc;
 
-/* Defaults of SPEC 3.1: float32, p = 1, margin = 1, mean, no weight,
+/* Defaults of the JSON request (docs/wire.md): float32, p = 1, margin = 1, mean, no weight,
  * target int64. Shapes are left unset (rank 0). */
 void mml_desc_init(mml_desc *d);
 
-/* Check everything but the target values against SPEC 2, TypeErrors
+/* Check everything but the target values against the validation rules (docs/wire.md), TypeErrors
  * before ValueErrors. Returns 0 or a negative code with *err filled. */
 int mml_validate(const mml_desc *d, mml_error *err);
 

@@ -163,7 +163,7 @@ END_TEST
 
 START_TEST(float16_terms_are_computed_in_float32)
 {
-    /* SPEC 1: float16 is computed in float32. x = [-2^-24, -2], y = 0,
+    /* float16 is computed in float32 (docs/wire.md, "Precision"). x = [-2^-24, -2], y = 0,
      * margin 2, w[0] = 1024: exactly, z = (2 + 2^-24) - 2 = 2^-24 > 0 and
      * the row is 2^-24 * 1024 / 2 = 2^-15 (float16 0x0200). In float32
      * 2 + 2^-24 rounds to 2 (half an ulp there is 2^-23), z = 0 is not
@@ -603,7 +603,7 @@ START_TEST(lossd_simd_forces_a_path_and_rejects_unknown)
 }
 END_TEST
 
-/* ---- validation: one test per row of the SPEC 2 table ----------------- */
+/* ---- validation: one test per row of docs/wire.md's table ----------------- */
 
 static mml_desc valid_desc(void)
 {

@@ -542,7 +542,7 @@ START_TEST(target_fast_path_agrees_with_bytewise_feeding)
 }
 END_TEST
 
-/* ---- SPEC 2: one row per condition -------------------------------------- */
+/* ---- validation (docs/wire.md): one row per condition -------------------------------------- */
 
 #define DOC(rest) "{\"input\":[[0.5,1,2],[3,4,5]],\"target\":[0,2]" rest "}"
 
