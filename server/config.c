@@ -47,9 +47,10 @@ static const opt_def OPTIONS[] = {
      "largest accepted request body in bytes (default 67108864)"},
     {"--max-memory", "LOSSD_MAX_MEMORY", "BYTES", OPT_U64, FIELD(max_memory), 0,
      UINT64_C(1) << 50,
-     "memory for the tensors of the requests in progress; a request that would go past it "
-     "gets 503, or 413 if its own tensors are more than it (default: half the memory "
-     "available, cgroup limit included, at least twice --max-body; 0: no limit)"},
+     "memory for the requests in progress (tensors, buffered headers, answers not yet "
+     "sent); a request that would go past it gets 503, or 413 if it alone is more than "
+     "it (default: half the memory available, cgroup limit included, at least twice "
+     "--max-body but leaving 96 MiB of it free; 0: no limit)"},
     {"--queue-depth", "LOSSD_QUEUE_DEPTH", "N", OPT_UINT, FIELD(queue_depth), 1, 1000000,
      "jobs queued or running before requests get 503 (default 1024)"},
     {"--timeout", "LOSSD_TIMEOUT", "SECONDS", OPT_UINT, FIELD(timeout), 1, 86400,
@@ -489,10 +490,18 @@ int config_parse(config *cfg, int argc, char **argv, char *err, size_t errlen)
     if (parse_env(cfg, given, err, errlen) < 0)
         return -1;
     /* The default budget holds at least one request of the largest size,
-     * with room for the JSON decoder's final copy. */
+     * with room for the JSON decoder's final copy, but never more than the
+     * memory there is less the headroom beside the budget (RSS stays
+     * within --max-memory + 48 MiB, README "Reliability"): in a small pod
+     * a big request gets 413 rather than the pod an OOM kill. */
     const opt_def *mem = find_flag("--max-memory", strlen("--max-memory"));
-    if (!given[mem - OPTIONS] && cfg->max_memory != 0 && cfg->max_memory / 2 < cfg->max_body)
-        cfg->max_memory = cfg->max_body * 2;
+    if (!given[mem - OPTIONS] && cfg->max_memory != 0) {
+        uint64_t avail = memory_available();
+        if (cfg->max_memory / 2 < cfg->max_body)
+            cfg->max_memory = cfg->max_body * 2;
+        if (avail > CONFIG_MEMORY_HEADROOM && cfg->max_memory > avail - CONFIG_MEMORY_HEADROOM)
+            cfg->max_memory = avail - CONFIG_MEMORY_HEADROOM;
+    }
     return set_connection_limits(cfg, given, err, errlen);
 }
 

@@ -11,6 +11,11 @@
 #define LOSSD_VERSION "0.1.0"
 #endif
 
+/* Memory the process needs beside the --max-memory budget: the 48 MiB
+ * the budget's bound allows over it, and the server's own baseline. The
+ * default budget leaves at least this much of the memory available. */
+#define CONFIG_MEMORY_HEADROOM ((uint64_t)96 << 20)
+
 typedef enum config_log_format {
     LOG_PLAIN = 0,
     LOG_JSON = 1
