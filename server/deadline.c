@@ -326,7 +326,11 @@ unsigned deadline_sweep(deadline_list *l, uint64_t now_ns)
     for (conn_deadline *c = l->head.next; c != &l->head; c = c->next) {
         if (c->busy || c->deadline_ns == 0)
             continue;
-        if (now_ns < c->deadline_ns && !(c->receiving && peer_gone(c->fd)) &&
+        /* A client gone while idle between requests counts as gone too:
+         * libmicrohttpd (epoll, edge-triggered) misses the close that
+         * arrives with the end of a request, and the socket sat in
+         * CLOSE-WAIT until the timeout (tests/soak, slowloris). */
+        if (now_ns < c->deadline_ns && !((c->receiving || c->idle) && peer_gone(c->fd)) &&
             !too_slow(l, c, now_ns))
             continue;
         shut(c);

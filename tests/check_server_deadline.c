@@ -86,6 +86,30 @@ START_TEST(client_gone_mid_body_is_shut_once_read)
 }
 END_TEST
 
+/* A client that closed while idle between requests is shut down at the
+ * next sweep, not left until the limit. */
+START_TEST(client_gone_while_idle_is_shut_at_the_next_sweep)
+{
+    deadline_list l;
+    int a[2], b[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
+    deadline_list_init(&l, 30 * SEC);
+    conn_deadline *gone = deadline_open(&l, a[0], 0);
+    conn_deadline *stays = deadline_open(&l, b[0], 0);
+    deadline_idle(gone, 1, 0);
+    deadline_idle(stays, 1, 0);
+    ck_assert_int_eq(shutdown(a[1], SHUT_WR), 0);
+    ck_assert_uint_eq(deadline_sweep(&l, 1 * SEC), 1);
+    ck_assert(peer_closed(a[1]));
+    ck_assert(!peer_closed(b[1]));
+    deadline_close(gone);
+    deadline_close(stays);
+    deadline_list_free(&l);
+    close(a[0]), close(a[1]), close(b[0]), close(b[1]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("server_deadline");
@@ -93,6 +117,7 @@ int main(void)
     tcase_add_test(tc, idle_connection_is_shut_after_the_limit);
     tcase_add_test(tc, busy_connection_is_spared_and_its_clock_restarts);
     tcase_add_test(tc, client_gone_mid_body_is_shut_once_read);
+    tcase_add_test(tc, client_gone_while_idle_is_shut_at_the_next_sweep);
     suite_add_tcase(s, tc);
     return suite_run(s);
 }
