@@ -132,11 +132,14 @@ static void check_split_invariant(const char *doc, size_t n, unsigned want, unsi
     free(whole);
 }
 
-/* All tokens of a whole text, for tests that look at them. At most max. */
+/* All tokens of a whole text, for tests that look at them. At most max.
+ * A token may point into the lexer (a number at the very end) or into
+ * buf (the last string with escapes): the lexer lives on until the next
+ * call, buf as long as the caller keeps it. */
 static int tokens_of(const char *doc, unsigned want, unsigned flags, char *buf, size_t cap,
                      json_tok *out, int max)
 {
-    json_lex lx;
+    static json_lex lx;
     int n = 0;
 
     json_lex_init(&lx, flags, buf, cap);
