@@ -635,7 +635,7 @@ static bool is_space(int c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* ---- the hot loop: input rows ------------------------------------------------ */
+/* ---- the hot loops: input rows and target indices ------------------------------ */
 
 /* Bit i set when p[i] is ',' or ']', for i < 64. */
 static inline uint64_t separators(const char *p)
@@ -795,18 +795,56 @@ static const char *row_run(decoder *d, const char *p, const char *end)
     }
 }
 
-/* Where the next token of a row starts, if a number: row_run() takes it. */
-static void row_fast_path(decoder *d)
+/* Target indices ("3,0,17]"): plain non-negative integers of at most 18
+ * digits (num_uint()), each ended by ',' or ']' inside the chunk, stored
+ * as soon as they are read, as target_value() would. Anything else (a
+ * sign, a fraction, an exponent, a blank, a cut token, a full buffer
+ * chunk, the body limit) is left at the returned position for the lexer. */
+static const char *target_run(decoder *d, const char *p, const char *end)
+{
+    tbuf *b = &d->target;
+
+    for (;;) {
+        uint64_t v;
+        size_t len = num_uint(p, end, &v);
+        if (len == 0 || (p[len] != ',' && p[len] != ']') ||
+            b->cur == b->end || d->tensor_bytes + b->charge > d->max_body)
+            return p;
+        int64_t x = (int64_t)v;
+        memcpy(b->cur, &x, sizeof x);
+        b->cur += sizeof x;
+        b->count++;
+        d->tensor_bytes += b->charge;
+        p += len;
+        if (*p == ']') {
+            d->state = ST_VEC_NEXT;                 /* the lexer closes the array */
+            return p;
+        }
+        d->state = ST_VEC_VALUE;
+        if (++p == end)
+            return p;
+    }
+}
+
+/* Between tokens, in an input row or the target: numbers are taken by
+ * row_run() or target_run() straight from the chunk. */
+static bool in_run(const decoder *d)
+{
+    return d->state == ST_ROW_FIRST || d->state == ST_ROW_VALUE ||
+           ((d->state == ST_VEC_FIRST || d->state == ST_VEC_VALUE) && d->field == F_TARGET);
+}
+
+static void fast_path(decoder *d)
 {
     const char *p = d->lx.p, *end = d->lx.end;
 
     while (p < end && is_space((unsigned char)*p))
         p++;
     if (p < end && starts_number(p))
-        p = row_run(d, p, end);
+        p = d->state == ST_ROW_FIRST || d->state == ST_ROW_VALUE ? row_run(d, p, end)
+                                                                 : target_run(d, p, end);
     json_lex_skip(&d->lx, p);
 }
-
 
 /* ---- decoder_ops -------------------------------------------------------------- */
 
@@ -834,8 +872,8 @@ static int json_feed(decoder *d, const char *data, size_t len, mml_error *err)
     if (d->rc == 0 && len > 0) {
         json_lex_feed(&d->lx, data, len);
         for (;;) {
-            if ((d->state == ST_ROW_FIRST || d->state == ST_ROW_VALUE) && !json_lex_busy(&d->lx))
-                row_fast_path(d);
+            if (in_run(d) && !json_lex_busy(&d->lx))
+                fast_path(d);
             if (d->rc || json_lex_next(&d->lx, want_of(d->state), &t) == JSON_TOK_MORE)
                 break;
             if (on_token(d, &t) < 0)

@@ -30,6 +30,7 @@ const char *json_lex_message(int err)
 void json_lex_init(json_lex *lx, unsigned flags, char *buf, size_t cap)
 {
     memset(lx, 0, offsetof(json_lex, num));
+    lx->chunk = lx->p = lx->end = "";         /* offset 0 before the first chunk */
     lx->flags = flags;
     lx->buf = buf;
     lx->cap = cap;
@@ -38,8 +39,7 @@ void json_lex_init(json_lex *lx, unsigned flags, char *buf, size_t cap)
 void json_lex_feed(json_lex *lx, const char *data, size_t len)
 {
     assert(lx->p == lx->end && !lx->ended);
-    if (lx->chunk != NULL)
-        lx->chunk_off += (uint64_t)(lx->end - lx->chunk);
+    lx->chunk_off += (uint64_t)(lx->end - lx->chunk);
     lx->chunk = lx->p = data;
     lx->end = data + len;
 }

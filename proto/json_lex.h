@@ -76,8 +76,9 @@ enum json_tok_kind {
 enum {
     JSON_WANT_STRING = 1,       /* a string */
     JSON_WANT_SCALAR = 2,       /* a number, true, false, null */
-    JSON_WANT_NONFINITE = 4,    /* the bare NaN, Infinity, -Infinity, Inf, -Inf
-                                   that Python's json module and Triton write */
+    JSON_WANT_NONFINITE = 4,    /* with JSON_WANT_SCALAR: the bare NaN, Infinity,
+                                   -Infinity, Inf, -Inf that Python's json module
+                                   and Triton write */
     JSON_WANT_VALUE = JSON_WANT_STRING | JSON_WANT_SCALAR,
 };
 

@@ -217,6 +217,27 @@ static inline int num_plain(const char *p, const char *end, double *v, size_t *l
     return 0;
 }
 
+/* A plain non-negative integer of at most 18 digits at p (no sign,
+ * fraction or exponent) followed by a byte before end that cannot continue
+ * it: its length, with its value in *v; 0 for anything else (left to
+ * num_scan() and num_int(), which read the same value). */
+__attribute__((always_inline))
+static inline size_t num_uint(const char *p, const char *end, uint64_t *v)
+{
+    const char *s = p;
+    uint64_t m = 0;
+
+    if (s < end && *s == '0')
+        s++;
+    else
+        for (; s < end && is_digit(*s) && s - p < 18; s++)
+            m = m * 10 + (uint64_t)(*s - '0');
+    if (s == p || s == end || num_char((unsigned char)*s))
+        return 0;
+    *v = m;
+    return (size_t)(s - p);
+}
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 /* The value of the first k (1..8) bytes of w, all digits: they are moved
  * to the top of the word (zeros before them) and folded as eight_digits()

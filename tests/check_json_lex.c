@@ -306,6 +306,57 @@ START_TEST(long_numbers_split_anywhere)
 }
 END_TEST
 
+/* The hot loops' readers (json_num.h: num_short, num_plain, num_uint)
+ * give what the lexer gives whenever they take a number at all. */
+START_TEST(fast_readers_agree_with_the_lexer)
+{
+    uint64_t seed = 0x9e3779b97f4a7c15ull, taken[3] = { 0, 0, 0 };
+    char text[96];
+
+    for (int round = 0; round < 300000; round++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t r = seed >> 11;
+        size_t n = 0;
+        if (r & 1)
+            text[n++] = '-';
+        int digits = 1 + (int)((r >> 1) % 21), frac = (r >> 6) % 3 ? 0 : 1 + (int)((r >> 8) % 24);
+        for (int i = 0; i < digits; i++)
+            text[n++] = (char)('0' + (i == 0 && digits > 1 ? 1 + (r >> (13 + i)) % 9 : (r >> (3 * i)) % 10));
+        if (frac)
+            text[n++] = '.';
+        for (int i = 0; i < frac; i++)
+            text[n++] = (char)('0' + (seed >> (2 * i)) % 10);
+        size_t len = n;
+        memcpy(text + n, ",         ", 10);     /* readers look past the end */
+
+        numtok t;
+        size_t stop, got_len;
+        uint64_t u;
+        int64_t k;
+        double want, got;
+        ck_assert_msg(num_scan(text, len + 1, false, &t, &stop) == NUM_OK, "%.*s", (int)len, text);
+        ck_assert_uint_eq(t.len, len);
+        want = num_value(&t);
+        if (num_short(text, len, &got) == 0) {
+            ck_assert_msg(memcmp(&got, &want, sizeof got) == 0, "num_short %.*s: %a, want %a",
+                          (int)len, text, got, want);
+            taken[0]++;
+        }
+        if (num_plain(text, text + len + 1, &got, &got_len) == 0) {
+            ck_assert_msg(got_len == len && memcmp(&got, &want, sizeof got) == 0,
+                          "num_plain %.*s: %a, want %a", (int)len, text, got, want);
+            taken[1]++;
+        }
+        if ((got_len = num_uint(text, text + len + 1, &u)) > 0) {
+            ck_assert(got_len == len && t.is_int && num_int(&t, &k) == 0 && (uint64_t)k == u);
+            taken[2]++;
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        ck_assert_uint_gt(taken[i], 10000);
+}
+END_TEST
+
 /* ---- literals and the non-finite names ---------------------------------------------- */
 
 START_TEST(nonfinite_names_only_when_asked_for)
@@ -727,6 +778,7 @@ static Suite *json_lex_suite(void)
           integer_literals_differ_from_fractions_and_exponents, 0 },
         { "numbers_end_where_they_cannot_go_on", numbers_end_where_they_cannot_go_on, 0 },
         { "long_numbers_split_anywhere", long_numbers_split_anywhere, 60 },
+        { "fast_readers_agree_with_the_lexer", fast_readers_agree_with_the_lexer, 60 },
         { "nonfinite_names_only_when_asked_for", nonfinite_names_only_when_asked_for, 0 },
         { "infinity_cut_short_is_inf_then_the_rest", infinity_cut_short_is_inf_then_the_rest, 0 },
         { "unwanted_tokens_are_their_first_byte", unwanted_tokens_are_their_first_byte, 0 },
