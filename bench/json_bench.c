@@ -3,7 +3,10 @@
  * Builds the document in memory, then in the same process times
  *   (a) json_decoder_ops fed in 64 KiB chunks, finish() included;
  *   (b) cJSON_Parse plus a walk that copies every number into a float
- *       array (cJSON_Delete is not timed, in cJSON's favour).
+ *       array (cJSON_Delete is not timed, in cJSON's favour);
+ *   (c) the JSON lexer alone (json_lex.h) fed the same chunks, every
+ *       number read as a double: what (a) costs without its row fast
+ *       path and its tensors.
  * Each runs REPEATS times; medians of CPU time are reported with the
  * ratio a/b, and the decoder's peak resident memory above the baseline
  * (Linux VmHWM, reset through /proc/self/clear_refs) against the tensor
@@ -19,6 +22,7 @@
 #include <cJSON.h>
 
 #include "json.h"
+#include "json_lex.h"
 
 #define ROWS    4096
 #define COLS    1000
@@ -94,6 +98,31 @@ static double run_decoder(const char *doc, size_t len)
     return t0;
 }
 
+/* (c): seconds, or -1 on a lexical error or a wrong count of numbers. */
+static double run_lexer(const char *doc, size_t len)
+{
+    double t0 = now(), sum = 0;
+    uint64_t numbers = 0;
+    char buf[64];
+    json_lex lx;
+    json_tok t;
+
+    json_lex_init(&lx, 0, buf, sizeof buf);
+    for (size_t at = 0; at < len; at += CHUNK) {
+        json_lex_feed(&lx, doc + at, len - at < CHUNK ? len - at : CHUNK);
+        while (json_lex_next(&lx, JSON_WANT_VALUE, &t) != JSON_TOK_MORE) {
+            if (t.kind == JSON_TOK_ERROR)
+                return -1;
+            if (t.kind == JSON_TOK_NUMBER)
+                sum += json_tok_double(&t), numbers++;
+        }
+    }
+    t0 = now() - t0;
+    if (numbers != (uint64_t)ROWS * COLS + ROWS || sum != sum)
+        return -1;
+    return t0;
+}
+
 /* (b): seconds, or -1 on a parse error. */
 static double run_cjson(const char *doc)
 {
@@ -165,7 +194,7 @@ static double median(double *v, int n)
 int main(int argc, char **argv)
 {
     bool json = argc > 1 && strcmp(argv[1], "--json") == 0;
-    double dec[REPEATS], cjs[REPEATS], mb, dec_mbs, cjs_mbs;
+    double dec[REPEATS], cjs[REPEATS], lex[REPEATS], mb, dec_mbs, cjs_mbs, lex_mbs;
     size_t len;
     char *doc = make_document(&len);
     long long peak;
@@ -176,21 +205,25 @@ int main(int argc, char **argv)
     mb = (double)len / 1e6;
     peak = decoder_peak_extra(doc, len);        /* first, on a fresh heap */
     for (int i = 0; i < REPEATS; i++)
-        if ((dec[i] = run_decoder(doc, len)) < 0 || (cjs[i] = run_cjson(doc)) < 0)
+        if ((dec[i] = run_decoder(doc, len)) < 0 || (cjs[i] = run_cjson(doc)) < 0 ||
+            (lex[i] = run_lexer(doc, len)) < 0)
             return EXIT_FAILURE;
     dec_mbs = mb / median(dec, REPEATS);
     cjs_mbs = mb / median(cjs, REPEATS);
+    lex_mbs = mb / median(lex, REPEATS);
     if (!json) {
         printf("json_bench: %dx%d float32, %.1f MB: decoder %.0f MB/s, cJSON+walk %.0f MB/s, "
-               "ratio %.1fx; decoder peak extra RSS %.1f MB for %.1f MB of tensors (%.2fx)\n",
+               "ratio %.1fx; decoder peak extra RSS %.1f MB for %.1f MB of tensors (%.2fx); "
+               "lexer alone %.0f MB/s\n",
                ROWS, COLS, mb, dec_mbs, cjs_mbs, dec_mbs / cjs_mbs, (double)peak / 1e6,
-               tensor / 1e6, (double)peak / tensor);
+               tensor / 1e6, (double)peak / tensor, lex_mbs);
     } else {
         printf("{\"bench\":\"json_decode\",\"rows\":%d,\"cols\":%d,\"bytes\":%zu,"
                "\"decoder_mb_per_s\":%.1f,\"cjson_mb_per_s\":%.1f,\"ratio\":%.2f}\n",
                ROWS, COLS, len, dec_mbs, cjs_mbs, dec_mbs / cjs_mbs);
         printf("{\"bench\":\"json_decode_memory\",\"peak_extra_bytes\":%lld,"
                "\"tensor_bytes\":%.0f,\"ratio\":%.3f}\n", peak, tensor, (double)peak / tensor);
+        printf("{\"bench\":\"json_lex\",\"bytes\":%zu,\"mb_per_s\":%.1f}\n", len, lex_mbs);
     }
     free(doc);
     return EXIT_SUCCESS;

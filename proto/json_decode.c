@@ -1,9 +1,10 @@
 /* json_decode.c - streaming decoder for native JSON requests (SPEC 3.1).
  *
- * A hand-written incremental tokenizer drives a flat state machine; bytes
- * may arrive split anywhere, even inside a number, string or literal. The
- * body is never copied: a token cut by a chunk boundary is kept in a small
- * bounded buffer, and numbers go straight into chunked tensor buffers.
+ * The incremental JSON lexer (json_lex.h) drives a flat state machine;
+ * bytes may arrive split anywhere, even inside a number, string or
+ * literal. The body is never copied: a token cut by a chunk boundary is
+ * kept in the lexer's small bounded buffers, and numbers go straight into
+ * chunked tensor buffers.
  *
  * Tensor storage: when "dtype" came before a tensor, its elements are
  * stored in that dtype at once; otherwise as doubles, converted when
@@ -15,10 +16,11 @@
  * dtype is unknown), so a body cannot make the decoder hold much more.
  *
  * Numbers: the common plain decimals of input rows are read in a hot loop
- * (separators found 64 bytes at a time, SWAR digits, Clinger's exact fast
- * path: row_block()); other tokens take a general
- * scanner, falling back to strtod on a copy of at most 513 bytes. Either
- * way the value is the correctly rounded double, then rounded to dtype.
+ * beside the lexer (separators found 64 bytes at a time, SWAR digits,
+ * Clinger's exact fast path: row_block()), with the lexer's own number
+ * readers (json_num.h); other tokens come from the lexer, whose numbers
+ * fall back to strtod on a copy of at most 513 bytes. Either way the
+ * value is the correctly rounded double, then rounded to dtype.
  *
  * Errors are raised at the first token that makes the document invalid,
  * so one document gives the same error whatever the chunking. Semantic
@@ -35,7 +37,7 @@
 #endif
 
 #include "json.h"
-#include "json_num.h"
+#include "json_lex.h"
 #include "native.h"
 #include "utf8.h"
 
@@ -58,8 +60,6 @@ enum state {
     ST_VEC_FIRST, ST_VEC_NEXT, ST_VEC_VALUE         /* target or weight */
 };
 
-enum lex { LEX_NONE, LEX_NUMBER, LEX_STRING, LEX_LITERAL };
-enum esc { ESC_NONE, ESC_BS, ESC_HEX, ESC_LOW_BS, ESC_LOW_U };
 enum kind { K_NUMBER, K_STRING, K_TRUE, K_FALSE, K_NULL, K_ARRAY, K_OBJECT };
 static const char *const kind_names[] = {
     "a number", "a string", "true", "false", "null", "an array", "an object"
@@ -83,8 +83,6 @@ typedef struct json_decoder json_decoder;
 struct json_decoder {
     decoder super;              /* first: the interface (decoder.h) */
     uint64_t max_body;
-    uint64_t offset;            /* body bytes before the current chunk */
-    const char *chunk;          /* the current chunk, for offsets */
     uint64_t tensor_bytes;      /* charged so far */
     payload_acct acct;          /* the chunks and gathered tensors in the memory budget */
     int rc;                     /* latched failure */
@@ -96,18 +94,10 @@ struct json_decoder {
     enum field field;           /* whose value is being read */
     unsigned seen;              /* bit per field */
 
-    enum lex lex;               /* token cut by a chunk boundary */
-    uint64_t tok_start;
-    char num[NUM_WINDOW + 1];
-    size_t num_len;
-    char str[STR_MAX + 1];
-    size_t str_len;             /* may exceed STR_MAX: then truncated */
-    enum esc esc;
-    int hex_digits;
-    uint32_t unit, high;
-    utf8_state u8;              /* raw bytes of the string must be UTF-8 */
-    const char *lit;
-    size_t lit_pos;
+    json_lex lx;                /* the tokens, however the body is cut */
+    char lx_buf[STR_MAX + 1];   /* its buffer for cut or escaped strings */
+    char str[STR_MAX + 1];      /* the last string, NUL-terminated */
+    size_t str_len;             /* its full length: over STR_MAX, truncated */
 
     int dtype;                  /* 0 until "dtype" is seen */
     int64_t p, margin;
@@ -134,11 +124,6 @@ static int fail(json_decoder *d, int code, const char *field, const char *fmt, .
     va_end(ap);
     d->rc = mml_error_set(&d->err, code, field, "%s", msg);
     return d->rc;
-}
-
-static uint64_t off_of(const json_decoder *d, const char *p)
-{
-    return d->offset + (uint64_t)(p - d->chunk);
 }
 
 /* A byte no token may start with here: BadRequest naming it. */
@@ -292,13 +277,6 @@ static int tbuf_take(tbuf *b, int dtype, payload_acct *a, void **out, mml_error 
 done:
     tbuf_release(b, a);
     return 0;
-}
-
-/* ---- numbers (json_num.h) ----------------------------------------------- */
-
-static bool is_numchar(int c)
-{
-    return is_digit(c) || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
 }
 
 /* ---- values --------------------------------------------------------------- */
@@ -609,224 +587,52 @@ static int on_key(json_decoder *d)
     return 0;
 }
 
-/* ---- tokens ----------------------------------------------------------------- */
+/* ---- tokens (json_lex.h) ----------------------------------------------------- */
 
-static int on_number(json_decoder *d, const numtok *t)
+static int on_string(json_decoder *d, const json_tok *t)
 {
-    return on_value(d, K_NUMBER, t);
-}
+    size_t n = t->kept < STR_MAX ? t->kept : STR_MAX;
 
-static int on_string(json_decoder *d)
-{
-    d->str[d->str_len <= STR_MAX ? d->str_len : STR_MAX] = '\0';
+    memcpy(d->str, t->str, n);
+    d->str[n] = '\0';
+    d->str_len = t->len;
     if (d->state == ST_KEY_FIRST || d->state == ST_KEY)
         return on_key(d);
     return on_value(d, K_STRING, NULL);
 }
 
-static void str_put(json_decoder *d, unsigned char c)
+/* What the grammar takes at each state: a value, a key, or neither (then
+ * a '"', number or literal is unexpected at its first byte, before any
+ * error inside it). */
+static unsigned want_of(enum state s)
 {
-    if (d->str_len < STR_MAX)
-        d->str[d->str_len] = (char)c;
-    if (d->str_len <= STR_MAX)
-        d->str_len++;
+    return accepts_value(s) ? JSON_WANT_VALUE
+         : s == ST_KEY_FIRST || s == ST_KEY ? JSON_WANT_STRING : 0;
 }
 
-static void str_put_utf8(json_decoder *d, uint32_t cp)
+/* One token from the lexer. Lexical errors are BadRequest at their byte. */
+static int on_token(json_decoder *d, const json_tok *t)
 {
-    if (cp < 0x80) {
-        str_put(d, (unsigned char)cp);
-    } else if (cp < 0x800) {
-        str_put(d, (unsigned char)(0xc0 | cp >> 6));
-        str_put(d, (unsigned char)(0x80 | (cp & 0x3f)));
-    } else if (cp < 0x10000) {
-        str_put(d, (unsigned char)(0xe0 | cp >> 12));
-        str_put(d, (unsigned char)(0x80 | (cp >> 6 & 0x3f)));
-        str_put(d, (unsigned char)(0x80 | (cp & 0x3f)));
-    } else {
-        str_put(d, (unsigned char)(0xf0 | cp >> 18));
-        str_put(d, (unsigned char)(0x80 | (cp >> 12 & 0x3f)));
-        str_put(d, (unsigned char)(0x80 | (cp >> 6 & 0x3f)));
-        str_put(d, (unsigned char)(0x80 | (cp & 0x3f)));
-    }
-}
-
-/* Four hex digits of \uXXXX are in d->unit; pair surrogates like
- * cJSON does (a lone surrogate is an error). */
-static int str_unit(json_decoder *d, uint64_t off)
-{
-    uint32_t u = d->unit;
-
-    if (d->high) {
-        if (u < 0xdc00 || u > 0xdfff)
-            return fail(d, MML_EBADREQ, "body", "unpaired UTF-16 surrogate in string at byte %llu",
-                        (unsigned long long)off);
-        str_put_utf8(d, 0x10000 + ((d->high - 0xd800) << 10) + (u - 0xdc00));
-        d->high = 0;
-    } else if (u >= 0xd800 && u <= 0xdbff) {
-        d->high = u;
-        d->esc = ESC_LOW_BS;
-        return 0;
-    } else if (u >= 0xdc00 && u <= 0xdfff) {
-        return fail(d, MML_EBADREQ, "body", "unpaired UTF-16 surrogate in string at byte %llu",
-                    (unsigned long long)off);
-    } else {
-        str_put_utf8(d, u);
-    }
-    d->esc = ESC_NONE;
-    return 0;
-}
-
-static int hex_value(int c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-        return (c | 0x20) - 'a' + 10;
-    return -1;
-}
-
-/* One byte after a backslash or inside an escape. 0 or a latched code. */
-static int str_escape(json_decoder *d, unsigned char c, uint64_t off)
-{
-    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-    const char *hit;
-    int h;
-
-    switch (d->esc) {
-    case ESC_BS:
-        if (c == 'u') {
-            d->esc = ESC_HEX, d->hex_digits = 0, d->unit = 0;
-            return 0;
-        }
-        if (c == '\0' || (hit = strchr(from, c)) == NULL)
-            return fail(d, MML_EBADREQ, "body", "invalid escape in string at byte %llu",
-                        (unsigned long long)off);
-        str_put(d, (unsigned char)to[hit - from]);
-        d->esc = ESC_NONE;
-        return 0;
-    case ESC_HEX:
-        if ((h = hex_value(c)) < 0)
-            return fail(d, MML_EBADREQ, "body", "invalid \\u escape in string at byte %llu",
-                        (unsigned long long)off);
-        d->unit = d->unit << 4 | (uint32_t)h;
-        return ++d->hex_digits == 4 ? str_unit(d, off) : 0;
+    switch (t->kind) {
+    case JSON_TOK_PUNCT:
+        return punct(d, (char)t->c, t->start);
+    case JSON_TOK_STRING:
+        return on_string(d, t);
+    case JSON_TOK_NUMBER:
+        return on_value(d, K_NUMBER, &t->num);
+    case JSON_TOK_TRUE:
+        return on_value(d, K_TRUE, NULL);
+    case JSON_TOK_FALSE:
+        return on_value(d, K_FALSE, NULL);
+    case JSON_TOK_NULL:
+        return on_value(d, K_NULL, NULL);
+    case JSON_TOK_ERROR:
+        return fail(d, MML_EBADREQ, "body", "%s at byte %llu", json_lex_message(t->err),
+                    (unsigned long long)t->at);
     default:
-        if (c != (d->esc == ESC_LOW_BS ? '\\' : 'u'))
-            return fail(d, MML_EBADREQ, "body", "unpaired UTF-16 surrogate in string at byte %llu",
-                        (unsigned long long)off);
-        d->esc = d->esc == ESC_LOW_BS ? ESC_LOW_U : ESC_HEX;
-        d->hex_digits = 0, d->unit = 0;
-        return 0;
+        assert(t->kind == JSON_TOK_BYTE);
+        return fail_unexpected(d, t->c, t->start);
     }
-}
-
-/* Continue a string token; returns where reading stopped. */
-static const char *lex_string(json_decoder *d, const char *p, const char *end)
-{
-    for (; p < end; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (d->esc != ESC_NONE) {
-            if (str_escape(d, c, off_of(d, p)) < 0)
-                return end;
-        } else if (c >= 0x80 || d->u8.need > 0) {   /* a '"' inside a sequence too */
-            if (utf8_byte(&d->u8, c) < 0) {
-                fail(d, MML_EBADREQ, "body", "invalid UTF-8 in string at byte %llu",
-                     (unsigned long long)off_of(d, p));
-                return end;
-            }
-            str_put(d, c);
-        } else if (c == '"') {
-            d->lex = LEX_NONE;
-            on_string(d);
-            return p + 1;
-        } else if (c == '\\') {
-            d->esc = ESC_BS;
-        } else if (c < 0x20) {
-            fail(d, MML_EBADREQ, "body", "control character in string at byte %llu",
-                 (unsigned long long)off_of(d, p));
-            return end;
-        } else {
-            str_put(d, c);
-        }
-    }
-    return p;
-}
-
-/* Continue true, false or null. */
-static const char *lex_literal(json_decoder *d, const char *p, const char *end)
-{
-    for (; p < end && d->lit[d->lit_pos]; p++, d->lit_pos++)
-        if (*p != d->lit[d->lit_pos]) {
-            fail(d, MML_EBADREQ, "body", "invalid literal at byte %llu",
-                 (unsigned long long)off_of(d, p));
-            return end;
-        }
-    if (d->lit[d->lit_pos] == '\0') {
-        d->lex = LEX_NONE;
-        on_value(d, d->lit[0] == 't' ? K_TRUE : d->lit[0] == 'f' ? K_FALSE : K_NULL, NULL);
-    }
-    return p;
-}
-
-/* A scanned number: NUM_OK is a complete token, possibly followed by a
- * byte that cannot follow a value; the others fail. start is the token's
- * offset. Both the in-chunk and the cut-token paths end here, so a
- * document gives the same outcome however it is split. */
-static void number_done(json_decoder *d, int r, const numtok *t, size_t stop, uint64_t start)
-{
-    if (r == NUM_MORE)
-        fail(d, MML_EBADREQ, "body", "number longer than %d characters at byte %llu",
-             NUM_MAX, (unsigned long long)start);
-    else if (r == NUM_BAD)
-        fail(d, MML_EBADREQ, "body", "invalid number at byte %llu",
-             (unsigned long long)(start + stop));
-    else
-        on_number(d, t);
-}
-
-/* Continue a number cut by a chunk boundary (text so far in d->num). It
- * ends like the in-chunk path would: at the first byte that cannot
- * continue it, or as too long once a full window is a valid prefix. */
-static const char *lex_number(json_decoder *d, const char *p, const char *end)
-{
-    numtok t;
-    size_t stop = 0;
-    bool cut_short, final;
-    int r;
-
-    while (d->num_len < NUM_WINDOW && p < end && is_numchar((unsigned char)*p))
-        d->num[d->num_len++] = *p++;
-    cut_short = d->num_len < NUM_WINDOW;
-    final = cut_short && p < end;           /* a byte that is no number char */
-    r = num_scan(d->num, d->num_len, final, &t, &stop);
-    if (r == NUM_MORE && cut_short)
-        return p;                           /* may go on in the next chunk */
-    d->lex = LEX_NONE;
-    number_done(d, r, &t, stop, d->tok_start);
-    if (r == NUM_OK && d->rc == 0 && t.len < d->num_len)
-        fail_unexpected(d, (unsigned char)d->num[t.len], d->tok_start + t.len);
-    return p;
-}
-
-/* A number starting at p: scanned in place when it ends inside the
- * chunk, else copied to d->num to be continued by the next feed. */
-static const char *start_number(json_decoder *d, const char *p, const char *end)
-{
-    size_t avail = (size_t)(end - p), stop = 0;
-    size_t window = avail < NUM_WINDOW ? avail : NUM_WINDOW;
-    numtok t;
-    int r = num_scan(p, window, false, &t, &stop);
-
-    if (r == NUM_MORE && window < NUM_WINDOW) {
-        memcpy(d->num, p, window);
-        d->num_len = window;
-        d->tok_start = off_of(d, p);
-        d->lex = LEX_NUMBER;
-        return end;
-    }
-    number_done(d, r, &t, stop, off_of(d, p));
-    return r == NUM_OK ? p + t.len : end;
 }
 
 static bool is_space(int c)
@@ -834,114 +640,7 @@ static bool is_space(int c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* The common number shape, [-]int[.frac] with at most SIG_DIGITS digits
- * and a terminating byte inside the chunk, read without the general
- * scanner: 0 with *v and the length, or -1 to take the general path (which
- * would give the same double: both round correctly). */
-__attribute__((always_inline))
-static inline int plain_decimal(const char *p, const char *end, double *v, size_t *len)
-{
-    const char *s = p + (*p == '-'), *int_start = s, *frac_start;
-    uint64_t m = 0;
-    int64_t eight;
-    int frac = 0;
-
-    if (s < end && *s == '0')
-        s++;
-    else
-        for (; s < end && is_digit(*s) && s - int_start < SIG_DIGITS; s++)
-            m = m * 10 + (uint64_t)(*s - '0');
-    if (s == int_start)
-        return -1;
-    if (s < end && *s == '.') {
-        frac_start = ++s;
-        for (; end - s >= 8 && m < 10000000000ull && (eight = eight_digits(s)) >= 0; s += 8)
-            m = m * 100000000u + (uint64_t)eight;
-        for (; s < end && is_digit(*s) && m < 1000000000000000000ull; s++)
-            m = m * 10 + (uint64_t)(*s - '0');
-        frac = (int)(s - frac_start);
-        if (frac == 0 || frac > 22)
-            return -1;
-    }
-    if (s == end || is_numchar((unsigned char)*s) || m > (1ull << 53))
-        return -1;
-    *v = frac ? (double)m / pow10_exact[frac] : (double)m;
-    *v = *p == '-' ? -*v : *v;
-    *len = (size_t)(s - p);
-    return 0;
-}
-
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-/* How many of the eight bytes of w (first byte lowest) lead as ASCII
- * digits. A byte >= 0xfa carries into the next one in w + 0x06..., but it
- * is itself no digit, so only bytes after the first non-digit change. */
-__attribute__((always_inline)) static inline int swar_digits(uint64_t w)
-{
-    uint64_t nd = ((w & 0xf0f0f0f0f0f0f0f0ull) ^ 0x3030303030303030ull) |
-                  (((w + 0x0606060606060606ull) & 0xf0f0f0f0f0f0f0f0ull) ^ 0x3030303030303030ull);
-    return nd ? __builtin_ctzll(nd) / 8 : 8;
-}
-
-/* The value of the first k (1..8) bytes of w, all digits: they are moved
- * to the top of the word (zeros before them) and folded as eight_digits()
- * does. Borrows of w - 0x30... run upwards, so they never reach them. */
-__attribute__((always_inline)) static inline uint64_t swar_value(uint64_t w, int k)
-{
-    uint64_t v = (w - 0x3030303030303030ull) << (8 * (8 - k));
-    v = v * 10 + (v >> 8);
-    return ((v & 0x000000ff000000ffull) * (100 + (1000000ull << 32)) +
-            ((v >> 16) & 0x000000ff000000ffull) * (1 + (10000ull << 32))) >> 32;
-}
-
-/* Bit 7 of each byte of w set when that byte is no ASCII digit, exact up
- * to and including the first byte >= 0xfa (which carries in w + 0x06...;
- * the bytes after it are no concern: such a token is rejected anyway). */
-__attribute__((always_inline)) static inline uint64_t swar_nondigits(uint64_t w)
-{
-    uint64_t x = ((w & 0xf0f0f0f0f0f0f0f0ull) ^ 0x3030303030303030ull) |
-                 (((w + 0x0606060606060606ull) & 0xf0f0f0f0f0f0f0f0ull) ^ 0x3030303030303030ull);
-    return (((x & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | x) & 0x8080808080808080ull;
-}
-
-/* The token [s, s + n), known to end at a separator, as [-]d+[.d+] of at
- * most 8 bytes after the sign: 0 with *v, or -1 to leave it to the longer
- * paths. One word: the dot (if any) is squeezed out and the digits folded
- * at once. At most 8 digits, so m < 2^53 and Clinger's one division rounds
- * correctly, as in plain_decimal(). 9 bytes at s must be readable. */
-__attribute__((always_inline)) static inline int token_decimal(const char *s, size_t n, double *v)
-{
-    const bool neg = *s == '-';
-    uint64_t w, m, nd;
-    int k, f = 0;
-
-    s += neg, n -= neg;
-    if (n - 1 >= 8)                         /* n == 0 wraps too */
-        return -1;
-    memcpy(&w, s, 8);
-    nd = swar_nondigits(w) & (n == 8 ? ~0ull : (1ull << (8 * n)) - 1);
-    k = (int)n;
-    if (nd != 0) {                          /* the dot, and nothing else */
-        k = __builtin_ctzll(nd) / 8;
-        f = (int)n - k - 1;
-        if ((nd & (nd - 1)) != 0 || s[k] != '.' || k == 0 || f == 0)
-            return -1;
-        uint64_t low = (1ull << (8 * k)) - 1;
-        w = (w & low) | ((w >> 8) & ~low);
-    }
-    if (k > 1 && *s == '0')
-        return -1;
-    m = swar_value(w, k + f);
-    *v = f ? (double)m / pow10_exact[f] : (double)m;
-    *v = neg ? -*v : *v;
-    return 0;
-}
-#else
-static int token_decimal(const char *s, size_t n, double *v)
-{
-    (void)s, (void)n, (void)v;
-    return -1;
-}
-#endif
+/* ---- the hot loops: input rows and target indices ------------------------------ */
 
 /* Bit i set when p[i] is ',' or ']', for i < 64. */
 static inline uint64_t separators(const char *p)
@@ -994,8 +693,8 @@ static const char *row_block(json_decoder *d, const char *p, const char *end)
 
     if (budget < left)
         left = budget;
-    /* token_decimal() reads up to 10 bytes from a token start < base + 64,
-     * plain_decimal() eight past the end of its digits */
+    /* num_short() reads up to 10 bytes from a token start < base + 64,
+     * num_plain() eight past the end of its digits */
     while (taken < left && end - p >= 64 + 32) {
         const char *base = p;
         uint64_t sep = separators(base);
@@ -1007,8 +706,8 @@ static const char *row_block(json_decoder *d, const char *p, const char *end)
             if (taken == left || (rows > 0 && col >= cols))
                 goto out;
             size_t len;
-            if (token_decimal(p, (size_t)(q - p), &v) < 0 &&
-                (plain_decimal(p, q + 1, &v, &len) < 0 || len != (size_t)(q - p))) {
+            if (num_short(p, (size_t)(q - p), &v) < 0 &&
+                (num_plain(p, q + 1, &v, &len) < 0 || len != (size_t)(q - p))) {
                 /* Exponents, very long mantissas: the general scanner, on
                  * the token alone (it must be all number). */
                 numtok t;
@@ -1064,9 +763,10 @@ out:
 }
 
 /* The hot loop: the numbers of an input row ("1.5,-2, 3e1"), each stored
- * as soon as it is scanned. It only takes what start_number() and
- * row_value() would accept; anything else (a cut or bad number, a ragged
- * row, a bracket) is left to the general path at that token. */
+ * as soon as it is read (json_num.h, as the lexer reads them). It only
+ * takes what the lexer and row_value() would accept; anything else (a
+ * cut or bad number, a ragged row, a bracket) is left at the returned
+ * position for the lexer. p must be at a number. */
 static const char *row_run(json_decoder *d, const char *p, const char *end)
 {
     for (;;) {
@@ -1078,14 +778,12 @@ static const char *row_run(json_decoder *d, const char *p, const char *end)
             return p;
         for (; p < end && is_space((unsigned char)*p); p++)
             ;
-        if (p == end || !(is_digit(*p) || *p == '-'))
+        if (p == end || !starts_number(p) || (d->rows > 0 && d->col >= d->cols))
             return p;
         avail = (size_t)(end - p);
-        if (d->rows > 0 && d->col >= d->cols)
-            return start_number(d, p, end);
-        if (plain_decimal(p, end, &v, &len) < 0) {
+        if (num_plain(p, end, &v, &len) < 0) {
             if (num_scan(p, avail < NUM_WINDOW ? avail : NUM_WINDOW, false, &t, &stop) != NUM_OK)
-                return start_number(d, p, end);
+                return p;
             v = num_value(&t);
             len = t.len;
         }
@@ -1103,23 +801,18 @@ static const char *row_run(json_decoder *d, const char *p, const char *end)
 }
 
 /* Target indices ("3,0,17]"): plain non-negative integers of at most 18
- * digits, each ended by ',' or ']' inside the chunk, stored as they are
- * scanned, as target_value() would. Anything else (a sign, a fraction, an
- * exponent, a blank, a cut token, a full buffer chunk, the body limit) is
- * left at the returned position for the general path. */
+ * digits (num_uint()), each ended by ',' or ']' inside the chunk, stored
+ * as soon as they are read, as target_value() would. Anything else (a
+ * sign, a fraction, an exponent, a blank, a cut token, a full buffer
+ * chunk, the body limit) is left at the returned position for the lexer. */
 static const char *target_run(json_decoder *d, const char *p, const char *end)
 {
     tbuf *b = &d->target;
 
     for (;;) {
-        const char *s = p;
-        uint64_t v = 0;
-        if (s < end && *s == '0')
-            s++;
-        else
-            for (; s < end && is_digit(*s) && s - p < 18; s++)
-                v = v * 10 + (uint64_t)(*s - '0');
-        if (s == p || s == end || (*s != ',' && *s != ']') ||
+        uint64_t v;
+        size_t len = num_uint(p, end, &v);
+        if (len == 0 || (p[len] != ',' && p[len] != ']') ||
             b->cur == b->end || d->tensor_bytes + b->charge > d->max_body)
             return p;
         int64_t x = (int64_t)v;
@@ -1127,56 +820,35 @@ static const char *target_run(json_decoder *d, const char *p, const char *end)
         b->cur += sizeof x;
         b->count++;
         d->tensor_bytes += b->charge;
-        if (*s == ']') {
-            d->state = ST_VEC_NEXT;                 /* step() closes the array */
-            return s;
+        p += len;
+        if (*p == ']') {
+            d->state = ST_VEC_NEXT;                 /* the lexer closes the array */
+            return p;
         }
         d->state = ST_VEC_VALUE;
-        p = s + 1;
-        if (p == end || !is_digit(*p))
+        if (++p == end)
             return p;
     }
 }
 
-/* One token (or whitespace byte) at p < end; returns the next position. */
-static const char *step(json_decoder *d, const char *p, const char *end)
+/* Between tokens, in an input row or the target: numbers are taken by
+ * row_run() or target_run() straight from the chunk. */
+static bool in_run(const json_decoder *d)
 {
-    unsigned char c = (unsigned char)*p;
+    return d->state == ST_ROW_FIRST || d->state == ST_ROW_VALUE ||
+           ((d->state == ST_VEC_FIRST || d->state == ST_VEC_VALUE) && d->field == F_TARGET);
+}
 
-    switch (c) {
-    case ' ': case '\t': case '\n': case '\r':
-        return p + 1;
-    case '{': case '}': case '[': case ']': case ':': case ',':
-        punct(d, (char)c, off_of(d, p));
-        return p + 1;
-    case '"':
-        if (!accepts_value(d->state) && d->state != ST_KEY_FIRST && d->state != ST_KEY)
-            break;
-        d->lex = LEX_STRING, d->str_len = 0, d->esc = ESC_NONE, d->high = 0;
-        d->u8 = (utf8_state){ 0 };
-        return lex_string(d, p + 1, end);
-    case '-': case '0': case '1': case '2': case '3': case '4':
-    case '5': case '6': case '7': case '8': case '9':
-        if (d->state == ST_ROW_FIRST || d->state == ST_ROW_VALUE)
-            return row_run(d, p, end);
-        if ((d->state == ST_VEC_FIRST || d->state == ST_VEC_VALUE) && d->field == F_TARGET &&
-            c != '-') {
-            const char *q = target_run(d, p, end);
-            if (q != p)
-                return q;
-        }
-        if (!accepts_value(d->state))
-            break;
-        return start_number(d, p, end);
-    case 't': case 'f': case 'n':
-        if (!accepts_value(d->state))
-            break;
-        d->lex = LEX_LITERAL, d->lit_pos = 1;
-        d->lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
-        return lex_literal(d, p + 1, end);
-    }
-    fail_unexpected(d, c, off_of(d, p));
-    return end;
+static void fast_path(json_decoder *d)
+{
+    const char *p = d->lx.p, *end = d->lx.end;
+
+    while (p < end && is_space((unsigned char)*p))
+        p++;
+    if (p < end && starts_number(p))
+        p = d->state == ST_ROW_FIRST || d->state == ST_ROW_VALUE ? row_run(d, p, end)
+                                                                 : target_run(d, p, end);
+    json_lex_skip(&d->lx, p);
 }
 
 /* ---- decoder_ops -------------------------------------------------------------- */
@@ -1191,6 +863,7 @@ static decoder *json_create(const decoder_conf *conf, mml_error *err)
     d->super.ops = &json_decoder_ops;
     d->max_body = conf->max_body;
     d->want_frame = native_wants_frame(conf);
+    json_lex_init(&d->lx, 0, d->lx_buf, sizeof d->lx_buf);
     d->state = ST_BEGIN;
     d->reduction = MML_MEAN;
     d->p = 1;
@@ -1201,21 +874,20 @@ static decoder *json_create(const decoder_conf *conf, mml_error *err)
 static int json_feed(decoder *base, const char *data, size_t len, mml_error *err)
 {
     json_decoder *d = (json_decoder *)base;
-    const char *p = data, *end = data + len;
+    json_tok t;
 
     if (d->rc == 0 && d->finished)
         fail(d, MML_EBADREQ, "body", "feed after finish");
-    d->chunk = data;
     if (d->rc == 0 && len > 0) {
-        if (d->lex == LEX_NUMBER)
-            p = lex_number(d, p, end);
-        else if (d->lex == LEX_STRING)
-            p = lex_string(d, p, end);
-        else if (d->lex == LEX_LITERAL)
-            p = lex_literal(d, p, end);
-        while (d->rc == 0 && p < end)
-            p = step(d, p, end);
-        d->offset += len;
+        json_lex_feed(&d->lx, data, len);
+        for (;;) {
+            if (in_run(d) && !json_lex_busy(&d->lx))
+                fast_path(d);
+            if (d->rc || json_lex_next(&d->lx, want_of(d->state), &t) == JSON_TOK_MORE)
+                break;
+            if (on_token(d, &t) < 0)
+                break;
+        }
     }
     if (d->rc && err)
         *err = d->err;
@@ -1248,11 +920,14 @@ static void describe(const json_decoder *d, mml_desc *desc)
 /* The body ended: a complete object with input and target? */
 static int check_complete(json_decoder *d)
 {
-    if (d->state == ST_BEGIN && d->lex == LEX_NONE)
+    bool busy = json_lex_busy(&d->lx);
+
+    if (d->state == ST_BEGIN && !busy)
         return fail(d, MML_EBADREQ, "body", "request body is empty (expected a JSON object)");
-    if (d->state != ST_END || d->lex != LEX_NONE)
+    if (d->state != ST_END || busy)
         return fail(d, MML_EBADREQ, "body", "unexpected end of body at byte %llu "
-                    "(truncated JSON document)", (unsigned long long)d->offset);
+                    "(truncated JSON document)",
+                    (unsigned long long)json_lex_offset(&d->lx, d->lx.end));
     if (!(d->seen & 1u << F_INPUT))
         return fail(d, MML_EVALUE, "input", "input is required");
     if (!(d->seen & 1u << F_TARGET))

@@ -1,9 +1,7 @@
 /* v2.c - Open Inference Protocol v2 infer decoder and response encoders with binary tensor data. */
 #include "v2.h"
 
-#include <cjson/cJSON.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,14 +25,14 @@ static const char *const tensor_field[T_COUNT] = {"input", "target", "weight"};
 typedef struct tensor {
     int present;
     int pos;                  /* index in "inputs": binary data comes in this order */
-    const char *datatype;     /* as sent; valid while the cJSON tree lives */
+    const char *datatype;     /* as sent; valid while the tree lives */
     int dtype;                /* mml code for INPUT/WEIGHT, 0 if unsupported */
     int rank;
     uint64_t dim[2];          /* first two dimensions */
     uint64_t count;           /* product of the shape */
     uint64_t bytes;           /* count * element size */
     int64_t binary_size;      /* binary_data_size, -1 when data is JSON */
-    const cJSON *data;
+    const v2_node *data;
     uint8_t *buf;             /* owned until finish() moves it out */
 } tensor;
 
@@ -59,29 +57,30 @@ struct v2_decoder {
     mml_error error;
 };
 
-/* What the header parse needs besides the decoder. */
-typedef struct parse_ctx {
-    const cJSON *root;        /* the tree of the text without its data arrays */
-    uint8_t *isint;           /* bit k: the k-th number token is an integer literal */
-    uint64_t nnum;
-    const char *text;         /* the whole JSON text, and its inputs' data arrays */
-    const v2_span *spans;
-    int nspans;
-} parse_ctx;
-
 /* ---- small helpers ---------------------------------------------------- */
 
-static const char *json_kind(const cJSON *v)
+static bool is_kind(const v2_node *v, int kind)
 {
-    if (cJSON_IsString(v))
+    return v != NULL && v->kind == kind;
+}
+
+static bool is_bool(const v2_node *v)
+{
+    return is_kind(v, V2_TRUE) || is_kind(v, V2_FALSE);
+}
+
+/* What v is, for messages; "a number" for NULL too (an absent name). */
+static const char *json_kind(const v2_node *v)
+{
+    if (is_kind(v, V2_STRING))
         return "a string";
-    if (cJSON_IsBool(v))
+    if (is_bool(v))
         return "a boolean";
-    if (cJSON_IsNull(v))
+    if (is_kind(v, V2_NULL))
         return "null";
-    if (cJSON_IsArray(v))
+    if (is_kind(v, V2_ARRAY))
         return "an array";
-    if (cJSON_IsObject(v))
+    if (is_kind(v, V2_OBJECT))
         return "an object";
     return "a number";
 }
@@ -98,64 +97,12 @@ static int dtype_from_triton(const char *s)
 }
 
 
-/* ---- integer literals ------------------------------------------------- */
-
-/* cJSON keeps only doubles, but SPEC 2 makes 1.0 a TypeError where 1 is
- * fine. One pass over the (already valid) text marks which number tokens
- * are integer literals; a number node's token index is its rank among the
- * number nodes in document order, which is cJSON's child order. */
-static uint8_t *scan_integer_literals(const char *s, size_t len, uint64_t *count)
+static int count_children(const v2_node *v)
 {
-    uint8_t *bits = calloc(len / 16 + 2, 1);  /* at most (len + 1) / 2 numbers */
-    uint64_t k = 0;
-    if (bits == NULL)
-        return NULL;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '"') {
-            for (i++; i < len && s[i] != '"'; i++)
-                if (s[i] == '\\')
-                    i++;
-        } else if (c == '-' || (c >= '0' && c <= '9')) {
-            int integer = 1;
-            for (; i < len && strchr("0123456789+-.eE", s[i]) != NULL && s[i] != '\0'; i++)
-                if (s[i] == '.' || s[i] == 'e' || s[i] == 'E')
-                    integer = 0;
-            i--;
-            if (integer)
-                bits[k >> 3] |= (uint8_t)(1u << (k & 7));
-            k++;
-        }
-    }
-    *count = k;
-    return bits;
-}
-
-/* Number nodes before target in document order; 1 when target was found. */
-static int count_before(const cJSON *node, const cJSON *target, uint64_t *count)
-{
-    if (node == target)
-        return 1;
-    if (cJSON_IsNumber(node)) {
-        (*count)++;
-        return 0;
-    }
-    for (const cJSON *c = node->child; c != NULL; c = c->next)
-        if (count_before(c, target, count))
-            return 1;
-    return 0;
-}
-
-static uint64_t number_index(const parse_ctx *px, const cJSON *node)
-{
-    uint64_t k = 0;
-    count_before(px->root, node, &k);
-    return k;
-}
-
-static int is_int_token(const parse_ctx *px, uint64_t k)
-{
-    return k < px->nnum && (px->isint[k >> 3] >> (k & 7) & 1);
+    int n = 0;
+    for (v = v->child; v != NULL; v = v->next)
+        n++;
+    return n;
 }
 
 /* A string from the request as a message may show it (text_printable). */
@@ -177,120 +124,120 @@ static int64_t to_int64(double x)
 
 /* ---- request parameters ---------------------------------------------- */
 
-static int param_int(const parse_ctx *px, const cJSON *v, const char *name,
+static int param_int(const v2_node *v, const char *name,
                      int64_t *out, mml_error *err)
 {
-    if (!cJSON_IsNumber(v))
+    if (!is_kind(v, V2_NUMBER))
         return mml_error_set(err, MML_ETYPE, name, "parameter %s must be an integer, got %s",
                              name, json_kind(v));
-    /* cJSON keeps no text: 1.0 is the double 1, so say what was wrong
-     * rather than echo a value that reads like a valid one. */
-    if (!is_int_token(px, number_index(px, v)))
+    /* 1.0 and 1e0 are the double 1: say what was wrong rather than
+     * echo a value that reads like a valid one. */
+    if (!v->is_int)
         return mml_error_set(err, MML_ETYPE, name,
                              "parameter %s must be an integer, got a number with a fraction "
                              "or an exponent", name);
-    if (!(fabs(v->valuedouble) < 9223372036854775808.0))
+    if (!(fabs(v->num) < 9223372036854775808.0))
         return mml_error_set(err, MML_EVALUE, name,
                              "parameter %s is out of range (p must be 1 or 2, margin must fit "
                              "in a signed 32-bit integer)", name);
-    *out = to_int64(v->valuedouble);
+    *out = to_int64(v->num);
     return 0;
 }
 
-static int parse_parameters(v2_decoder *d, const parse_ctx *px, const cJSON *params,
+static int parse_parameters(v2_decoder *d, const v2_node *params,
                             mml_error *err)
 {
     unsigned seen = 0;
     int rc = 0;
-    if (!cJSON_IsObject(params))
+    if (!is_kind(params, V2_OBJECT))
         return mml_error_set(err, MML_ETYPE, "parameters",
                              "parameters must be an object, got %s", json_kind(params));
-    for (const cJSON *v = params->child; v != NULL && rc == 0; v = v->next) {
+    for (const v2_node *v = params->child; v != NULL && rc == 0; v = v->next) {
         static const char *const known[] = {"p", "margin", "reduction",
                                             "binary_data_output", "priority", "timeout"};
         unsigned k = 0;
-        while (k < 6 && strcmp(v->string, known[k]) != 0)
+        while (k < 6 && strcmp(v->key, known[k]) != 0)
             k++;
         char text[SHOWN];
         if (k == 6)
-            return mml_error_set(err, MML_EVALUE, v->string,
+            return mml_error_set(err, MML_EVALUE, v->key,
                                  "unknown parameter \"%s\" (expected p, margin, reduction, binary_data_output)",
-                                 shown(v->string, text));
+                                 shown(v->key, text));
         if (seen & (1u << k))
-            return mml_error_set(err, MML_EVALUE, v->string, "parameter %s appears twice",
+            return mml_error_set(err, MML_EVALUE, v->key, "parameter %s appears twice",
                                  known[k]);
         seen |= 1u << k;
         if (k == 0)
-            rc = param_int(px, v, "p", &d->p, err);
+            rc = param_int(v, "p", &d->p, err);
         else if (k == 1)
-            rc = param_int(px, v, "margin", &d->margin, err);
+            rc = param_int(v, "margin", &d->margin, err);
         else if (k == 2) {
-            if (!cJSON_IsString(v))
+            if (!is_kind(v, V2_STRING))
                 return mml_error_set(err, MML_ETYPE, "reduction",
                                      "parameter reduction must be a string, got %s", json_kind(v));
-            d->reduction = mml_reduction_from_name(v->valuestring);
+            d->reduction = mml_reduction_from_name(v->str);
             if (d->reduction < 0) {
                 char text[SHOWN];
                 return mml_error_set(err, MML_EVALUE, "reduction",
                                      "parameter reduction must be one of none, mean, sum, got \"%s\"",
-                                     shown(v->valuestring, text));
+                                     shown(v->str, text));
             }
         } else if (k == 3) {
-            if (!cJSON_IsBool(v))
+            if (!is_bool(v))
                 return mml_error_set(err, MML_ETYPE, "binary_data_output",
                                      "parameter binary_data_output must be a boolean, got %s",
                                      json_kind(v));
-            d->binary_output = cJSON_IsTrue(v);
+            d->binary_output = is_kind(v, V2_TRUE);
         }
     }
     return rc;
 }
 
 /* "outputs": [{"name": "LOSS", "parameters": {"binary_data": bool}}]. */
-static int parse_outputs(v2_decoder *d, const cJSON *outputs, int *binary, mml_error *err)
+static int parse_outputs(v2_decoder *d, const v2_node *outputs, int *binary, mml_error *err)
 {
     int seen = 0;
-    if (!cJSON_IsArray(outputs))
+    if (!is_kind(outputs, V2_ARRAY))
         return mml_error_set(err, MML_ETYPE, "outputs", "outputs must be an array, got %s",
                              json_kind(outputs));
-    for (const cJSON *o = outputs->child; o != NULL; o = o->next) {
-        const cJSON *name = NULL, *params = NULL;
-        if (!cJSON_IsObject(o))
+    for (const v2_node *o = outputs->child; o != NULL; o = o->next) {
+        const v2_node *name = NULL, *params = NULL;
+        if (!is_kind(o, V2_OBJECT))
             return mml_error_set(err, MML_ETYPE, "outputs", "each output must be an object, got %s",
                                  json_kind(o));
-        for (const cJSON *v = o->child; v != NULL; v = v->next) {
-            const cJSON **slot = strcmp(v->string, "name") == 0 ? &name
-                               : strcmp(v->string, "parameters") == 0 ? &params : NULL;
+        for (const v2_node *v = o->child; v != NULL; v = v->next) {
+            const v2_node **slot = strcmp(v->key, "name") == 0 ? &name
+                               : strcmp(v->key, "parameters") == 0 ? &params : NULL;
             char text[SHOWN];
             if (slot == NULL || *slot != NULL)
                 return mml_error_set(err, MML_EVALUE, "outputs", "%s key \"%s\" in an output",
-                                     slot == NULL ? "unknown" : "duplicate", shown(v->string, text));
+                                     slot == NULL ? "unknown" : "duplicate", shown(v->key, text));
             *slot = v;
         }
         char text[SHOWN];
-        if (!cJSON_IsString(name) || strcmp(name->valuestring, "LOSS") != 0)
+        if (!is_kind(name, V2_STRING) || strcmp(name->str, "LOSS") != 0)
             return mml_error_set(err, MML_EVALUE, "outputs",
                                  "unknown output %s%s%s (the only output is LOSS)",
-                                 cJSON_IsString(name) ? "\"" : "",
-                                 cJSON_IsString(name) ? shown(name->valuestring, text)
+                                 is_kind(name, V2_STRING) ? "\"" : "",
+                                 is_kind(name, V2_STRING) ? shown(name->str, text)
                                                       : json_kind(name),
-                                 cJSON_IsString(name) ? "\"" : "");
+                                 is_kind(name, V2_STRING) ? "\"" : "");
         if (seen++)
             return mml_error_set(err, MML_EVALUE, "outputs", "output LOSS is requested twice");
         if (params == NULL)
             continue;
-        if (!cJSON_IsObject(params))
+        if (!is_kind(params, V2_OBJECT))
             return mml_error_set(err, MML_ETYPE, "outputs", "output parameters must be an object");
-        for (const cJSON *v = params->child; v != NULL; v = v->next) {
-            if (strcmp(v->string, "binary_data") != 0)
+        for (const v2_node *v = params->child; v != NULL; v = v->next) {
+            if (strcmp(v->key, "binary_data") != 0)
                 return mml_error_set(err, MML_EBADREQ, "outputs",
                                      "output parameter \"%s\" is not supported",
-                                     shown(v->string, text));
-            if (!cJSON_IsBool(v))
+                                     shown(v->key, text));
+            if (!is_bool(v))
                 return mml_error_set(err, MML_ETYPE, "outputs",
                                      "output parameter binary_data must be a boolean, got %s",
                                      json_kind(v));
-            *binary = cJSON_IsTrue(v);
+            *binary = is_kind(v, V2_TRUE);
         }
     }
     (void)d;
@@ -299,24 +246,23 @@ static int parse_outputs(v2_decoder *d, const cJSON *outputs, int *binary, mml_e
 
 /* ---- input tensors ---------------------------------------------------- */
 
-static int parse_shape(const parse_ctx *px, tensor *t, const char *name, const cJSON *shape,
+static int parse_shape(tensor *t, const char *name, const v2_node *shape,
                        mml_error *err)
 {
     int i = 0;
-    if (!cJSON_IsArray(shape))
+    if (!is_kind(shape, V2_ARRAY))
         return mml_error_set(err, MML_ETYPE, "shape", "%s shape must be an array, got %s",
                              name, json_kind(shape));
     /* No tensor here has more than two dimensions: a longer shape is a
-     * rank error (mml_validate), found without reading its numbers, each
-     * of which costs a walk of the tree (number_index). */
-    t->rank = cJSON_GetArraySize(shape);
+     * rank error (mml_validate), found without reading its numbers. */
+    t->rank = count_children(shape);
     if (t->rank > 2)
         return 0;
     t->count = 1;
-    for (const cJSON *v = shape->child; v != NULL; v = v->next, i++) {
-        double x = v->valuedouble;
-        if (!cJSON_IsNumber(v) || !(x >= 0) || x != floor(x) || x >= 18446744073709551616.0 ||
-            !is_int_token(px, number_index(px, v)))     /* 2.0 or 2e0 is no dimension */
+    for (const v2_node *v = shape->child; v != NULL; v = v->next, i++) {
+        double x = is_kind(v, V2_NUMBER) ? v->num : -1;
+        if (!(x >= 0) || x != floor(x) || x >= 18446744073709551616.0 ||
+            !v->is_int)     /* 2.0 or 2e0 is no dimension */
             return mml_error_set(err, MML_EVALUE, "shape",
                                  "%s shape[%d] must be a non-negative integer", name, i);
         uint64_t dim = (uint64_t)x;
@@ -328,22 +274,22 @@ static int parse_shape(const parse_ctx *px, tensor *t, const char *name, const c
     return 0;
 }
 
-static int parse_binary_size(const parse_ctx *px, tensor *t, const char *name,
-                             const cJSON *params, mml_error *err)
+static int parse_binary_size(tensor *t, const char *name,
+                             const v2_node *params, mml_error *err)
 {
-    if (!cJSON_IsObject(params))
+    if (!is_kind(params, V2_OBJECT))
         return mml_error_set(err, MML_ETYPE, "parameters",
                              "%s parameters must be an object, got %s", name, json_kind(params));
-    for (const cJSON *v = params->child; v != NULL; v = v->next) {
-        if (strncmp(v->string, "shared_memory_", 14) == 0)
+    for (const v2_node *v = params->child; v != NULL; v = v->next) {
+        if (strncmp(v->key, "shared_memory_", 14) == 0)
             return mml_error_set(err, MML_EBADREQ, "parameters",
                                  "%s: shared memory is not supported, send the data in the body",
                                  name);
-        if (strcmp(v->string, "binary_data_size") != 0)
+        if (strcmp(v->key, "binary_data_size") != 0)
             continue;   /* tensor parameters of other extensions are ignored */
-        double x = v->valuedouble;
-        if (!cJSON_IsNumber(v) || !(x >= 0) || x != floor(x) || x >= 9.2e18 ||
-            !is_int_token(px, number_index(px, v)))     /* as a shape: 32.0 is no size */
+        double x = is_kind(v, V2_NUMBER) ? v->num : -1;
+        if (!(x >= 0) || x != floor(x) || x >= 9.2e18 ||
+            !v->is_int)     /* as a shape: 32.0 is no size */
             return mml_error_set(err, MML_EBADREQ, "parameters",
                                  "%s binary_data_size must be a non-negative integer", name);
         t->binary_size = (int64_t)x;
@@ -352,36 +298,36 @@ static int parse_binary_size(const parse_ctx *px, tensor *t, const char *name,
 }
 
 /* One element of "inputs": fill d->t[] after checking names and keys. */
-static int parse_input(v2_decoder *d, const parse_ctx *px, const cJSON *obj, int pos,
+static int parse_input(v2_decoder *d, const v2_node *obj, int pos,
                        mml_error *err)
 {
-    const cJSON *name = NULL, *datatype = NULL, *shape = NULL, *params = NULL, *data = NULL;
-    if (!cJSON_IsObject(obj))
+    const v2_node *name = NULL, *datatype = NULL, *shape = NULL, *params = NULL, *data = NULL;
+    if (!is_kind(obj, V2_OBJECT))
         return mml_error_set(err, MML_ETYPE, "inputs", "inputs[%d] must be an object, got %s",
                              pos, json_kind(obj));
-    for (const cJSON *v = obj->child; v != NULL; v = v->next) {
-        const cJSON **slot = strcmp(v->string, "name") == 0 ? &name
-                           : strcmp(v->string, "datatype") == 0 ? &datatype
-                           : strcmp(v->string, "shape") == 0 ? &shape
-                           : strcmp(v->string, "parameters") == 0 ? &params
-                           : strcmp(v->string, "data") == 0 ? &data : NULL;
+    for (const v2_node *v = obj->child; v != NULL; v = v->next) {
+        const v2_node **slot = strcmp(v->key, "name") == 0 ? &name
+                           : strcmp(v->key, "datatype") == 0 ? &datatype
+                           : strcmp(v->key, "shape") == 0 ? &shape
+                           : strcmp(v->key, "parameters") == 0 ? &params
+                           : strcmp(v->key, "data") == 0 ? &data : NULL;
         char text[SHOWN];
         if (slot == NULL || *slot != NULL)
             return mml_error_set(err, MML_EVALUE, "inputs", "%s key \"%s\" in inputs[%d]",
-                                 slot == NULL ? "unknown" : "duplicate", shown(v->string, text),
+                                 slot == NULL ? "unknown" : "duplicate", shown(v->key, text),
                                  pos);
         *slot = v;
     }
-    if (!cJSON_IsString(name))
+    if (!is_kind(name, V2_STRING))
         return mml_error_set(err, MML_ETYPE, "inputs", "inputs[%d] needs a string name", pos);
     int k = 0;
-    while (k < T_COUNT && strcmp(name->valuestring, tensor_name[k]) != 0)
+    while (k < T_COUNT && strcmp(name->str, tensor_name[k]) != 0)
         k++;
     char text[SHOWN];
     if (k == T_COUNT)
         return mml_error_set(err, MML_EVALUE, "inputs",
                              "unknown input \"%s\" (expected INPUT, TARGET or WEIGHT)",
-                             shown(name->valuestring, text));
+                             shown(name->str, text));
     tensor *t = &d->t[k];
     if (t->present)
         return mml_error_set(err, MML_EVALUE, tensor_field[k], "input %s appears twice",
@@ -389,16 +335,16 @@ static int parse_input(v2_decoder *d, const parse_ctx *px, const cJSON *obj, int
     t->present = 1;
     t->pos = pos;
     t->binary_size = -1;
-    if (!cJSON_IsString(datatype))
+    if (!is_kind(datatype, V2_STRING))
         return mml_error_set(err, MML_ETYPE, tensor_field[k], "%s needs a string datatype",
                              tensor_name[k]);
-    t->datatype = datatype->valuestring;
+    t->datatype = datatype->str;
     t->dtype = dtype_from_triton(t->datatype);
     if (shape == NULL)
         return mml_error_set(err, MML_EVALUE, tensor_field[k], "%s needs a shape", tensor_name[k]);
-    int rc = parse_shape(px, t, tensor_name[k], shape, err);
+    int rc = parse_shape(t, tensor_name[k], shape, err);
     if (rc == 0 && params != NULL)
-        rc = parse_binary_size(px, t, tensor_name[k], params, err);
+        rc = parse_binary_size(t, tensor_name[k], params, err);
     t->data = data;
     return rc;
 }
@@ -445,28 +391,24 @@ static int check_tensors(v2_decoder *d, mml_error *err)
 
 /* ---- JSON tensor data ------------------------------------------------- */
 
-/* The tensor's data array, read from the text (v2_text.h). */
-static int fill_json(const parse_ctx *px, tensor *t, int k, mml_error *err)
+/* The tensor's data array, read from the header text (v2_text.h). */
+static int fill_json(const v2_decoder *d, tensor *t, int k, mml_error *err)
 {
-    const v2_span *sp = NULL;
-    if (!cJSON_IsArray(t->data))
+    if (!is_kind(t->data, V2_ARRAY))
         return mml_error_set(err, MML_ETYPE, tensor_field[k], "%s data must be an array, got %s",
                              tensor_name[k], json_kind(t->data));
     if (k != T_TARGET && t->dtype == MML_F16)
         return mml_error_set(err, MML_EBADREQ, tensor_field[k],
                              "%s: FP16 has no JSON form, send it as binary data (binary_data_size)",
                              tensor_name[k]);
-    for (int i = 0; i < px->nspans; i++)
-        if (px->spans[i].pos == t->pos)
-            sp = &px->spans[i];
-    if (sp == NULL)    /* an array the scan did not find: "data" or "inputs" spelt with escapes */
+    if (!t->data->in_text)   /* "data" or "inputs" spelt with escapes */
         return mml_error_set(err, MML_EBADREQ, tensor_field[k],
                              "%s data: write the keys \"inputs\" and \"data\" without escapes",
                              tensor_name[k]);
     v2_sink sink = {.name = tensor_name[k], .field = tensor_field[k],
                     .dtype = k == T_TARGET ? 0 : t->dtype, .buf = t->buf, .count = t->count};
     uint64_t seen;
-    int rc = v2_text_read(px->text, sp, &sink, &seen, err);
+    int rc = v2_text_read(d->json, t->data->span, &sink, &seen, err);
     if (rc < 0)
         return rc;
     if (seen != t->count)
@@ -480,7 +422,7 @@ static int fill_json(const parse_ctx *px, tensor *t, int k, mml_error *err)
 /* Sizes, limits and buffers: binary sizes must match the shapes, the
  * whole body must fit in max_body, and only then is memory taken. */
 
-static int plan_tensors(v2_decoder *d, const parse_ctx *px, mml_error *err)
+static int plan_tensors(v2_decoder *d, mml_error *err)
 {
     uint64_t total = d->json_len;
     for (int k = 0; k < T_COUNT; k++) {
@@ -531,14 +473,14 @@ static int plan_tensors(v2_decoder *d, const parse_ctx *px, mml_error *err)
         if (t->buf == NULL)
             return err->code;
         if (t->binary_size < 0) {
-            int rc = fill_json(px, t, k, err);
+            int rc = fill_json(d, t, k, err);
             if (rc < 0)
                 return rc;
         }
     }
     for (int k = 0; k < T_COUNT; k++)   /* JSON data of empty tensors */
         if (d->t[k].present && d->t[k].bytes == 0 && d->t[k].binary_size < 0) {
-            int rc = fill_json(px, &d->t[k], k, err);
+            int rc = fill_json(d, &d->t[k], k, err);
             if (rc < 0)
                 return rc;
         }
@@ -556,135 +498,98 @@ static int plan_tensors(v2_decoder *d, const parse_ctx *px, mml_error *err)
 /* model_name and model_version in the body, when given, must name the one
  * model the URL reached: a request meant for another model or version is
  * not answered by this one. */
-static int check_model(const cJSON *v, const char *key, const char *want, mml_error *err)
+static int check_model(const v2_node *v, const char *key, const char *want, mml_error *err)
 {
     char text[SHOWN];
     if (v == NULL)
         return 0;
-    if (!cJSON_IsString(v))
+    if (!is_kind(v, V2_STRING))
         return mml_error_set(err, MML_ETYPE, key, "%s must be a string, got %s", key,
                              json_kind(v));
-    if (strcmp(v->valuestring, want) != 0)
+    if (strcmp(v->str, want) != 0)
         return mml_error_set(err, MML_EVALUE, key, "%s \"%s\" does not match this endpoint's \"%s\"",
-                             key, shown(v->valuestring, text), want);
+                             key, shown(v->str, text), want);
     return 0;
 }
 
-static int parse_top(v2_decoder *d, const parse_ctx *px, mml_error *err)
+static int parse_top(v2_decoder *d, const v2_node *root, mml_error *err)
 {
-    const cJSON *inputs = NULL, *outputs = NULL, *params = NULL, *id = NULL;
-    const cJSON *model = NULL, *version = NULL;
-    const cJSON *root = px->root;
+    const v2_node *inputs = NULL, *outputs = NULL, *params = NULL, *id = NULL;
+    const v2_node *model = NULL, *version = NULL;
     int rc, binary = -1;
-    if (!cJSON_IsObject(root))
+    if (!is_kind(root, V2_OBJECT))
         return mml_error_set(err, MML_EBADREQ, "body",
                              "the inference request must be a JSON object");
-    for (const cJSON *v = root->child; v != NULL; v = v->next) {
-        const cJSON **slot = strcmp(v->string, "inputs") == 0 ? &inputs
-                           : strcmp(v->string, "outputs") == 0 ? &outputs
-                           : strcmp(v->string, "parameters") == 0 ? &params
-                           : strcmp(v->string, "id") == 0 ? &id
-                           : strcmp(v->string, "model_name") == 0 ? &model
-                           : strcmp(v->string, "model_version") == 0 ? &version : NULL;
+    for (const v2_node *v = root->child; v != NULL; v = v->next) {
+        const v2_node **slot = strcmp(v->key, "inputs") == 0 ? &inputs
+                           : strcmp(v->key, "outputs") == 0 ? &outputs
+                           : strcmp(v->key, "parameters") == 0 ? &params
+                           : strcmp(v->key, "id") == 0 ? &id
+                           : strcmp(v->key, "model_name") == 0 ? &model
+                           : strcmp(v->key, "model_version") == 0 ? &version : NULL;
         char text[SHOWN];
         if (slot == NULL || *slot != NULL)
-            return mml_error_set(err, MML_EVALUE, v->string, "%s key \"%s\" in the request",
-                                 slot == NULL ? "unknown" : "duplicate", shown(v->string, text));
+            return mml_error_set(err, MML_EVALUE, v->key, "%s key \"%s\" in the request",
+                                 slot == NULL ? "unknown" : "duplicate", shown(v->key, text));
         *slot = v;
     }
     if ((rc = check_model(model, "model_name", V2_MODEL_NAME, err)) < 0 ||
         (rc = check_model(version, "model_version", V2_MODEL_VERSION, err)) < 0)
         return rc;
     if (id != NULL) {
-        if (!cJSON_IsString(id))
+        if (!is_kind(id, V2_STRING))
             return mml_error_set(err, MML_ETYPE, "id", "id must be a string, got %s",
                                  json_kind(id));
-        d->id = strdup(id->valuestring);
+        d->id = strdup(id->str);
         if (d->id == NULL)
             return mml_error_set(err, MML_ENOMEM, "id", "out of memory");
     }
-    if (params != NULL && (rc = parse_parameters(d, px, params, err)) < 0)
+    if (params != NULL && (rc = parse_parameters(d, params, err)) < 0)
         return rc;
     if (outputs != NULL && (rc = parse_outputs(d, outputs, &binary, err)) < 0)
         return rc;
     if (binary >= 0)
         d->binary_output = binary;
-    if (!cJSON_IsArray(inputs))
+    if (!is_kind(inputs, V2_ARRAY))
         return mml_error_set(err, inputs == NULL ? MML_EVALUE : MML_ETYPE, "inputs",
                              "the request needs an \"inputs\" array");
     int pos = 0;
-    for (const cJSON *v = inputs->child; v != NULL; v = v->next, pos++)
-        if ((rc = parse_input(d, px, v, pos, err)) < 0)
+    for (const v2_node *v = inputs->child; v != NULL; v = v->next, pos++)
+        if ((rc = parse_input(d, v, pos, err)) < 0)
             return rc;
     if ((rc = check_tensors(d, err)) < 0)
         return rc;
-    return plan_tensors(d, px, err);
+    return plan_tensors(d, err);
 }
 
-/* cJSON's parser writes a global error position on every call: parses
- * from several threads (lossd's front-end loops) take turns. */
-static pthread_mutex_t cjson_parse_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* The JSON text is checked and its data arrays found first (v2_text.h);
- * cJSON gets the rest, which is small. */
+/* The header is read into a tree with the data arrays left in the text
+ * (v2_text.h). Its bytes must be UTF-8, which the lexer checks in strings
+ * and nothing else may hold; that error comes first wherever it is, so
+ * the whole text is checked for it when any other is found. */
 static int parse_header(v2_decoder *d, mml_error *err)
 {
-    parse_ctx px = {.text = d->json};
-    v2_span *spans = NULL;
-    char *head = NULL;
-    size_t head_len = 0;
-    cJSON *root = NULL;
+    v2_tree tree;
     int rc;
-    int64_t bad = utf8_invalid_at(d->json, d->json_len);   /* cJSON takes any bytes */
-    if (bad >= 0) {
-        rc = mml_error_set(err, MML_EBADREQ, "body",
-                           "the JSON request header is not valid UTF-8 (byte %lld)%s",
-                           (long long)bad, d->header_len < 0 ?
-                           "; binary data needs the Inference-Header-Content-Length header" : "");
-        goto fail_text;
-    }
     if (d->json_len == 0) {
         rc = mml_error_set(err, MML_EBADREQ, "body", "the request has no JSON header (empty body)");
-        goto fail_text;
+        goto done;
     }
     const char *trailing = d->header_len < 0
         ? "a body with binary data needs Inference-Header-Content-Length, the JSON's length"
         : "Inference-Header-Content-Length is longer than the JSON";
-    if ((rc = v2_text_scan(d->json, d->json_len, trailing, &spans, &px.nspans, err)) < 0)
-        goto fail_text;
-    px.spans = spans;
-    head = v2_text_compact(d->json, d->json_len, spans, px.nspans, &head_len);
-    if (head == NULL) {
-        rc = mml_error_set(err, MML_ENOMEM, "body", "out of memory");
-        goto fail_head;
+    rc = v2_text_parse(d->json, d->json_len, trailing, V2_MAX_JSON, &tree, err);
+    if (rc < 0) {
+        int64_t bad = utf8_invalid_at(d->json, d->json_len);
+        if (bad >= 0)
+            rc = mml_error_set(err, MML_EBADREQ, "body",
+                               "the JSON request header is not valid UTF-8 (byte %lld)%s",
+                               (long long)bad, d->header_len < 0 ?
+                               "; binary data needs the Inference-Header-Content-Length header" : "");
+        goto done;
     }
-    if (head_len > V2_MAX_JSON) {
-        rc = mml_error_set(err, MML_ETOOBIG, "body",
-                           "the JSON request without its inputs' data is over the limit of %llu bytes",
-                           (unsigned long long)V2_MAX_JSON);
-        goto fail_head;
-    }
-    pthread_mutex_lock(&cjson_parse_lock);
-    root = cJSON_ParseWithLength(head, head_len);
-    pthread_mutex_unlock(&cjson_parse_lock);
-    if (root == NULL) {   /* the text was checked: only memory can fail */
-        rc = mml_error_set(err, MML_ENOMEM, "body", "out of memory");
-        goto fail_head;
-    }
-    px.root = root;
-    px.isint = scan_integer_literals(head, head_len, &px.nnum);
-    if (px.isint == NULL) {
-        rc = mml_error_set(err, MML_ENOMEM, "body", "out of memory");
-        goto fail_scan;
-    }
-    rc = parse_top(d, &px, err);
-    free(px.isint);
-fail_scan:
-    cJSON_Delete(root);
-fail_head:
-    free(head);
-    free(spans);
-fail_text:
+    rc = parse_top(d, tree.root, err);
+    v2_text_free(&tree);
+done:
     free(d->json);   /* the header is not needed any more */
     d->json = NULL;
     d->json_cap = 0;

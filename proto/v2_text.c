@@ -1,323 +1,409 @@
-/* v2_text.c - the v2 JSON request checked as text; its tensor data read from the text. */
+/* v2_text.c - the v2 JSON request read with the JSON lexer into a small tree; its tensor data read from the text. */
 #include "v2_text.h"
 
+#include <assert.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_num.h"
+#include "json_lex.h"
 
-#define FAIL SIZE_MAX
+#define BLOCK_BYTES (64 * 1024)
 
 /* Where a value sits: the root, its "inputs" array, an element of that,
  * the element's "data" value, anything inside a data array, elsewhere. */
 enum ctx { CTX_OTHER, CTX_ROOT, CTX_INPUTS, CTX_INPUT, CTX_DATA, CTX_ELEM };
 
-typedef struct scanner {
+struct v2_block {
+    struct v2_block *next;
+    size_t used, size;
+    max_align_t data[];
+};
+
+typedef struct parser {
+    json_lex lx;
     const char *s;
     size_t n;
-    size_t bad;               /* the first byte that is wrong */
-    int deep, oom, long_number, nul;
-    int pos;                  /* index of the current element of "inputs" */
-    v2_span *spans;
-    int nspans, cap;
-} scanner;
+    v2_tree tree;
+    uint64_t max_tree;
+    uint64_t span_bytes;      /* what the data arrays take beyond their "[]" */
+    int in_data;              /* inside a data array: no nodes */
+    bool build;               /* false once over max_tree: only the syntax is checked */
+    mml_error *err;
+    char buf[256];            /* the lexer's, for strings with escapes */
+} parser;
 
-static int is_ws(char c)
+/* ---- memory --------------------------------------------------------------- */
+
+/* size bytes that live as long as the tree; NULL when out of memory. */
+static void *tree_alloc(v2_tree *tree, size_t size)
 {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+    struct v2_block *b = tree->blocks;
+
+    size = (size + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    if (b == NULL || b->size - b->used < size) {
+        size_t bytes = size > BLOCK_BYTES ? size : BLOCK_BYTES;
+        if ((b = malloc(sizeof *b + bytes)) == NULL)
+            return NULL;
+        b->next = tree->blocks;
+        b->used = 0;
+        b->size = bytes;
+        tree->blocks = b;
+    }
+    b->used += size;
+    return (char *)b->data + b->used - size;
 }
 
-static size_t skip_ws(const char *s, size_t i, size_t n)
+void v2_text_free(v2_tree *tree)
 {
-    while (i < n && is_ws(s[i]))
-        i++;
-    return i;
+    if (tree == NULL)
+        return;
+    while (tree->blocks != NULL) {
+        struct v2_block *next = tree->blocks->next;
+        free(tree->blocks);
+        tree->blocks = next;
+    }
+    tree->root = NULL;
 }
 
-/* The number at s[i..n) into *t (json_num.h): its length, 0 when there
- * is none. */
-static size_t number_at(const char *s, size_t i, size_t n, numtok *t)
+/* ---- errors ---------------------------------------------------------------- */
+
+static int oom(parser *ps)
 {
+    return mml_error_set(ps->err, MML_ENOMEM, "body", "out of memory");
+}
+
+static int malformed(parser *ps, uint64_t at)
+{
+    return mml_error_set(ps->err, MML_EBADREQ, "body",
+                         "malformed JSON in the request header near byte %llu",
+                         (unsigned long long)at);
+}
+
+/* A token the grammar does not take here, or a lexical error: strings
+ * are named at the byte that is wrong, other tokens at their start. */
+static int bad_token(parser *ps, const json_tok *t)
+{
+    numtok whole;
     size_t stop;
-    return (s[i] == '-' || is_digit(s[i])) && num_scan(s + i, n - i, true, t, &stop) == NUM_OK
-               ? t->len : 0;
-}
 
-static size_t word_len(const char *s, size_t i, size_t n, const char *w)
-{
-    size_t k = strlen(w);
-    return n - i >= k && memcmp(s + i, w, k) == 0 ? k : 0;
-}
-
-/* Length of a bare non-finite number name at s[i..n) (Python's json
- * module writes NaN, Infinity, -Infinity; Triton's parser also takes Inf
- * and -Inf), its value in *v; 0 when there is none. */
-static size_t nonfinite_len(const char *s, size_t i, size_t n, double *v)
-{
-    static const struct { const char *name; int sign; } names[] = {
-        {"NaN", 0}, {"Infinity", 1}, {"-Infinity", -1}, {"Inf", 1}, {"-Inf", -1},
-    };
-    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
-        size_t len = word_len(s, i, n, names[k].name);
-        if (len > 0) {
-            *v = names[k].sign == 0 ? NAN : names[k].sign * INFINITY;
-            return len;
-        }
+    if (t->kind != JSON_TOK_ERROR)
+        return malformed(ps, t->start);
+    switch (t->err) {
+    case JSON_LEX_ENUL:
+        return mml_error_set(ps->err, MML_EBADREQ, "body",
+                             "\\u0000 in a string at byte %llu: no name, datatype, parameter "
+                             "or id may hold a NUL", (unsigned long long)t->at);
+    case JSON_LEX_ELONG:        /* a long number, or a long start of a bad one? */
+        if (num_scan(ps->s + t->start, ps->n - t->start, true, &whole, &stop) == NUM_OK)
+            return mml_error_set(ps->err, MML_EBADREQ, "body",
+                                 "a number longer than %d characters at byte %llu", NUM_MAX,
+                                 (unsigned long long)t->start);
+        return malformed(ps, t->start);
+    case JSON_LEX_ENUMBER:
+    case JSON_LEX_ELITERAL:
+        return malformed(ps, t->start);
+    default:
+        return malformed(ps, t->at);
     }
+}
+
+/* ---- nodes ------------------------------------------------------------------- */
+
+/* Nodes are made outside data arrays until the text read so far, data
+ * arrays counted as "[]", is over max_tree. */
+static bool keeping(parser *ps, const json_tok *t)
+{
+    if (ps->in_data > 0)
+        return false;
+    if (ps->build && t->end - ps->span_bytes > ps->max_tree)
+        ps->build = false;
+    return ps->build;
+}
+
+/* A node of kind for token t into *out (NULL when no tree is kept). 0 or
+ * MML_ENOMEM. */
+static int make(parser *ps, const json_tok *t, int kind, const char *key, v2_node **out)
+{
+    v2_node *v;
+
+    *out = NULL;
+    if (!keeping(ps, t))
+        return 0;
+    if ((v = tree_alloc(&ps->tree, sizeof *v)) == NULL)
+        return oom(ps);
+    memset(v, 0, sizeof *v);
+    v->key = key;
+    v->kind = (unsigned char)kind;
+    *out = v;
     return 0;
 }
 
-static size_t fail_at(scanner *sc, size_t i)
+/* The string token t, whole and NUL-terminated, into *out (NULL when no
+ * tree is kept). One longer than the lexer's buffer with escapes in it is
+ * read again on its own into room for all of it. 0 or MML_ENOMEM. */
+static int keep_string(parser *ps, const json_tok *t, const char **out)
 {
-    sc->bad = i;
-    return FAIL;
-}
+    char *s;
 
-/* The byte after the string that starts at s[i] (a quote), or FAIL. */
-static size_t skip_string(scanner *sc, size_t i)
-{
-    const char *s = sc->s;
-    for (i++; i < sc->n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"')
-            return i + 1;
-        if (c < 0x20)
-            return fail_at(sc, i);
-        if (c != '\\')
-            continue;
-        if (++i >= sc->n)
-            break;
-        if (s[i] == 'u') {
-            for (int k = 0; k < 4; k++)
-                if (++i >= sc->n || strchr("0123456789abcdefABCDEF", s[i]) == NULL ||
-                    s[i] == '\0')
-                    return fail_at(sc, i);
-            if (memcmp(s + i - 3, "0000", 4) == 0) {   /* cJSON's strings end at a NUL */
-                sc->nul = 1;
-                return fail_at(sc, i - 5);
-            }
-        } else if (strchr("\"\\/bfnrt", s[i]) == NULL || s[i] == '\0') {
-            return fail_at(sc, i);
-        }
+    *out = NULL;
+    if (!keeping(ps, t))
+        return 0;
+    if ((s = tree_alloc(&ps->tree, t->len + 1)) == NULL)
+        return oom(ps);
+    if (t->kept == t->len) {
+        memcpy(s, t->str, t->len);
+    } else {
+        json_lex whole;
+        json_tok u;
+        json_lex_init(&whole, JSON_LEX_NO_NUL, s, t->len);
+        json_lex_feed(&whole, ps->s + t->start, (size_t)(t->end - t->start));
+        json_lex_end(&whole);
+        json_lex_next(&whole, JSON_WANT_STRING, &u);
+        assert(u.kind == JSON_TOK_STRING && u.len == t->len && u.str == s);
     }
-    return fail_at(sc, i);
-}
-
-static int add_span(scanner *sc, size_t start, size_t end)
-{
-    if (sc->nspans == sc->cap) {
-        int cap = sc->cap ? sc->cap * 2 : 4;
-        v2_span *p = realloc(sc->spans, (size_t)cap * sizeof *p);
-        if (p == NULL) {
-            sc->oom = 1;
-            return -1;
-        }
-        sc->spans = p;
-        sc->cap = cap;
-    }
-    sc->spans[sc->nspans++] = (v2_span){.off = start, .len = end - start, .pos = sc->pos};
+    s[t->len] = '\0';
+    *out = s;
     return 0;
 }
 
-static size_t walk(scanner *sc, size_t i, enum ctx ctx, int depth);
+/* ---- values -------------------------------------------------------------------- */
 
-static int key_is(const scanner *sc, size_t quote, size_t end, const char *key)
+static int next(parser *ps, unsigned want, json_tok *t)
+{
+    return json_lex_next(&ps->lx, want, t);
+}
+
+static bool is_punct(const json_tok *t, char c)
+{
+    return t->kind == JSON_TOK_PUNCT && t->c == c;
+}
+
+/* What a value in ctx may be: inside data arrays, the bare non-finite
+ * names too. */
+static unsigned want_value(enum ctx ctx)
+{
+    return JSON_WANT_VALUE | (ctx == CTX_ELEM ? JSON_WANT_NONFINITE : 0);
+}
+
+/* The key token t is exactly "key" in the text, without escapes. */
+static bool raw_key_is(const parser *ps, const json_tok *t, const char *key)
 {
     size_t k = strlen(key);
-    return end - quote == k + 2 && memcmp(sc->s + quote + 1, key, k) == 0;
+    return t->end - t->start == k + 2 && memcmp(ps->s + t->start + 1, key, k) == 0;
 }
 
-/* After a member or an element ending before s[i]: the start of the next
- * one, past ',' and blanks (*closed 0), or the byte after close (*closed
- * 1), or FAIL with sc->bad set. */
-static size_t next_item(scanner *sc, size_t i, char close, int *closed)
-{
-    const char *s = sc->s;
-    i = skip_ws(s, i, sc->n);
-    *closed = i < sc->n && s[i] == close;
-    if (*closed)
-        return i + 1;
-    if (i < sc->n && s[i] == ',')
-        return skip_ws(s, i + 1, sc->n);
-    return fail_at(sc, i);
-}
+static int value(parser *ps, json_tok *t, enum ctx ctx, int depth, const char *key,
+                 v2_node **out);
 
-static size_t walk_object(scanner *sc, size_t i, enum ctx ctx, int depth)
+static int object(parser *ps, json_tok *t, enum ctx ctx, int depth, const char *key,
+                  v2_node **out)
 {
-    const char *s = sc->s;
-    i = skip_ws(s, i + 1, sc->n);
-    if (i < sc->n && s[i] == '}')
-        return i + 1;
+    v2_node *obj, *v, **link;
+    int rc;
+
+    if ((rc = make(ps, t, V2_OBJECT, key, &obj)) < 0)
+        return rc;
+    link = obj ? &obj->child : NULL;
+    *out = obj;
+    if (next(ps, JSON_WANT_STRING, t) == JSON_TOK_PUNCT && t->c == '}')
+        return 0;
     for (;;) {
-        if (i >= sc->n || s[i] != '"')
-            return fail_at(sc, i);
-        size_t key = i, end = skip_string(sc, i);
-        if (end == FAIL)
-            return FAIL;
-        enum ctx child = ctx == CTX_ROOT && key_is(sc, key, end, "inputs") ? CTX_INPUTS
-                       : ctx == CTX_INPUT && key_is(sc, key, end, "data") ? CTX_DATA
+        const char *name;
+        if (t->kind != JSON_TOK_STRING)
+            return bad_token(ps, t);
+        enum ctx child = ctx == CTX_ROOT && raw_key_is(ps, t, "inputs") ? CTX_INPUTS
+                       : ctx == CTX_INPUT && raw_key_is(ps, t, "data") ? CTX_DATA
                        : CTX_OTHER;
-        i = skip_ws(s, end, sc->n);
-        if (i >= sc->n || s[i] != ':')
-            return fail_at(sc, i);
-        size_t start = skip_ws(s, i + 1, sc->n);
-        if ((i = walk(sc, start, child, depth)) == FAIL)
-            return FAIL;
-        if (child == CTX_DATA && s[start] == '[' && add_span(sc, start, i) < 0)
-            return FAIL;
-        int closed;
-        if ((i = next_item(sc, i, '}', &closed)) == FAIL || closed)
-            return i;
+        if ((rc = keep_string(ps, t, &name)) < 0)
+            return rc;
+        next(ps, 0, t);
+        if (!is_punct(t, ':'))
+            return bad_token(ps, t);
+        next(ps, want_value(child), t);
+        if ((rc = value(ps, t, child, depth, name, &v)) < 0)
+            return rc;
+        if (v != NULL && link != NULL)
+            *link = v, link = &v->next;
+        next(ps, 0, t);
+        if (is_punct(t, '}'))
+            return 0;
+        if (!is_punct(t, ','))
+            return bad_token(ps, t);
+        next(ps, JSON_WANT_STRING, t);
     }
 }
 
-static size_t walk_array(scanner *sc, size_t i, enum ctx ctx, int depth)
+static int array(parser *ps, json_tok *t, enum ctx ctx, int depth, const char *key,
+                 v2_node **out)
 {
-    const char *s = sc->s;
     enum ctx child = ctx == CTX_INPUTS ? CTX_INPUT
                    : ctx == CTX_DATA || ctx == CTX_ELEM ? CTX_ELEM : CTX_OTHER;
-    i = skip_ws(s, i + 1, sc->n);
-    if (i < sc->n && s[i] == ']')
-        return i + 1;
-    for (int k = 0;; k++) {
-        if (ctx == CTX_INPUTS)
-            sc->pos = k;
-        if ((i = walk(sc, i, child, depth)) == FAIL)
-            return FAIL;
-        int closed;
-        if ((i = next_item(sc, i, ']', &closed)) == FAIL || closed)
-            return i;
-    }
-}
+    uint64_t open = t->start;
+    v2_node *arr, *v, **link;
+    int rc;
 
-/* The byte after the value at s[i], or FAIL with sc->bad set. */
-static size_t walk(scanner *sc, size_t i, enum ctx ctx, int depth)
-{
-    const char *s = sc->s;
-    size_t len;
-    double v;
-    numtok t;
-    if (i >= sc->n)
-        return fail_at(sc, i);
-    if (s[i] == '{' || s[i] == '[') {
-        if (depth == V2_TEXT_MAX_DEPTH) {
-            sc->deep = 1;
-            return fail_at(sc, i);
+    if ((rc = make(ps, t, V2_ARRAY, key, &arr)) < 0)
+        return rc;
+    link = arr ? &arr->child : NULL;
+    *out = arr;
+    ps->in_data += ctx == CTX_DATA;
+    if (next(ps, want_value(child), t) == JSON_TOK_PUNCT && t->c == ']')
+        goto closed;
+    for (;;) {
+        if ((rc = value(ps, t, child, depth, NULL, &v)) < 0)
+            return rc;
+        if (v != NULL && link != NULL)
+            *link = v, link = &v->next;
+        next(ps, 0, t);
+        if (is_punct(t, ']'))
+            break;
+        if (!is_punct(t, ','))
+            return bad_token(ps, t);
+        next(ps, want_value(child), t);
+    }
+closed:
+    if (ctx == CTX_DATA) {
+        v2_span span = { .off = (size_t)open, .len = (size_t)(t->end - open) };
+        ps->in_data--;
+        ps->span_bytes += span.len - 2;
+        if (arr != NULL) {
+            v2_span *kept = tree_alloc(&ps->tree, sizeof *kept);
+            if (kept == NULL)
+                return oom(ps);
+            *kept = span;
+            arr->span = kept;
+            arr->in_text = true;
         }
-        return s[i] == '{' ? walk_object(sc, i, ctx, depth + 1) : walk_array(sc, i, ctx, depth + 1);
     }
-    if (s[i] == '"')
-        return skip_string(sc, i);
-    if ((len = number_at(s, i, sc->n, &t)) > NUM_MAX) {   /* as the /v1 decoder */
-        sc->long_number = 1;
-        return fail_at(sc, i);
-    }
-    if (len > 0 || (len = word_len(s, i, sc->n, "true")) > 0 ||
-        (len = word_len(s, i, sc->n, "false")) > 0 || (len = word_len(s, i, sc->n, "null")) > 0 ||
-        (ctx == CTX_ELEM && (len = nonfinite_len(s, i, sc->n, &v)) > 0))
-        return i + len;
-    return fail_at(sc, i);
+    return 0;
 }
 
-int v2_text_scan(const char *s, size_t n, const char *trailing, v2_span **spans, int *nspans,
-                 mml_error *err)
+/* The value whose first token is *t, in ctx, inside depth arrays and
+ * objects; *out its node (NULL when none is kept). 0, or a code with
+ * ps->err set. */
+static int value(parser *ps, json_tok *t, enum ctx ctx, int depth, const char *key,
+                 v2_node **out)
 {
-    scanner sc = {.s = s, .n = n};
-    size_t end = walk(&sc, skip_ws(s, 0, n), CTX_ROOT, 0);
-    int rc = 0;
-    if (end != FAIL && (end = skip_ws(s, end, n)) < n)
-        rc = mml_error_set(err, MML_EBADREQ, "body",
-                           "unexpected bytes after the JSON request at byte %zu%s%s", end,
-                           trailing ? "; " : "", trailing ? trailing : "");
-    else if (end == FAIL && sc.oom)
-        rc = mml_error_set(err, MML_ENOMEM, "body", "out of memory");
-    else if (end == FAIL && sc.nul)
-        rc = mml_error_set(err, MML_EBADREQ, "body",
-                           "\\u0000 in a string at byte %zu: no name, datatype, parameter or id may hold a NUL",
-                           sc.bad);
-    else if (end == FAIL && sc.long_number)
-        rc = mml_error_set(err, MML_EBADREQ, "body",
-                           "a number longer than %d characters at byte %zu", NUM_MAX, sc.bad);
-    else if (end == FAIL && sc.deep)
-        rc = mml_error_set(err, MML_EBADREQ, "body",
-                           "JSON nested deeper than %d levels at byte %zu", V2_TEXT_MAX_DEPTH,
-                           sc.bad);
-    else if (end == FAIL)
-        rc = mml_error_set(err, MML_EBADREQ, "body",
-                           "malformed JSON in the request header near byte %zu", sc.bad);
-    if (rc < 0) {
-        free(sc.spans);
-        sc.spans = NULL;
-        sc.nspans = 0;
+    static const unsigned char kinds[] = {
+        [JSON_TOK_NUMBER] = V2_NUMBER, [JSON_TOK_STRING] = V2_STRING,
+        [JSON_TOK_TRUE] = V2_TRUE, [JSON_TOK_FALSE] = V2_FALSE, [JSON_TOK_NULL] = V2_NULL,
+    };
+    v2_node *v;
+    int rc;
+
+    *out = NULL;
+    switch (t->kind) {
+    case JSON_TOK_PUNCT:
+        if (t->c != '{' && t->c != '[')
+            break;
+        if (depth == V2_TEXT_MAX_DEPTH)
+            return mml_error_set(ps->err, MML_EBADREQ, "body",
+                                 "JSON nested deeper than %d levels at byte %llu",
+                                 V2_TEXT_MAX_DEPTH, (unsigned long long)t->start);
+        return t->c == '{' ? object(ps, t, ctx, depth + 1, key, out)
+                           : array(ps, t, ctx, depth + 1, key, out);
+    case JSON_TOK_NONFINITE:
+        assert(ctx == CTX_ELEM);
+        return 0;
+    case JSON_TOK_NUMBER: case JSON_TOK_STRING:
+    case JSON_TOK_TRUE: case JSON_TOK_FALSE: case JSON_TOK_NULL:
+        if ((rc = make(ps, t, kinds[t->kind], key, &v)) < 0 || v == NULL)
+            return rc;
+        if (t->kind == JSON_TOK_NUMBER)
+            v->num = num_value(&t->num), v->is_int = t->num.is_int;
+        else if (t->kind == JSON_TOK_STRING && (rc = keep_string(ps, t, &v->str)) < 0)
+            return rc;
+        *out = v;
+        return 0;
     }
-    *spans = sc.spans;
-    *nspans = sc.nspans;
+    return bad_token(ps, t);
+}
+
+int v2_text_parse(const char *s, size_t n, const char *trailing, uint64_t max_tree,
+                  v2_tree *tree, mml_error *err)
+{
+    parser *ps = calloc(1, sizeof *ps);
+    json_tok t;
+    int rc;
+
+    memset(tree, 0, sizeof *tree);
+    if (ps == NULL)
+        return mml_error_set(err, MML_ENOMEM, "body", "out of memory");
+    *ps = (parser){ .s = s, .n = n, .max_tree = max_tree, .build = true, .err = err };
+    json_lex_init(&ps->lx, JSON_LEX_NO_NUL, ps->buf, sizeof ps->buf);
+    json_lex_feed(&ps->lx, s, n);
+    json_lex_end(&ps->lx);
+    next(ps, want_value(CTX_ROOT), &t);
+    rc = value(ps, &t, CTX_ROOT, 0, NULL, &ps->tree.root);
+    if (rc == 0 && next(ps, 0, &t) != JSON_TOK_END)
+        rc = mml_error_set(err, MML_EBADREQ, "body",
+                           "unexpected bytes after the JSON request at byte %llu%s%s",
+                           (unsigned long long)t.start, trailing ? "; " : "",
+                           trailing ? trailing : "");
+    if (rc == 0 && n - ps->span_bytes > max_tree)
+        rc = mml_error_set(err, MML_ETOOBIG, "body",
+                           "the JSON request without its inputs' data is over the limit of %llu bytes",
+                           (unsigned long long)max_tree);
+    if (rc < 0)
+        v2_text_free(&ps->tree);
+    *tree = ps->tree;
+    free(ps);
     return rc;
 }
 
-char *v2_text_compact(const char *s, size_t n, const v2_span *spans, int nspans, size_t *len)
+/* ---- data arrays ------------------------------------------------------------------ */
+
+/* The JSON kind of an element that is no number, for messages. */
+static const char *kind_of(const json_tok *t)
 {
-    size_t total = n, at = 0;
-    for (int k = 0; k < nspans; k++)
-        total = total - spans[k].len + 2;
-    char *out = malloc(total + 1), *p = out;
-    if (out == NULL)
-        return NULL;
-    for (int k = 0; k < nspans; k++) {
-        memcpy(p, s + at, spans[k].off - at);
-        p += spans[k].off - at;
-        memcpy(p, "[]", 2);
-        p += 2;
-        at = spans[k].off + spans[k].len;
-    }
-    memcpy(p, s + at, n - at);
-    p[n - at] = '\0';
-    *len = total;
-    return out;
+    return t->kind == JSON_TOK_PUNCT ? "an object" : t->kind == JSON_TOK_STRING ? "a string"
+         : t->kind == JSON_TOK_NULL ? "null" : "a boolean";
 }
 
-/* The JSON kind of a value that is not a number, for messages. */
-static const char *kind_at(char c)
+/* The raw string token t of text is exactly the quoted word. */
+static bool raw_is(const char *text, const json_tok *t, const char *word)
 {
-    return c == '{' ? "an object" : c == '"' ? "a string" : c == 'n' ? "null" : "a boolean";
+    size_t k = strlen(word);
+    return t->end - t->start == k && memcmp(text + t->start, word, k) == 0;
 }
 
-/* One element at s[0..n) (text checked by v2_text_scan) into out, as
- * element i; *len its length. */
-static int read_elem(const char *s, size_t n, const v2_sink *out, uint64_t i, size_t *len,
+/* One element t of text (a data array) into out, as element i. */
+static int read_elem(const char *text, const json_tok *t, const v2_sink *out, uint64_t i,
                      mml_error *err)
 {
-    numtok t;
-    double x;
     int64_t k;
-    if ((*len = nonfinite_len(s, 0, n, &x)) > 0) {
+    double x;
+
+    if (t->kind == JSON_TOK_NONFINITE) {
         if (out->dtype == 0)
             return mml_error_set(err, MML_ETYPE, out->field,
                                  "%s data[%llu] must be an integer, got a non-finite number",
                                  out->name, (unsigned long long)i);
-    } else if ((*len = number_at(s, 0, n, &t)) > 0 && out->dtype == 0) {   /* an int64 target */
-        if (!t.is_int)
+        x = t->value;
+    } else if (t->kind == JSON_TOK_NUMBER && out->dtype == 0) {   /* an int64 target */
+        if (!t->num.is_int)
             return mml_error_set(err, MML_ETYPE, out->field,
                                  "%s data[%llu] must be an integer, got a number with a "
                                  "fraction or an exponent", out->name, (unsigned long long)i);
-        if (num_int(&t, &k) < 0)
+        if (num_int(&t->num, &k) < 0)
             return mml_error_set(err, MML_ETYPE, out->field, "%s data[%llu] does not fit in int64",
                                  out->name, (unsigned long long)i);
         if (i < out->count)
             ((int64_t *)out->buf)[i] = k;
         return 0;
-    } else if (*len > 0) {
-        x = num_value(&t);
-    } else if (out->dtype != 0 && (*len = word_len(s, 0, n, "\"NaN\"")) > 0) {
+    } else if (t->kind == JSON_TOK_NUMBER) {
+        x = num_value(&t->num);
+    } else if (t->kind == JSON_TOK_STRING && out->dtype != 0 && raw_is(text, t, "\"NaN\"")) {
         x = NAN;
-    } else if (out->dtype != 0 && ((*len = word_len(s, 0, n, "\"Infinity\"")) > 0 ||
-                                   (*len = word_len(s, 0, n, "\"-Infinity\"")) > 0)) {
-        x = s[1] == '-' ? -INFINITY : INFINITY;
+    } else if (t->kind == JSON_TOK_STRING && out->dtype != 0 &&
+               (raw_is(text, t, "\"Infinity\"") || raw_is(text, t, "\"-Infinity\""))) {
+        x = text[t->start + 1] == '-' ? -INFINITY : INFINITY;
     } else {
         return mml_error_set(err, MML_ETYPE, out->field, "%s data[%llu] must be %s, got %s",
                              out->name, (unsigned long long)i,
-                             out->dtype == 0 ? "an integer" : "a number", kind_at(*s));
+                             out->dtype == 0 ? "an integer" : "a number", kind_of(t));
     }
     if (i < out->count)
         mml_store(out->dtype, out->buf, i, x);
@@ -327,18 +413,23 @@ static int read_elem(const char *s, size_t n, const v2_sink *out, uint64_t i, si
 int v2_text_read(const char *s, const v2_span *sp, const v2_sink *out, uint64_t *seen,
                  mml_error *err)
 {
-    const char *p = s + sp->off, *end = p + sp->len;
+    const char *text = s + sp->off;
+    json_lex lx;
+    json_tok t;
     uint64_t i = 0;
-    while (p < end) {
-        size_t len;
-        if (*p == '[' || *p == ']' || *p == ',' || is_ws(*p)) {
-            p++;
+    int rc;
+
+    json_lex_init(&lx, 0, NULL, 0);         /* strings: only their text is looked at */
+    json_lex_feed(&lx, text, sp->len);
+    json_lex_end(&lx);
+    while (json_lex_next(&lx, JSON_WANT_VALUE | JSON_WANT_NONFINITE, &t) != JSON_TOK_END) {
+        if (t.kind == JSON_TOK_PUNCT && t.c != '{')
             continue;
-        }
-        int rc = read_elem(p, (size_t)(end - p), out, i, &len, err);
-        if (rc < 0)
+        if (t.kind == JSON_TOK_ERROR || t.kind == JSON_TOK_BYTE)   /* not from v2_text_parse() */
+            return mml_error_set(err, MML_EBADREQ, out->field, "%s data is no JSON array",
+                                 out->name);
+        if ((rc = read_elem(text, &t, out, i, err)) < 0)
             return rc;
-        p += len;
         i++;
     }
     *seen = i;
