@@ -34,6 +34,7 @@ typedef struct tensor {
     int64_t binary_size;      /* binary_data_size, -1 when data is JSON */
     const v2_node *data;
     uint8_t *buf;             /* owned until finish() moves it out */
+    payload_fill fill;        /* binary data: buf, charged as it arrives */
 } tensor;
 
 typedef struct v2_decoder v2_decoder;
@@ -43,7 +44,8 @@ struct v2_decoder {
     uint64_t max_body;
     int64_t header_len;       /* -1: the whole body is JSON */
     char *json;
-    size_t json_len, json_cap;
+    size_t json_len, json_cap;  /* json_cap bytes are charged to acct */
+    payload_acct acct;        /* the JSON text and the tensors in the memory budget */
     int parsed;               /* JSON header parsed; binary phase */
     tensor t[T_COUNT];
     int order[T_COUNT];       /* binary tensors in body order */
@@ -464,19 +466,26 @@ static int plan_tensors(v2_decoder *d, mml_error *err)
         sizes[k] = d->t[k].present ? d->t[k].bytes : 0;
     if (payload_mem_need(sizes, T_COUNT, "body", err) < 0)
         return err->code;
-    payload_acct acct = { 0 };
+    /* Tensors sent as JSON are in the text already: their buffers are
+     * taken now. Binary ones are charged as their bytes arrive
+     * (copy_binary), so a sender that stalls holds only what it sent. */
     for (int k = 0; k < T_COUNT; k++) {
         tensor *t = &d->t[k];
         if (!t->present || t->bytes == 0)
             continue;
-        t->buf = payload_mem_take(&acct, (size_t)t->bytes, tensor_field[k], err);
-        if (t->buf == NULL)
-            return err->code;
-        if (t->binary_size < 0) {
-            int rc = fill_json(d, t, k, err);
+        if (t->binary_size >= 0) {
+            int rc = payload_fill_open(&t->fill, (size_t)t->bytes, tensor_field[k], err);
             if (rc < 0)
                 return rc;
+            t->buf = t->fill.p;
+            continue;
         }
+        t->buf = payload_mem_take(&d->acct, (size_t)t->bytes, tensor_field[k], err);
+        if (t->buf == NULL)
+            return err->code;
+        int rc = fill_json(d, t, k, err);
+        if (rc < 0)
+            return rc;
     }
     for (int k = 0; k < T_COUNT; k++)   /* JSON data of empty tensors */
         if (d->t[k].present && d->t[k].bytes == 0 && d->t[k].binary_size < 0) {
@@ -566,6 +575,14 @@ static int parse_top(v2_decoder *d, const v2_node *root, mml_error *err)
  * (v2_text.h). Its bytes must be UTF-8, which the lexer checks in strings
  * and nothing else may hold; that error comes first wherever it is, so
  * the whole text is checked for it when any other is found. */
+static void drop_json(v2_decoder *d)
+{
+    payload_mem_uncharge(&d->acct, d->json_cap);
+    free(d->json);
+    d->json = NULL;
+    d->json_cap = 0;
+}
+
 static int parse_header(v2_decoder *d, mml_error *err)
 {
     v2_tree tree;
@@ -590,9 +607,7 @@ static int parse_header(v2_decoder *d, mml_error *err)
     rc = parse_top(d, tree.root, err);
     v2_text_free(&tree);
 done:
-    free(d->json);   /* the header is not needed any more */
-    d->json = NULL;
-    d->json_cap = 0;
+    drop_json(d);    /* the header is not needed any more */
     d->parsed = rc == 0;
     return rc;
 }
@@ -669,9 +684,13 @@ static void v2_destroy(decoder *base)
     v2_decoder *d = (v2_decoder *)base;
     if (d == NULL)
         return;
-    for (int k = 0; k < T_COUNT; k++)
-        payload_mem_free(d->t[k].buf);
-    free(d->json);
+    for (int k = 0; k < T_COUNT; k++) {
+        if (d->t[k].fill.p != NULL)
+            payload_fill_drop(&d->acct, &d->t[k].fill);
+        else
+            payload_mem_free(d->t[k].buf);
+    }
+    drop_json(d);
     free(d->id);
     free(d);
 }
@@ -683,7 +702,8 @@ static int fail(v2_decoder *d, int rc, mml_error *err)
     return rc;
 }
 
-/* Append to the JSON buffer, at most limit bytes in all. */
+/* Append to the JSON buffer, at most limit bytes in all; the buffer is
+ * charged to the memory budget as it grows. */
 static int append_json(v2_decoder *d, const char *data, size_t len, uint64_t limit,
                        mml_error *err)
 {
@@ -697,9 +717,14 @@ static int append_json(v2_decoder *d, const char *data, size_t len, uint64_t lim
             cap = d->json_len + len;
         if (cap > limit)
             cap = limit;
+        int rc = payload_mem_charge(&d->acct, cap - d->json_cap, "body", err);
+        if (rc < 0)
+            return rc;
         char *p = realloc(d->json, (size_t)cap);
-        if (p == NULL)
+        if (p == NULL) {
+            payload_mem_uncharge(&d->acct, cap - d->json_cap);
             return mml_error_set(err, MML_ENOMEM, "body", "out of memory");
+        }
         d->json = p;
         d->json_cap = (size_t)cap;
     }
@@ -708,7 +733,9 @@ static int append_json(v2_decoder *d, const char *data, size_t len, uint64_t lim
     return 0;
 }
 
-static void copy_binary(v2_decoder *d, const char *data, size_t len)
+/* Copy binary tensor bytes to their place, charging them to the budget
+ * first. 0, or the budget's refusal. */
+static int copy_binary(v2_decoder *d, const char *data, size_t len, mml_error *err)
 {
     while (len > 0) {
         tensor *t = &d->t[d->order[d->cur]];
@@ -719,12 +746,17 @@ static void copy_binary(v2_decoder *d, const char *data, size_t len)
             continue;
         }
         size_t take = len < room ? len : (size_t)room;
+        int rc = payload_fill_charge(&d->acct, &t->fill, d->cur_off + take,
+                                     tensor_field[d->order[d->cur]], err);
+        if (rc < 0)
+            return rc;
         memcpy(t->buf + d->cur_off, data, take);
         d->cur_off += take;
         d->bin_got += take;
         data += take;
         len -= take;
     }
+    return 0;
 }
 
 static int v2_feed(decoder *base, const char *data, size_t len, mml_error *err)
@@ -762,8 +794,8 @@ static int v2_feed(decoder *base, const char *data, size_t len, mml_error *err)
                                      "body is longer than Inference-Header-Content-Length (%lld) plus the binary_data_size of the inputs (%llu)",
                                      (long long)d->header_len,
                                      (unsigned long long)d->bin_total), err);
-    copy_binary(d, data, len);
-    return 0;
+    rc = copy_binary(d, data, len, err);
+    return rc < 0 ? fail(d, rc, err) : 0;
 }
 
 static int check_complete(v2_decoder *d, mml_error *err)
@@ -803,6 +835,9 @@ static int v2_finish(decoder *base, payload *out, mml_error *err)
     uint64_t n = in->dim[0], c = in->dim[1];
     if ((rc = mml_validate_targets((const int64_t *)(void *)tg->buf, n, c, err)) < 0)
         return fail(d, rc, err);
+    for (int k = 0; k < T_COUNT; k++)    /* binary tensors: now ordinary blocks */
+        if (d->t[k].fill.p != NULL)
+            d->t[k].buf = payload_fill_close(&d->acct, &d->t[k].fill);
     out->input = in->buf;
     out->target = (int64_t *)(void *)tg->buf;
     out->weight = w->present ? w->buf : NULL;

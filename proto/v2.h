@@ -46,11 +46,13 @@
 #define V2_MODEL_VERSION "1"
 
 /* The JSON part of a request (the header, or the whole body without
- * Inference-Header-Content-Length) is bounded by max_body. Its inputs'
- * data arrays are read from the text (v2_text.h); the rest is parsed into
- * a cJSON tree, which takes up to ~30 times its text in memory, so that
- * rest is bounded separately: MML_ETOOBIG past it. */
-#define V2_MAX_JSON ((uint64_t)8 << 20)
+ * Inference-Header-Content-Length) is bounded by max_body and charged to
+ * the memory budget as it arrives. Its inputs' data arrays are read from
+ * the text straight into the tensors; the rest is read into a small tree
+ * (v2_text.h) of up to ~16 times its text, held only while the header is
+ * parsed, on the loop thread: that rest is bounded separately, so at most
+ * 16 MiB of tree per front-end loop exists at once. MML_ETOOBIG past it. */
+#define V2_MAX_JSON ((uint64_t)1 << 20)
 
 /* The decoder of infer request bodies. */
 extern const decoder_ops v2_decoder_ops;
