@@ -1,4 +1,4 @@
-/* json_decode.c - streaming decoder for native JSON requests (SPEC 3.1).
+/* json_decode.c - streaming decoder for native JSON requests (docs/wire.md).
  *
  * The incremental JSON lexer (json_lex.h) drives a flat state machine;
  * bytes may arrive split anywhere, even inside a number, string or
@@ -24,7 +24,7 @@
  *
  * Errors are raised at the first token that makes the document invalid,
  * so one document gives the same error whatever the chunking. Semantic
- * errors follow SPEC 2; syntax errors are BadRequest "at byte <offset>". */
+ * errors follow docs/wire.md, "Validation"; syntax errors are BadRequest "at byte <offset>". */
 #include <assert.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -894,7 +894,7 @@ static int json_feed(decoder *base, const char *data, size_t len, mml_error *err
     return d->rc;
 }
 
-/* The shape checks of SPEC 2 in the order core applies them. An empty
+/* The shape checks of the validation rules in the order core applies them. An empty
  * batch (input: []) has no row to give C: C is then the weight length when
  * a weight is sent (so its length is still checked against C >= 1), else
  * 1 -- the kernels never read C when N = 0. */
