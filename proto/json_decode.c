@@ -24,7 +24,8 @@
  *
  * Errors are raised at the first token that makes the document invalid,
  * so one document gives the same error whatever the chunking. Semantic
- * errors follow docs/wire.md, "Validation"; syntax errors are BadRequest "at byte <offset>". */
+ * errors follow docs/wire.md, "Validation"; syntax errors are BadRequest
+ * "at byte <offset>". */
 #include <assert.h>
 #include <stdarg.h>
 #include <stdbool.h>

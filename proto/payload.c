@@ -2,7 +2,6 @@
 #include "payload.h"
 
 #include <malloc.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -44,8 +43,11 @@ static void advise_huge(void *p, size_t size)
 #define CACHE_SLOTS 4
 #define CACHE_MAX ((size_t)256 << 20)
 
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct { void *p; size_t size; } cache[CACHE_SLOTS];
+/* Each slot holds a block or NULL and is taken or filled with one
+ * compare-and-swap, so the cache needs no lock; a block's size is its
+ * malloc_usable_size(). cache_bytes may lag a slot's change by a moment,
+ * which only makes the budget checks below a little early or late. */
+static _Atomic(void *) cache[CACHE_SLOTS];
 static _Atomic uint64_t cache_bytes;
 
 /* Bytes charged: the blocks in use, each counted as its
@@ -54,64 +56,66 @@ static _Atomic uint64_t cache_bytes;
 static _Atomic uint64_t mem_in_use;
 static _Atomic uint64_t mem_budget;
 
+/* Take the block of slot i if it is still p; 1 when taken. */
+static int slot_take(int i, void *p)
+{
+    if (p == NULL || !atomic_compare_exchange_strong(&cache[i], &p, NULL))
+        return 0;
+    atomic_fetch_sub(&cache_bytes, malloc_usable_size(p));
+    return 1;
+}
+
 /* The smallest kept block of at least bytes (and at most twice that). */
 static void *cache_take(size_t bytes)
 {
-    int best = -1;
-    void *p = NULL;
-
-    pthread_mutex_lock(&cache_lock);
-    for (int i = 0; i < CACHE_SLOTS; i++)
-        if (cache[i].p && cache[i].size >= bytes && cache[i].size / 2 <= bytes &&
-            (best < 0 || cache[i].size < cache[best].size))
-            best = i;
-    if (best >= 0) {
-        p = cache[best].p;
-        atomic_fetch_sub(&cache_bytes, cache[best].size);
-        cache[best].p = NULL;
+    for (int tries = 0; tries < CACHE_SLOTS; tries++) {
+        int best = -1;
+        void *bp = NULL;
+        size_t bsize = 0;
+        for (int i = 0; i < CACHE_SLOTS; i++) {
+            void *p = atomic_load(&cache[i]);
+            size_t size = p != NULL ? malloc_usable_size(p) : 0;
+            if (p != NULL && size >= bytes && size / 2 <= bytes && (best < 0 || size < bsize)) {
+                best = i;
+                bp = p;
+                bsize = size;
+            }
+        }
+        if (best < 0)
+            return NULL;
+        if (slot_take(best, bp))
+            return bp;
     }
-    pthread_mutex_unlock(&cache_lock);
-    return p;
+    return NULL;                /* others kept taking the candidates: allocate */
 }
 
 /* Keep p (usable size bytes) if there is room in the cache and, under a
  * budget, in the budget's free part; 0 when kept. */
 static int cache_put(void *p, size_t size)
 {
-    int kept = -1;
     uint64_t budget = atomic_load(&mem_budget);
     uint64_t room = budget != 0 ? budget : UINT64_MAX;
-
-    pthread_mutex_lock(&cache_lock);
     uint64_t held = atomic_load(&mem_in_use) + atomic_load(&cache_bytes);
-    for (int i = 0; i < CACHE_SLOTS && kept < 0; i++)
-        if (!cache[i].p && atomic_load(&cache_bytes) + size <= CACHE_MAX &&
-            held <= room && size <= room - held) {
-            cache[i].p = p;
-            cache[i].size = size;
+    if (atomic_load(&cache_bytes) + size > CACHE_MAX || held > room || size > room - held)
+        return -1;
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        void *empty = NULL;
+        if (atomic_compare_exchange_strong(&cache[i], &empty, p)) {
             atomic_fetch_add(&cache_bytes, size);
-            kept = 0;
+            return 0;
         }
-    pthread_mutex_unlock(&cache_lock);
-    return kept;
+    }
+    return -1;
 }
 
 /* Free kept blocks until the cache holds at most keep bytes. */
 static void cache_shrink(uint64_t keep)
 {
-    void *drop[CACHE_SLOTS];
-    int n = 0;
-
-    pthread_mutex_lock(&cache_lock);
-    for (int i = 0; i < CACHE_SLOTS && atomic_load(&cache_bytes) > keep; i++)
-        if (cache[i].p) {
-            drop[n++] = cache[i].p;
-            atomic_fetch_sub(&cache_bytes, cache[i].size);
-            cache[i].p = NULL;
-        }
-    pthread_mutex_unlock(&cache_lock);
-    for (int i = 0; i < n; i++)
-        free(drop[i]);
+    for (int i = 0; i < CACHE_SLOTS && atomic_load(&cache_bytes) > keep; i++) {
+        void *p = atomic_load(&cache[i]);
+        if (slot_take(i, p))
+            free(p);
+    }
 }
 
 /* Make room for the charge that took the bytes in use to used: the cache
