@@ -165,6 +165,18 @@ enum MHD_Result respond_error(http_req *r, unsigned status, const char *type,
 /* The error of a failed decode or job, with its type and status. */
 enum MHD_Result respond_mml_error(http_req *r, int code, const mml_error *err);
 
+/* ---- linger.c ---- */
+
+/* NOTIFY_CONNECTION CLOSED of a connection whose response went out with
+ * its request unread: keep the socket fd (its write side is shut) and
+ * drain it from s's loop, unless the client is done or too many linger
+ * already. Call while libmicrohttpd's fd is still open. */
+void linger_start(http_server *s, int fd);
+
+/* Close s's lingering sockets past their time at now_ns, or every one
+ * when all is set (the server stops). */
+void linger_expire(http_server *s, uint64_t now_ns, int all);
+
 /* ---- get.c ---- */
 
 /* 404, 405, an OPTIONS preflight or a GET route: everything but scoring. */
