@@ -2,7 +2,6 @@
 #include "job.h"
 
 #include <assert.h>
-#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,7 +231,7 @@ static unsigned block_count(const job_pool *pool, const mml_request *req)
 int job_submit(job_pool *pool, payload *p, const job_ops *ops, void *ctx)
 {
     if (budget_take(pool->budget) < 0)
-        return -EBUSY;
+        return MML_EBUSY;
     unsigned nblocks = block_count(pool, &p->req);
     job *j = calloc(1, sizeof *j + nblocks * sizeof j->block[0]);
     if (j != NULL && (j->out = payload_mem_alloc(out_bytes(&p->req))) == NULL) {
@@ -241,7 +240,7 @@ int job_submit(job_pool *pool, payload *p, const job_ops *ops, void *ctx)
     }
     if (j == NULL) {
         budget_give(pool->budget);
-        return -ENOMEM;
+        return MML_ENOMEM;
     }
     j->pool = pool;
     j->p = *p;
@@ -267,7 +266,7 @@ int job_submit(job_pool *pool, payload *p, const job_ops *ops, void *ctx)
             *p = j->p;
             payload_mem_free(j->out);
             free(j);
-            return -ENOMEM;
+            return MML_ENOMEM;
         }
         j->status = MML_ENOMEM;         /* the queued blocks still report back */
         j->pending -= nblocks - i;

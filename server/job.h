@@ -43,7 +43,7 @@ void job_pool_destroy(job_pool *pool);
 
 /* Jobs queued or running. */
 unsigned job_pool_active(const job_pool *pool);
-/* 1 when job_submit would refuse with -EBUSY. */
+/* 1 when job_submit would refuse with MML_EBUSY. */
 int job_pool_full(const job_pool *pool);
 
 /* 1 when req is worth the hop to the pool, 0 when computing it on the
@@ -51,8 +51,9 @@ int job_pool_full(const job_pool *pool);
 int job_wants_pool(const mml_request *req);
 
 /* Queue the loss of *p. On success takes the buffers of *p (it is left
- * zeroed), returns 0 and calls ops->done later; -EBUSY when depth jobs
- * are active, -ENOMEM; on failure *p is untouched and done not called. */
+ * zeroed), returns 0 and calls ops->done later; MML_EBUSY when depth
+ * jobs are active, MML_ENOMEM; on failure *p is untouched and done not
+ * called. */
 int job_submit(job_pool *pool, payload *p, const job_ops *ops, void *ctx);
 
 /* Compute *p on the calling thread and call ops->encode (not done).

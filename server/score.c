@@ -128,7 +128,7 @@ enum MHD_Result score_finish(http_req *r)
     rc = job_submit(s->jobs, &pl, &answer_ops, r);
     if (rc < 0)
         payload_free(&pl);
-    if (rc == -EBUSY)
+    if (rc == MML_EBUSY)
         return respond_error(r, 503, "Overloaded", NULL,
                              "the job queue is full (%u jobs); retry later",
                              s->cfg->queue_depth);

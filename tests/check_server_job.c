@@ -149,7 +149,7 @@ START_TEST(queue_is_bounded)
     ck_assert_int_eq(job_submit(pool, &p[0], &copy_ops, &r[0]), 0);
     ck_assert_int_eq(job_submit(pool, &p[1], &copy_ops, &r[1]), 0);
     ck_assert_int_eq(job_pool_full(pool), 1);
-    ck_assert_int_eq(job_submit(pool, &p[2], &copy_ops, &r[2]), -EBUSY);
+    ck_assert_int_eq(job_submit(pool, &p[2], &copy_ops, &r[2]), MML_EBUSY);
     ck_assert_ptr_nonnull(p[2].input);   /* refused: still the caller's */
     uv_run(&loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(r[0].done + r[1].done + r[2].done, 2);
@@ -183,7 +183,7 @@ START_TEST(fork_shares_depth)
     ck_assert_int_eq(job_submit(fork, &p[1], &copy_ops, &r[1]), 0);
     ck_assert_uint_eq(job_pool_active(fork), 2);
     ck_assert_int_eq(job_pool_full(pool), 1);
-    ck_assert_int_eq(job_submit(fork, &p[2], &copy_ops, &r[2]), -EBUSY);
+    ck_assert_int_eq(job_submit(fork, &p[2], &copy_ops, &r[2]), MML_EBUSY);
     uv_run(&other, UV_RUN_DEFAULT);            /* only the fork's job reports here */
     ck_assert_int_eq(r[1].done, 1);
     ck_assert_int_eq(r[0].done, 0);
