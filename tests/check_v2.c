@@ -1,6 +1,6 @@
 /* check_v2.c - Check suite for the Open Inference Protocol v2 codec (proto/v2.c). */
 #include <check.h>
-#include <cjson/cJSON.h>
+#include <cJSON.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>

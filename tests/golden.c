@@ -1,5 +1,5 @@
 /* golden.c - loads tests/data/golden.jsonl for the test suites (see golden.h). */
-#include <cjson/cJSON.h>
+#include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
