@@ -229,11 +229,27 @@ int inflater_finish(inflater *z, mml_error *err)
 
 /* ---- the decoder wrapper --------------------------------------------- */
 
+/* What an inflater holds, charged to the memory budget while it lives:
+ * itself (its 64 KiB scratch included) and zlib's state and 32 KiB
+ * window (inflate's allocations, about 7 KiB besides the window). */
+#define INFLATER_BYTES (sizeof(inflater) + ((uint64_t)40 << 10))
+
 typedef struct inflate_decoder {
     decoder super;            /* first: the interface (decoder.h) */
     inflater *z;              /* NULL once the body has ended */
     decoder *inner;
+    payload_acct acct;        /* the inflater in the memory budget */
 } inflate_decoder;
+
+/* Free the inflater and take it off the budget. */
+static void drop_inflater(inflate_decoder *d)
+{
+    if (d->z == NULL)
+        return;
+    inflater_destroy(d->z);
+    d->z = NULL;
+    payload_mem_uncharge(&d->acct, d->acct.held);
+}
 
 static int feed_inner(void *inner, const char *data, size_t len, mml_error *err)
 {
@@ -258,8 +274,7 @@ static int inflate_dec_finish(decoder *base, payload *out, mml_error *err)
         int rc = inflater_finish(d->z, err);
         if (rc < 0)
             return rc;
-        inflater_destroy(d->z);
-        d->z = NULL;
+        drop_inflater(d);
     }
     return decoder_finish(d->inner, out, err);
 }
@@ -276,7 +291,7 @@ static void inflate_dec_destroy(decoder *base)
     inflate_decoder *d = (inflate_decoder *)base;
     if (d == NULL)
         return;
-    inflater_destroy(d->z);
+    drop_inflater(d);
     decoder_destroy(d->inner);
     free(d);
 }
@@ -298,13 +313,21 @@ decoder *inflate_decoder_wrap(content_coding coding, uint64_t max_out, decoder *
         goto fail_alloc;
     d->super.ops = &inflate_decoder_ops;
     d->inner = inner;
+    if (payload_mem_charge(&d->acct, INFLATER_BYTES, "body", err) < 0)
+        goto fail_budget;
     d->z = inflater_create(coding, max_out, feed_inner, inner);
     if (d->z == NULL)
         goto fail_inflater;
     return &d->super;
 
 fail_inflater:
+    payload_mem_uncharge(&d->acct, d->acct.held);
+    mml_error_set(err, MML_ENOMEM, "body", "out of memory");
+fail_budget:
     free(d);
+    decoder_destroy(inner);
+    return NULL;
+
 fail_alloc:
     decoder_destroy(inner);
     mml_error_set(err, MML_ENOMEM, "body", "out of memory");

@@ -101,8 +101,10 @@ int inflate_compress(content_coding coding, const void *in, size_t len,
 /* A decoder that inflates its body (coding: CODING_GZIP or
  * CODING_DEFLATE) into inner, at most max_out decompressed bytes, and
  * answers as inner does; it owns inner from now on (destroying it frees
- * both, and so does a failure here). The inflater's window is freed when
- * the body ends (finish). NULL with *err set (MML_ENOMEM) on failure. */
+ * both, and so does a failure here). The inflater counts in the memory
+ * budget (payload.h) while it lives, and is freed when the body ends
+ * (finish). NULL with *err set on failure: MML_EBUSY when the budget has
+ * no room for it, MML_ENOMEM. */
 decoder *inflate_decoder_wrap(content_coding coding, uint64_t max_out, decoder *inner,
                               mml_error *err);
 
