@@ -135,18 +135,11 @@ EOF
 check_lingering_close() {
     start_server linger --max-body 1000 --drain-timeout 10
     "$PY" - "$PORT" <<'EOF' || fail "refusal before the body reached the client as a reset"
-import json, socket, sys
+import json, sys
+from rawhttp import read_all
 port = int(sys.argv[1])
 def send_all_then_read(head, size):
-    s = socket.create_connection(("127.0.0.1", port), timeout=15)
-    s.sendall(head + b"\r\n" + b"x" * size)     # raises on a reset
-    out = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        out += d
-    s.close()
+    out = read_all("127.0.0.1", port, head + b"\r\n" + b"x" * size, timeout=15)
     head, _, body = out.partition(b"\r\n\r\n")
     return int(head.split(b" ", 2)[1]), head, json.loads(body)
 size = 4 << 20
@@ -243,18 +236,10 @@ check_logs() {
     start_server jlog --log-format json
     "$PY" - "$PORT" <<'EOF' || fail "requests for libmicrohttpd's own errors and a vanishing client"
 import socket, struct, sys, time
+from rawhttp import read_all
 port = int(sys.argv[1])
 def raw(data):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(data)
-    out = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        out += d
-    s.close()
-    return out
+    return read_all("127.0.0.1", port, data)
 assert b" 414 " in raw(b"GET /" + b"a" * 40000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")[:20]
 assert b" 431 " in raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 40000 + b"\r\n\r\n")[:20]
 assert b" 505 " in raw(b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n")[:20]

@@ -7,8 +7,9 @@ PYTHONPATH).
 import socket
 
 
-def exchange(host, port, data, timeout=10):
-    """Send data as is, read until the server closes: (status, body bytes)."""
+def read_all(host, port, data, timeout=10):
+    """Send data as is (raising on a reset), read until the server closes:
+    every byte of the answer."""
     s = socket.create_connection((host, port), timeout=timeout)
     s.sendall(data)
     out = b""
@@ -18,5 +19,10 @@ def exchange(host, port, data, timeout=10):
             break
         out += d
     s.close()
-    head, _, body = out.partition(b"\r\n\r\n")
+    return out
+
+
+def exchange(host, port, data, timeout=10):
+    """read_all(), split: (status, body bytes)."""
+    head, _, body = read_all(host, port, data, timeout).partition(b"\r\n\r\n")
     return int(head.split(b" ", 2)[1]), body
