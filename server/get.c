@@ -40,7 +40,11 @@ static cJSON *info_object(const http_server *s)
          cJSON_AddNumberToObject(limits, "queue_depth", cfg->queue_depth) &&
          cJSON_AddNumberToObject(limits, "timeout", cfg->timeout) &&
          cJSON_AddNumberToObject(limits, "drain_timeout", cfg->drain_timeout) &&
-         cJSON_AddNumberToObject(limits, "split_elements", JOB_SPLIT_ELEMS);
+         cJSON_AddNumberToObject(limits, "split_elements", JOB_SPLIT_ELEMS) &&
+         cJSON_AddNumberToObject(limits, "max_connections", cfg->max_connections) &&
+         cJSON_AddNumberToObject(limits, "max_connections_per_ip",
+                                 cfg->max_connections_per_ip) &&
+         cJSON_AddNumberToObject(limits, "min_body_rate", (double)cfg->min_body_rate);
     for (unsigned i = 0; ok && i < cfg->n_cors; i++) {
         cJSON *origin = cJSON_CreateString(cfg->cors_origin[i]);
         ok = origin != NULL && cJSON_AddItemToArray(cors, origin);

@@ -143,6 +143,8 @@ import json, sys
 i = json.loads(sys.argv[1])
 assert i["version"] and i["simd"] and i["threads"] == 2, i
 assert i["limits"]["max_body"] > 0 and i["limits"]["queue_depth"] > 0, i
+assert i["limits"]["max_connections"] > 0 and i["limits"]["min_body_rate"] == 8192, i
+assert i["limits"]["max_connections_per_ip"] == 0, i
 assert i["cors_origins"] == [], i
 EOF
     ok "/healthz, /readyz, HEAD, /v1/info"
